@@ -1,0 +1,209 @@
+import { constants } from 'node:fs';
+import { type FileHandle, open, readFile } from 'node:fs/promises';
+import { BaseBlockDevice, type ByteRange, clampRange, type Extent } from './block-device.js';
+import { BlockIoError, fromSystemError } from './errors.js';
+import { fileExtents } from './file-extents.js';
+
+export interface OpenFileOptions {
+  /** Open for writing. Default: read-only. */
+  writable?: boolean;
+  /** Create the file if it does not exist (implies writable). */
+  create?: boolean;
+  /** Reads past the end return zeros and writes past it grow the file (outputs). */
+  zeroExtends?: boolean;
+  /** Treat the file as this many bytes instead of its current size. */
+  size?: number;
+}
+
+/**
+ * A regular file or a block device. Read-only unless asked; block device sizes come
+ * from sysfs or, failing that, by probing for the end.
+ */
+export class FileDevice extends BaseBlockDevice {
+  readonly handle: FileHandle;
+  readonly isBlockDevice: boolean;
+  #knownZeroed = false;
+
+  private constructor(
+    name: string,
+    handle: FileHandle,
+    size: number,
+    isBlockDevice: boolean,
+    options: OpenFileOptions,
+    blockSize: number,
+  ) {
+    super({
+      name,
+      size,
+      readOnly: !(options.writable || options.create),
+      zeroExtends: options.zeroExtends ?? false,
+      alignment: { logical: isBlockDevice ? 512 : 1, optimal: Math.max(blockSize, 1 << 16) },
+    });
+    this.handle = handle;
+    this.isBlockDevice = isBlockDevice;
+  }
+
+  static async open(path: string, options: OpenFileOptions = {}): Promise<FileDevice> {
+    const writable = options.writable || options.create;
+    const flags = writable
+      ? constants.O_RDWR | (options.create ? constants.O_CREAT : 0)
+      : constants.O_RDONLY;
+    let handle: FileHandle;
+    try {
+      handle = await open(path, flags, 0o644);
+    } catch (error) {
+      throw fromSystemError(error, `open ${writable ? 'for writing' : 'for reading'}`, { path });
+    }
+    try {
+      const stat = await handle.stat();
+      if (stat.isDirectory()) {
+        throw new BlockIoError('EISDIR', 'is a directory, not a file or block device', { path });
+      }
+      const isBlockDevice = stat.isBlockDevice();
+      const size =
+        options.size ?? (isBlockDevice ? await blockDeviceSize(handle, stat.rdev) : stat.size);
+      return new FileDevice(path, handle, size, isBlockDevice, options, stat.blksize || 4096);
+    } catch (error) {
+      await handle.close().catch(() => {});
+      throw fromSystemError(error, 'inspect', { path });
+    }
+  }
+
+  /** Records that every byte not yet written reads as zero (a freshly truncated file). */
+  markZeroed(): void {
+    this.#knownZeroed = true;
+  }
+
+  get knownZeroed(): boolean {
+    return this.#knownZeroed;
+  }
+
+  protected async readAt(offset: number, into: Uint8Array): Promise<void> {
+    let done = 0;
+    while (done < into.byteLength) {
+      let bytesRead: number;
+      try {
+        ({ bytesRead } = await this.handle.read(into, done, into.byteLength - done, offset + done));
+      } catch (error) {
+        throw fromSystemError(error, `read ${into.byteLength} bytes`, {
+          path: this.name,
+          offset: offset + done,
+        });
+      }
+      if (bytesRead === 0) {
+        if (this.zeroExtends) {
+          into.fill(0, done);
+          return;
+        }
+        throw new BlockIoError(
+          'SHORT_READ',
+          `file ended after ${offset + done} bytes while reading ${into.byteLength} bytes at ${offset}; did it shrink while being read?`,
+          { path: this.name, offset: offset + done },
+        );
+      }
+      done += bytesRead;
+    }
+  }
+
+  protected override async writeAt(offset: number, data: Uint8Array): Promise<void> {
+    let done = 0;
+    while (done < data.byteLength) {
+      try {
+        const { bytesWritten } = await this.handle.write(
+          data,
+          done,
+          data.byteLength - done,
+          offset + done,
+        );
+        done += bytesWritten;
+      } catch (error) {
+        throw fromSystemError(error, `write ${data.byteLength} bytes`, {
+          path: this.name,
+          offset: offset + done,
+        });
+      }
+    }
+  }
+
+  protected override async writeZeroesAt(offset: number, length: number): Promise<void> {
+    // A freshly truncated regular file already reads as zeros past what we wrote;
+    // only extend it so the size is right.
+    if (this.#knownZeroed && !this.isBlockDevice && offset >= this.size) {
+      await this.truncate(offset + length);
+      return;
+    }
+    await super.writeZeroesAt(offset, length);
+  }
+
+  /** Sets a regular file's length (sparse when growing). */
+  async truncate(size: number): Promise<void> {
+    this.checkWritable();
+    if (this.isBlockDevice) {
+      throw new BlockIoError('UNSUPPORTED', 'cannot change the size of a block device', {
+        path: this.name,
+      });
+    }
+    try {
+      await this.handle.truncate(size);
+    } catch (error) {
+      throw fromSystemError(error, `set the size to ${size} bytes`, { path: this.name });
+    }
+    this.setSize(size);
+  }
+
+  protected override async flushDevice(): Promise<void> {
+    try {
+      await this.handle.sync();
+    } catch (error) {
+      throw fromSystemError(error, 'flush to stable storage', { path: this.name });
+    }
+  }
+
+  protected override async closeDevice(): Promise<void> {
+    await this.handle.close();
+  }
+
+  extents(range?: ByteRange): AsyncIterable<Extent> {
+    const clamped = clampRange(this, range);
+    if (this.isBlockDevice) return dataExtent(clamped);
+    return fileExtents(this.name, this.size, clamped);
+  }
+}
+
+async function* dataExtent(range: ByteRange): AsyncIterable<Extent> {
+  if (range.length > 0) yield { ...range, kind: 'data' };
+}
+
+async function blockDeviceSize(handle: FileHandle, rdev: number): Promise<number> {
+  // Linux dev_t layout (see glibc's gnu_dev_major/minor).
+  const major = Math.floor(rdev / 256) & 0xfff;
+  const minor = (rdev & 0xff) | (Math.floor(rdev / 4096) & ~0xff);
+  try {
+    const sectors = await readFile(`/sys/dev/block/${major}:${minor}/size`, 'utf8');
+    const size = Number(sectors.trim()) * 512;
+    if (Number.isSafeInteger(size) && size >= 0) return size;
+  } catch {
+    // No sysfs (or not Linux): probe instead.
+  }
+  return probeEnd(handle);
+}
+
+/** Finds the size of something we can only read, by exponential then binary search. */
+async function probeEnd(handle: FileHandle): Promise<number> {
+  const probe = Buffer.allocUnsafe(1);
+  const readable = async (offset: number) =>
+    (await handle.read(probe, 0, 1, offset)).bytesRead === 1;
+  if (!(await readable(0))) return 0;
+  let low = 0;
+  let high = 512;
+  while (await readable(high)) {
+    low = high;
+    high *= 2;
+  }
+  while (high - low > 1) {
+    const middle = Math.floor((low + high) / 2);
+    if (await readable(middle)) low = middle;
+    else high = middle;
+  }
+  return low + 1;
+}

@@ -1,0 +1,74 @@
+export {
+  BaseBlockDevice,
+  type BaseDeviceOptions,
+  type BlockDevice,
+  type ByteRange,
+  clampRange,
+  type DeviceAlignment,
+  deviceExtents,
+  type Extent,
+  type ExtentKind,
+  singleExtent,
+  zeroBuffer,
+} from './block-device.js';
+export { forEachConcurrent, Semaphore } from './concurrency.js';
+export { type CopyOptions, type CopyResult, copy } from './copy.js';
+export {
+  abortedError,
+  BlockIoError,
+  type BlockIoErrorCode,
+  type BlockIoErrorOptions,
+  formatOffset,
+  fromSystemError,
+  throwIfAborted,
+} from './errors.js';
+export { ExtentSet } from './extent-set.js';
+export { FileDevice, type OpenFileOptions } from './file-device.js';
+export { mapFileData, parseFilefrag } from './file-extents.js';
+export { MemoryDevice, type MemoryDeviceOptions, ZeroDevice } from './memory-device.js';
+export { createOutputFile, type OutputFile, type OutputFileOptions } from './output-file.js';
+export type {
+  LongRunningOptions,
+  ProgressEvent,
+  ProgressListener,
+} from './progress/progress-event.js';
+export { ProgressTracker } from './progress/progress-tracker.js';
+export {
+  createProgressRenderer,
+  jsonLinesRenderer,
+  type ProgressMode,
+  type ProgressRenderer,
+  ttyRenderer,
+} from './progress/renderers.js';
+export {
+  alignDown,
+  alignUp,
+  assertOffset,
+  checkedAdd,
+  checkedMul,
+  isPowerOfTwo,
+  type SafeNumberContext,
+  toSafeNumber,
+} from './safe-number.js';
+export { formatSize, parseSize } from './size-parse.js';
+export { SliceDevice, type SliceOptions } from './slice-device.js';
+export {
+  bytes,
+  defineStruct,
+  type FieldSpec,
+  type FieldType,
+  fixedString,
+  i32be,
+  i32le,
+  reserved,
+  type StructCodec,
+  type StructValue,
+  u8,
+  u16be,
+  u16le,
+  u32be,
+  u32le,
+  u64be,
+  u64le,
+} from './struct.js';
+export { isAllZero } from './zero-detect.js';

@@ -1,0 +1,122 @@
+import { constants } from 'node:fs';
+import { link, lstat, open, rename, stat, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { BlockIoError, fromSystemError } from './errors.js';
+import { FileDevice } from './file-device.js';
+
+export interface OutputFileOptions {
+  /** Initial size; the file is created sparse at this size. Default 0. */
+  size?: number;
+  /** Replace an existing file at `path` on commit. Default false: refuse. */
+  overwrite?: boolean;
+}
+
+/**
+ * An output written under `<path>.partial` and moved into place only when complete,
+ * so a crash, Ctrl-C or error never leaves a half-written file under the real name
+ * and never touches an existing file until the new one is whole.
+ */
+export interface OutputFile {
+  readonly path: string;
+  readonly partialPath: string;
+  /** Writable, zero-extending: bytes not written read as zeros, writes past the end grow it. */
+  readonly device: FileDevice;
+  /** fsyncs the data, renames the partial file to `path` and fsyncs the directory. */
+  commit(): Promise<void>;
+  /** Closes and removes the partial file. Safe to call more than once or after commit. */
+  abort(): Promise<void>;
+}
+
+export async function createOutputFile(
+  path: string,
+  options: OutputFileOptions = {},
+): Promise<OutputFile> {
+  const overwrite = options.overwrite ?? false;
+  if (!overwrite && (await exists(path))) {
+    throw new BlockIoError('EEXIST', 'output file already exists (use --force to replace it)', {
+      path,
+    });
+  }
+  const existing = await stat(path).catch(() => undefined);
+  if (existing && !existing.isFile()) {
+    throw new BlockIoError(
+      'INVALID_ARGUMENT',
+      'output exists and is not a regular file; write to devices with an explicit device option',
+      { path },
+    );
+  }
+  const partialPath = `${path}.partial`;
+  if (await exists(partialPath)) {
+    if (!overwrite) {
+      throw new BlockIoError(
+        'EEXIST',
+        `a partial output from an earlier run exists at ${partialPath}; remove it or use --force`,
+        { path },
+      );
+    }
+    await unlink(partialPath).catch(() => {});
+  }
+  const device = await FileDevice.open(partialPath, { create: true, zeroExtends: true });
+  device.markZeroed();
+  let state: 'open' | 'committed' | 'aborted' = 'open';
+  try {
+    if (options.size !== undefined && options.size > 0) await device.truncate(options.size);
+  } catch (error) {
+    await device.close().catch(() => {});
+    await unlink(partialPath).catch(() => {});
+    throw error;
+  }
+
+  return {
+    path,
+    partialPath,
+    device,
+    async commit() {
+      if (state !== 'open') {
+        throw new BlockIoError('INVALID_ARGUMENT', `output was already ${state}`, { path });
+      }
+      try {
+        await device.flush();
+        await device.close();
+        if (overwrite) {
+          await rename(partialPath, path);
+        } else {
+          // link() refuses to replace, so a file that appeared meanwhile survives.
+          await link(partialPath, path);
+          await unlink(partialPath);
+        }
+        await syncDirectory(dirname(path));
+        state = 'committed';
+      } catch (error) {
+        throw fromSystemError(error, 'move the finished output into place', { path });
+      }
+    },
+    async abort() {
+      if (state !== 'open') return;
+      state = 'aborted';
+      await device.close().catch(() => {});
+      await unlink(partialPath).catch(() => {});
+    },
+  };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function syncDirectory(directory: string): Promise<void> {
+  const handle = await open(directory, constants.O_RDONLY).catch(() => undefined);
+  if (!handle) return;
+  try {
+    await handle.sync();
+  } catch {
+    // Some filesystems refuse fsync on directories; the rename itself is atomic.
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,92 @@
+import { styleText } from 'node:util';
+import { formatSize } from '../size-parse.js';
+import type { ProgressEvent, ProgressListener } from './progress-event.js';
+
+export type ProgressMode = 'auto' | 'always' | 'never' | 'json';
+
+export interface ProgressRenderer {
+  readonly listener: ProgressListener;
+  /** Clears the bar (TTY) so the next line of output starts clean. */
+  close(): void;
+}
+
+interface WritableLike {
+  write(chunk: string): unknown;
+  isTTY?: boolean;
+  columns?: number;
+  hasColors?: () => boolean;
+}
+
+/**
+ * Picks a renderer: JSON lines (for `--json`, written to `jsonStream`, normally
+ * stdout), a bar on stderr when it is a TTY (or `always`), or nothing.
+ */
+export function createProgressRenderer(
+  mode: ProgressMode,
+  options: { stream?: WritableLike; jsonStream?: WritableLike; unit?: 'bytes' | 'items' } = {},
+): ProgressRenderer {
+  const stream = options.stream ?? process.stderr;
+  if (mode === 'json') return jsonLinesRenderer(options.jsonStream ?? process.stdout);
+  if (mode === 'never' || (mode === 'auto' && !stream.isTTY)) {
+    return { listener: () => {}, close: () => {} };
+  }
+  return ttyRenderer(stream, options.unit ?? 'bytes');
+}
+
+export function jsonLinesRenderer(stream: WritableLike): ProgressRenderer {
+  return {
+    listener: (event) => {
+      stream.write(`${JSON.stringify({ event: 'progress', ...event })}\n`);
+    },
+    close: () => {},
+  };
+}
+
+const RENDER_INTERVAL_MS = 100;
+
+/** A one-line bar redrawn in place, about ten times a second. */
+export function ttyRenderer(stream: WritableLike, unit: 'bytes' | 'items'): ProgressRenderer {
+  let lastDrawAt = 0;
+  let drawn = false;
+  const colour = typeof stream.hasColors === 'function' && stream.hasColors();
+  const paint = (style: 'cyan' | 'dim', text: string) => (colour ? styleText(style, text) : text);
+  const amount = (value: number) => (unit === 'bytes' ? formatSize(value) : String(value));
+
+  const draw = (event: ProgressEvent) => {
+    const fraction = event.total > 0 ? Math.min(1, event.done / event.total) : 0;
+    const percent = `${(fraction * 100).toFixed(1).padStart(5)}%`;
+    const rate = unit === 'bytes' ? `${formatSize(event.bytesPerSecond)}/s` : '';
+    const remaining =
+      event.bytesPerSecond > 0 && event.total > event.done
+        ? `ETA ${formatDuration((event.total - event.done) / event.bytesPerSecond)}`
+        : '';
+    const text = `${event.phase} ${amount(event.done)} / ${amount(event.total)} ${rate} ${remaining}`;
+    const width = Math.max(10, Math.min(40, (stream.columns ?? 80) - text.length - 12));
+    const filled = Math.round(fraction * width);
+    const bar = paint('cyan', '█'.repeat(filled)) + paint('dim', '░'.repeat(width - filled));
+    stream.write(`\r\x1b[2K${bar} ${percent} ${text.trimEnd()}`);
+    drawn = true;
+  };
+
+  return {
+    listener: (event) => {
+      const now = performance.now();
+      const finished = event.total > 0 && event.done >= event.total;
+      if (!finished && now - lastDrawAt < RENDER_INTERVAL_MS) return;
+      lastDrawAt = now;
+      draw(event);
+    },
+    close: () => {
+      if (drawn) stream.write('\r\x1b[2K');
+      drawn = false;
+    },
+  };
+}
+
+function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}

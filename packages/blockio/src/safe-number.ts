@@ -1,0 +1,67 @@
+import { BlockIoError } from './errors.js';
+
+/**
+ * Offsets are JavaScript numbers up to 2^53 - 1 (8 PiB). Every 64-bit value read
+ * from disk passes through `toSafeNumber`, and arithmetic on offsets goes through
+ * the checked helpers, so nothing silently loses precision.
+ */
+
+export interface SafeNumberContext {
+  path?: string | undefined;
+  offset?: number | bigint | undefined;
+  structure?: string | undefined;
+}
+
+/** Converts a 64-bit field to a number, or throws UNSAFE_INTEGER naming the field. */
+export function toSafeNumber(value: bigint, what: string, context: SafeNumberContext = {}): number {
+  if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) {
+    throw new BlockIoError(
+      'UNSAFE_INTEGER',
+      `${what} is ${value} (0x${value.toString(16)}), beyond the 2^53 - 1 bytes this tool can address`,
+      { ...context, structure: context.structure ?? what },
+    );
+  }
+  return Number(value);
+}
+
+/** Throws OUT_OF_RANGE unless `value` is a non-negative safe integer. */
+export function assertOffset(value: number, what: string, context: SafeNumberContext = {}): number {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new BlockIoError(
+      Number.isFinite(value) && value > 0 ? 'UNSAFE_INTEGER' : 'OUT_OF_RANGE',
+      `${what} must be a non-negative integer below 2^53, got ${value}`,
+      context,
+    );
+  }
+  return value;
+}
+
+export function checkedAdd(a: number, b: number, what = 'offset'): number {
+  const sum = a + b;
+  if (!Number.isSafeInteger(sum)) {
+    throw new BlockIoError('UNSAFE_INTEGER', `${what} ${a} + ${b} exceeds 2^53 - 1`);
+  }
+  return sum;
+}
+
+export function checkedMul(a: number, b: number, what = 'offset'): number {
+  const product = a * b;
+  if (!Number.isSafeInteger(product)) {
+    throw new BlockIoError('UNSAFE_INTEGER', `${what} ${a} * ${b} exceeds 2^53 - 1`);
+  }
+  return product;
+}
+
+/** Rounds `value` up to a multiple of `alignment` (a positive integer). */
+export function alignUp(value: number, alignment: number): number {
+  const remainder = value % alignment;
+  return remainder === 0 ? value : checkedAdd(value, alignment - remainder, 'aligned offset');
+}
+
+export function alignDown(value: number, alignment: number): number {
+  return value - (value % alignment);
+}
+
+export function isPowerOfTwo(value: number): boolean {
+  return Number.isSafeInteger(value) && value > 0 && 2 ** Math.round(Math.log2(value)) === value;
+}

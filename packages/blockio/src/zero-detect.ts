@@ -1,0 +1,15 @@
+import { zeroBuffer } from './block-device.js';
+
+const COMPARE_CHUNK = 1 << 20;
+
+/** True when every byte is zero. Uses memcmp against a shared zero buffer (fast). */
+export function isAllZero(bytes: Uint8Array): boolean {
+  const view = Buffer.isBuffer(bytes)
+    ? bytes
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let start = 0; start < view.byteLength; start += COMPARE_CHUNK) {
+    const end = Math.min(view.byteLength, start + COMPARE_CHUNK);
+    if (zeroBuffer(end - start).compare(view, start, end) !== 0) return false;
+  }
+  return true;
+}

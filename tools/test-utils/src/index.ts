@@ -1,0 +1,15 @@
+export {
+  allocatedBytes,
+  filesEqual,
+  pokeBytes,
+  pokeU32BE,
+  pokeU64BE,
+  readBytes,
+  readU32BE,
+  readU64BE,
+  seededBytes,
+  sha256File,
+} from './bytes.js';
+export { cachedFixture } from './fixture-cache.js';
+export { findPeer, type PeerResult, requirePeer, runPeer, runPeerOk } from './peers.js';
+export { makeTempDir, type TempDir } from './temp-dir.js';
