@@ -1,0 +1,6 @@
+/** Exit codes shared by every blockkit CLI (DESIGN.md). `qcow2 check` has its own scheme. */
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_SIGINT = 130;
+export const EXIT_SIGTERM = 143;

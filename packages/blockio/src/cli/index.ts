@@ -1,0 +1,13 @@
+/**
+ * Glue shared by every blockkit CLI, kept in its own entry point (`@x/blockio/cli`)
+ * so a CLI's start-up loads only this, not the whole I/O layer.
+ */
+export { EXIT_FAILURE, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE } from './exit-codes.js';
+export {
+  type CommandContext,
+  jsonReplacer,
+  printError,
+  type RunCommandOptions,
+  runCommand,
+  UsageError,
+} from './run-command.js';

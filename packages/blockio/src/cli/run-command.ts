@@ -1,0 +1,138 @@
+import { BlockIoError } from '../errors.js';
+import {
+  createProgressRenderer,
+  type ProgressMode,
+  type ProgressRenderer,
+} from '../progress/renderers.js';
+import { EXIT_FAILURE, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE } from './exit-codes.js';
+
+export interface CommandContext {
+  /** Aborted on SIGINT/SIGTERM; pass it to every long library call. */
+  readonly signal: AbortSignal;
+  /** `--json` was given: stdout carries only JSON. */
+  readonly json: boolean;
+  /** Progress renderer chosen from `--progress` / `--json` / whether stderr is a TTY. */
+  readonly progress: ProgressRenderer;
+  /** Prints one JSON document to stdout. */
+  printJson(value: unknown): void;
+  /** Prints a line for people on stderr (when `--json`) or stdout (otherwise). */
+  print(line: string): void;
+  /** Prints a warning on stderr. */
+  warn(line: string): void;
+}
+
+export interface RunCommandOptions {
+  json?: boolean | undefined;
+  progress?: ProgressMode | string | undefined;
+  /** Name shown before error messages, e.g. "qcow2". */
+  program: string;
+}
+
+/** An error that means "the command line was wrong": exit code 2. */
+export class UsageError extends Error {
+  readonly code = 'USAGE';
+}
+
+/**
+ * Runs one CLI action: wires SIGINT/SIGTERM to an AbortSignal (the action cleans
+ * up, then we exit 130/143), prints errors as one line (or a JSON object with
+ * `--json`) instead of a stack trace, and sets the exit code. The action returns
+ * its own exit code when it has one (e.g. `qcow2 check`).
+ */
+export async function runCommand(
+  options: RunCommandOptions,
+  // biome-ignore lint/suspicious/noConfusingVoidType: actions without an exit code of their own return nothing
+  action: (context: CommandContext) => Promise<number | undefined | void>,
+): Promise<void> {
+  const controller = new AbortController();
+  let signalled: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      // Second Ctrl-C: the user wants out now.
+      process.exit(signal === 'SIGINT' ? EXIT_SIGINT : EXIT_SIGTERM);
+    }
+    signalled = signal;
+    process.stderr.write(`\n${options.program}: ${signal} received, cleaning up…\n`);
+    controller.abort(new Error(`interrupted by ${signal}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const json = options.json ?? false;
+  const mode = (json ? 'json' : (options.progress ?? 'auto')) as ProgressMode;
+  if (!['auto', 'always', 'never', 'json'].includes(mode)) {
+    printError(
+      options.program,
+      new UsageError(`--progress must be auto, always or never, not "${mode}"`),
+      json,
+    );
+    process.exitCode = EXIT_USAGE;
+    return;
+  }
+  const progress = createProgressRenderer(mode);
+  const context: CommandContext = {
+    signal: controller.signal,
+    json,
+    progress,
+    printJson: (value) => process.stdout.write(`${JSON.stringify(value, jsonReplacer, 2)}\n`),
+    print: (line) => (json ? process.stderr : process.stdout).write(`${line}\n`),
+    warn: (line) => process.stderr.write(`${options.program}: warning: ${line}\n`),
+  };
+
+  try {
+    const code = await action(context);
+    progress.close();
+    process.exitCode = signalled ? signalExitCode(signalled) : (code ?? 0);
+  } catch (error) {
+    progress.close();
+    if (signalled) {
+      process.exitCode = signalExitCode(signalled);
+      return;
+    }
+    printError(options.program, error, json);
+    process.exitCode = error instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function signalExitCode(signal: NodeJS.Signals): number {
+  return signal === 'SIGINT' ? EXIT_SIGINT : EXIT_SIGTERM;
+}
+
+/** One line on stderr; with `--json`, also a JSON error object on stdout. */
+export function printError(program: string, error: unknown, json: boolean): void {
+  const message =
+    error instanceof BlockIoError
+      ? error.describe()
+      : error instanceof Error
+        ? error.message
+        : String(error);
+  process.stderr.write(`${program}: error: ${message}\n`);
+  if (json) {
+    const body =
+      error instanceof BlockIoError
+        ? error.toJSON()
+        : {
+            error: (error as Error)?.name ?? 'Error',
+            code: (error as { code?: string })?.code,
+            message,
+          };
+    process.stdout.write(`${JSON.stringify(body)}\n`);
+  }
+  if (process.env.BLOCKKIT_DEBUG && error instanceof Error && error.stack) {
+    process.stderr.write(`${error.stack}\n`);
+  }
+}
+
+/** JSON.stringify replacer: bigints become numbers when safe, else decimal strings. */
+export function jsonReplacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') {
+    return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER)
+      ? Number(value)
+      : value.toString();
+  }
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('hex');
+  return value;
+}
