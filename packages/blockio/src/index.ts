@@ -24,7 +24,7 @@ export {
 } from './errors.js';
 export { ExtentSet } from './extent-set.js';
 export { FileDevice, type OpenFileOptions } from './file-device.js';
-export { mapFileData, parseFilefrag } from './file-extents.js';
+export { clipExtents, type FileDataMap, mapFileData, parseFilefrag } from './file-extents.js';
 export { MemoryDevice, type MemoryDeviceOptions, ZeroDevice } from './memory-device.js';
 export { createOutputFile, type OutputFile, type OutputFileOptions } from './output-file.js';
 export type {
