@@ -1,3 +1,7 @@
+export { type BackingPolicy, MAX_BACKING_DEPTH } from './backing/policy.js';
+export { RawBackingFile } from './backing/raw-backing-file.js';
+export { TableCache, type TableCacheOptions } from './cache/table-cache.js';
+export { type CompressionType, decompressCluster } from './compression/decompress.js';
 export { Qcow2Error, type Qcow2ErrorCode } from './errors.js';
 export * from './format/constants.js';
 export { Qcow2Geometry } from './format/geometry.js';
@@ -37,3 +41,14 @@ export {
   snapshotExtraData,
 } from './format/snapshot-table.js';
 export * from './format/table-entries.js';
+export { L1Table } from './image/l1-table.js';
+export {
+  DEFAULT_L2_CACHE_BYTES,
+  findSnapshot,
+  type OpenQcow2Options,
+  openQcow2,
+} from './image/open.js';
+export { Qcow2Image, type Qcow2ImageParts } from './image/qcow2-image.js';
+export type { Qcow2WritePath, Qcow2WritePathFactory } from './image/write-path.js';
+export type { GuestMapping, MappingType } from './read/guest-mapping.js';
+export { readBacking } from './read/read-path.js';

@@ -1,0 +1,138 @@
+import zlib from 'node:zlib';
+import { Decompress as FzstdStream, decompress as fzstdDecompress } from 'fzstd';
+import { Qcow2Error } from '../errors.js';
+import { parseZstdFrame } from './zstd-frame.js';
+
+export type CompressionType = 'zlib' | 'zstd';
+
+export interface DecompressWhere {
+  path: string;
+  /** Host offset of the compressed data. */
+  offset: number;
+  /** Guest offset of the cluster, for the message. */
+  guestOffset: number;
+}
+
+type NodeZstd = (
+  input: Uint8Array,
+  options: { maxOutputLength: number },
+  callback: (error: Error | null, result: Buffer) => void,
+) => void;
+
+// node:zlib has zstd from Node 22.15 / 23.8; older versions use fzstd (pure JS).
+const nativeZstd = (zlib as unknown as { zstdDecompress?: NodeZstd }).zstdDecompress;
+
+const inflateOptions = {
+  // QEMU's compressed data is raw deflate, padded to whole sectors and possibly
+  // followed by the next cluster's bytes: stop at the end of the stream, and
+  // report a stream that ends early as a short result instead of an exception.
+  finishFlush: zlib.constants.Z_SYNC_FLUSH,
+};
+
+/**
+ * Inflates one compressed cluster (qcow2.rst "Compressed Clusters"). The output
+ * is bounded by the cluster size whatever the input claims, and anything but
+ * exactly one cluster of output is DECOMPRESS_FAILED. zlib runs on libuv's
+ * thread pool, so several clusters inflate in parallel.
+ */
+export function decompressCluster(
+  type: CompressionType,
+  input: Buffer,
+  clusterSize: number,
+  where: DecompressWhere,
+): Promise<Buffer> {
+  return type === 'zlib'
+    ? inflateCluster(input, clusterSize, where)
+    : zstdCluster(input, clusterSize, where);
+}
+
+function failure(where: DecompressWhere, type: CompressionType, detail: string): Qcow2Error {
+  return new Qcow2Error(
+    'DECOMPRESS_FAILED',
+    `compressed cluster for guest offset 0x${where.guestOffset.toString(16)} does not ${type === 'zlib' ? 'inflate' : 'decompress (zstd)'} to one cluster: ${detail}`,
+    { path: where.path, offset: where.offset, structure: 'compressed cluster' },
+  );
+}
+
+function inflateCluster(input: Buffer, clusterSize: number, where: DecompressWhere) {
+  return new Promise<Buffer>((resolve, reject) => {
+    zlib.inflateRaw(input, { ...inflateOptions, maxOutputLength: clusterSize }, (error, out) => {
+      if (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        reject(
+          failure(
+            where,
+            'zlib',
+            code === 'ERR_BUFFER_TOO_LARGE'
+              ? 'it inflates to more than one cluster'
+              : error.message,
+          ),
+        );
+      } else if (out.byteLength !== clusterSize) {
+        reject(
+          failure(where, 'zlib', `it inflates to ${out.byteLength} bytes, not ${clusterSize}`),
+        );
+      } else resolve(out);
+    });
+  });
+}
+
+async function zstdCluster(
+  input: Buffer,
+  clusterSize: number,
+  where: DecompressWhere,
+): Promise<Buffer> {
+  const frame = parseZstdFrame(input);
+  if (typeof frame === 'string') throw failure(where, 'zstd', frame);
+  if (frame.contentSize !== undefined && frame.contentSize !== clusterSize) {
+    throw failure(where, 'zstd', `the frame holds ${frame.contentSize} bytes, not ${clusterSize}`);
+  }
+  // A window larger than any cluster cannot be what QEMU wrote; refusing it
+  // keeps a forged header from making the decoder allocate gigabytes.
+  if (frame.windowSize > Math.max(clusterSize, 1 << 20) * 2) {
+    throw failure(where, 'zstd', `the frame asks for a ${frame.windowSize}-byte window`);
+  }
+  const exact = input.subarray(0, frame.length);
+  let out: Buffer;
+  try {
+    out = nativeZstd
+      ? await new Promise<Buffer>((resolve, reject) =>
+          nativeZstd(exact, { maxOutputLength: clusterSize }, (error, result) =>
+            error ? reject(error) : resolve(result),
+          ),
+        )
+      : decodeWithFzstd(exact, clusterSize, frame.contentSize);
+  } catch (error) {
+    throw failure(where, 'zstd', (error as Error).message);
+  }
+  if (out.byteLength !== clusterSize) {
+    throw failure(where, 'zstd', `it decompresses to ${out.byteLength} bytes, not ${clusterSize}`);
+  }
+  return out;
+}
+
+function decodeWithFzstd(
+  frame: Uint8Array,
+  clusterSize: number,
+  contentSize: number | undefined,
+): Buffer {
+  if (contentSize !== undefined) {
+    // The declared size was checked: decode straight into a cluster buffer.
+    const out = Buffer.alloc(clusterSize);
+    fzstdDecompress(frame, out);
+    return out;
+  }
+  // No declared size: stream, and stop as soon as the output passes one cluster
+  // (a few input bytes can describe gigabytes of output).
+  const out = Buffer.alloc(clusterSize);
+  let produced = 0;
+  const stream = new FzstdStream((chunk) => {
+    if (produced + chunk.byteLength > clusterSize) {
+      throw new Error('it decompresses to more than one cluster');
+    }
+    out.set(chunk, produced);
+    produced += chunk.byteLength;
+  });
+  stream.push(frame, true);
+  return out.subarray(0, produced);
+}

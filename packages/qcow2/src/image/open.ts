@@ -1,0 +1,177 @@
+import { type BlockDevice, FileDevice } from '@x/blockio';
+import { openBackingFile } from '../backing/open-backing.js';
+import { type BackingPolicy, checkPolicy, resolveNamedFile } from '../backing/policy.js';
+import { TableCache } from '../cache/table-cache.js';
+import { Qcow2Error } from '../errors.js';
+import { QCOW2_INCOMPAT_CORRUPT } from '../format/constants.js';
+import { readQcow2Metadata } from '../format/image-metadata.js';
+import type { Snapshot } from '../format/snapshot-table.js';
+import { defaultWritePathFactory } from './default-write-path.js';
+import { L1Table } from './l1-table.js';
+import { Qcow2Image } from './qcow2-image.js';
+import type { Qcow2WritePathFactory } from './write-path.js';
+
+export interface OpenQcow2Options {
+  /** Open for writing (needs a write path). Default: read-only. */
+  writable?: boolean | undefined;
+  /** Show this internal snapshot (by id, else by name) instead of the active state; read-only. */
+  snapshot?: string | undefined;
+  /** May the image make us open the files it names? Default `deny` (see BackingPolicy). */
+  backingPolicy?: BackingPolicy | undefined;
+  /** Memory for cached L2 tables, per image in the chain. Default 32 MiB. */
+  l2CacheBytes?: number | undefined;
+  /** The writer to use for a writable open; default: the package's own. */
+  writePath?: Qcow2WritePathFactory | undefined;
+}
+
+/** Files already open in the chain being built, by device and inode, and the depth. */
+export interface ChainState {
+  readonly visited: Set<string>;
+  readonly depth: number;
+}
+
+export const DEFAULT_L2_CACHE_BYTES = 32 << 20;
+
+/**
+ * Opens a qcow2 image as a BlockDevice: validates the metadata, loads the L1
+ * table (active, or a snapshot's), opens the external data file and the backing
+ * chain as the policy allows, and attaches the write path for writable opens.
+ */
+export function openQcow2(path: string, options: OpenQcow2Options = {}): Promise<Qcow2Image> {
+  return openInChain(path, options, { visited: new Set(), depth: 0 });
+}
+
+export async function openInChain(
+  path: string,
+  options: OpenQcow2Options,
+  chain: ChainState,
+): Promise<Qcow2Image> {
+  const writable = options.writable ?? false;
+  const policy = options.backingPolicy ?? 'deny';
+  if (writable && options.snapshot !== undefined) {
+    throw new Qcow2Error('UNSUPPORTED', 'a snapshot view is read-only', { path });
+  }
+  const file = await FileDevice.open(path, { writable, zeroExtends: writable });
+  const opened: BlockDevice[] = [file];
+  try {
+    const identity = await fileIdentity(file);
+    if (chain.visited.has(identity)) {
+      throw new Qcow2Error(
+        'BACKING_LOOP',
+        'the backing chain refers back to an image already in it',
+        { path, structure: 'backing file' },
+      );
+    }
+    const visited = new Set(chain.visited).add(identity);
+    const metadata = await readQcow2Metadata(file);
+    if (writable && (metadata.header.incompatibleFeatures & QCOW2_INCOMPAT_CORRUPT) !== 0n) {
+      throw new Qcow2Error(
+        'MARKED_CORRUPT',
+        'the image is marked corrupt; repair it (qcow2 check / qcow2 repair) before writing',
+        { path, offset: 72, structure: 'qcow2 header' },
+      );
+    }
+
+    const snapshot =
+      options.snapshot === undefined
+        ? undefined
+        : findSnapshot(metadata.snapshots, options.snapshot, path);
+    const l1 = snapshot
+      ? await L1Table.load(
+          file,
+          snapshot.l1TableOffset,
+          snapshot.l1Size,
+          `L1 table of snapshot ${snapshot.id}`,
+        )
+      : await L1Table.load(file, metadata.l1TableOffset, metadata.l1Size);
+    const virtualSize =
+      snapshot?.diskSize !== undefined
+        ? Number(snapshot.diskSize) <= Number.MAX_SAFE_INTEGER
+          ? Number(snapshot.diskSize)
+          : metadata.virtualSize
+        : metadata.virtualSize;
+
+    let dataFile: BlockDevice = file;
+    let ownsDataFile = false;
+    if (metadata.dataFile !== undefined) {
+      checkPolicy(policy, path, metadata.dataFile, 'external data file');
+      const dataPath = resolveNamedFile(path, metadata.dataFile, 'external data file');
+      dataFile = await FileDevice.open(dataPath, { writable, zeroExtends: writable });
+      opened.push(dataFile);
+      ownsDataFile = true;
+    }
+
+    let backing: BlockDevice | undefined;
+    let backingPath: string | undefined;
+    let backingFormat: 'qcow2' | 'raw' | undefined;
+    if (metadata.backingFile !== undefined && policy !== 'ignore') {
+      checkPolicy(policy, path, metadata.backingFile, 'backing file');
+      const next = await openBackingFile(path, metadata, options, {
+        visited,
+        depth: chain.depth + 1,
+      });
+      backing = next.device;
+      backingPath = next.path;
+      backingFormat = next.format;
+      opened.push(backing);
+    }
+
+    const clusterSize = metadata.geometry.clusterSize;
+    const headerBytes = Buffer.alloc(Math.min(4096, clusterSize, file.size));
+    await file.read(0, headerBytes);
+    const image = new Qcow2Image({
+      file,
+      metadata,
+      l1,
+      l2Cache: new TableCache({
+        file,
+        tableSize: clusterSize,
+        maxBytes: Math.min(
+          options.l2CacheBytes ?? DEFAULT_L2_CACHE_BYTES,
+          Math.max(1, l1.size) * clusterSize,
+        ),
+        structure: 'L2 table',
+      }),
+      dataFile,
+      ownsDataFile,
+      backing,
+      backingPath,
+      backingFormat,
+      snapshot,
+      virtualSize,
+      writable,
+      headerBytes,
+    });
+    if (writable) {
+      const factory = options.writePath ?? defaultWritePathFactory;
+      if (!factory) {
+        throw new Qcow2Error('UNSUPPORTED', 'writing qcow2 images is not available yet', { path });
+      }
+      image.attachWritePath(await factory(image));
+    }
+    return image;
+  } catch (error) {
+    for (const device of opened.reverse()) await device.close().catch(() => {});
+    throw error;
+  }
+}
+
+/** QEMU's rule: an exact id match wins, then the first name match. */
+export function findSnapshot(snapshots: Snapshot[], idOrName: string, path: string): Snapshot {
+  const found =
+    snapshots.find((snapshot) => snapshot.id === idOrName) ??
+    snapshots.find((snapshot) => snapshot.name === idOrName);
+  if (!found) {
+    throw new Qcow2Error(
+      'NO_SUCH_SNAPSHOT',
+      `no snapshot with id or name "${idOrName}" (the image has ${snapshots.length === 0 ? 'none' : snapshots.map((s) => `${s.id} "${s.name}"`).join(', ')})`,
+      { path, structure: 'snapshot table' },
+    );
+  }
+  return found;
+}
+
+async function fileIdentity(file: FileDevice): Promise<string> {
+  const stat = await file.handle.stat({ bigint: true });
+  return `${stat.dev}:${stat.ino}`;
+}

@@ -1,0 +1,107 @@
+import { type BlockDevice, forEachConcurrent } from '@x/blockio';
+import { decompressCluster } from '../compression/decompress.js';
+import type { Qcow2Image } from '../image/qcow2-image.js';
+import type { GuestMapping } from './guest-mapping.js';
+
+/** Runs of one request read (or inflated) at once; bounds memory for huge reads. */
+const RUN_CONCURRENCY = 8;
+/** Inflated clusters kept for reads that take a cluster in several pieces. */
+const DECOMPRESSED_CACHE_ENTRIES = 8;
+
+/**
+ * Reads guest bytes [offset, offset + into.byteLength) of `image` into `into`.
+ * Works one L2 table's coverage at a time: looks up the merged runs, then reads
+ * each contiguous host run with one request, inflates compressed clusters on
+ * the thread pool, fills zeros, and reads unallocated runs from the backing
+ * device (zeros past its end, or when there is none).
+ */
+export async function readGuestRange(
+  image: Qcow2Image,
+  offset: number,
+  into: Uint8Array,
+): Promise<void> {
+  const end = offset + into.byteLength;
+  const coverage = image.geometry.l2Coverage;
+  const runs: GuestMapping[] = [];
+  let position = offset;
+  while (position < end) {
+    const sliceEnd = Math.min(end, (Math.floor(position / coverage) + 1) * coverage);
+    runs.length = 0;
+    await image.mapWithinL2(position, sliceEnd, runs);
+    const target = (run: GuestMapping) =>
+      into.subarray(run.offset - offset, run.offset - offset + run.length);
+    if (runs.length === 1) {
+      const run = runs[0] as GuestMapping;
+      await readRun(image, run, target(run));
+    } else {
+      await forEachConcurrent(runs, RUN_CONCURRENCY, (run) => readRun(image, run, target(run)));
+    }
+    position = sliceEnd;
+  }
+}
+
+async function readRun(image: Qcow2Image, run: GuestMapping, target: Uint8Array): Promise<void> {
+  switch (run.type) {
+    case 'normal':
+      await image.dataFile.read(run.hostOffset, target);
+      return;
+    case 'zero-plain':
+    case 'zero-alloc':
+      target.fill(0);
+      return;
+    case 'unallocated':
+      if (image.backing) await readBacking(image.backing, run.offset, target);
+      else target.fill(0);
+      return;
+    case 'compressed': {
+      const cluster = await compressedCluster(image, run, target.byteLength);
+      const start = run.offset - (run.compressed?.clusterOffset ?? run.offset);
+      target.set(cluster.subarray(start, start + target.byteLength));
+      return;
+    }
+  }
+}
+
+/** Reads from a backing device that may be shorter than the image: zeros past its end. */
+export async function readBacking(
+  backing: BlockDevice,
+  offset: number,
+  target: Uint8Array,
+): Promise<void> {
+  const inside = Math.max(0, Math.min(target.byteLength, backing.size - offset));
+  if (inside > 0) await backing.read(offset, target.subarray(0, inside));
+  if (inside < target.byteLength) target.fill(0, inside);
+}
+
+/** The inflated cluster a compressed run belongs to. */
+function compressedCluster(image: Qcow2Image, run: GuestMapping, wanted: number): Promise<Buffer> {
+  const compressed = run.compressed;
+  if (!compressed) throw new Error('internal error: compressed run without a descriptor');
+  const key = compressed.descriptor.offset;
+  const cache = image.decompressedClusters;
+  const cached = cache.get(key);
+  if (cached) return cached;
+  const inflated = inflate(image, run);
+  // Whole-cluster reads (sequential copies) will not come back for this cluster.
+  if (wanted < image.geometry.clusterSize) {
+    cache.set(key, inflated);
+    inflated.catch(() => cache.delete(key));
+    if (cache.size > DECOMPRESSED_CACHE_ENTRIES) {
+      cache.delete(cache.keys().next().value as number);
+    }
+  }
+  return inflated;
+}
+
+async function inflate(image: Qcow2Image, run: GuestMapping): Promise<Buffer> {
+  const { descriptor, clusterOffset } = run.compressed as NonNullable<GuestMapping['compressed']>;
+  // The last sector may reach past the end of the file; QEMU reads it as zeros.
+  const length = Math.min(descriptor.length, image.file.size - descriptor.offset);
+  const input = Buffer.allocUnsafe(length);
+  await image.file.read(descriptor.offset, input);
+  return decompressCluster(image.compressionType, input, image.geometry.clusterSize, {
+    path: image.name,
+    offset: descriptor.offset,
+    guestOffset: clusterOffset,
+  });
+}
