@@ -11,10 +11,21 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const passThrough = process.argv.slice(2);
 
-function run(command, args, what) {
-  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit' });
+const env = { ...process.env, TURBO_TELEMETRY_DISABLED: '1' };
+
+/** Runs a step; returns false (after saying why) when it fails. */
+function step(command, args, what) {
+  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', env });
   if (result.error || result.status !== 0) {
     console.error(`test: ${what} failed (${result.error?.message ?? `exit ${result.status}`})`);
+    return false;
+  }
+  return true;
+}
+
+/** A step nothing can run without: stop with the summary line. */
+function run(command, args, what) {
+  if (!step(command, args, what)) {
     console.log('0 passed, 1 failed');
     process.exit(1);
   }
@@ -29,7 +40,9 @@ const pnpmRun = (args, what) => run(pnpm[0], [...pnpm[1], ...args], what);
 if (!existsSync(join(root, 'node_modules', '.modules.yaml'))) {
   pnpmRun(['install', '--frozen-lockfile'], 'pnpm install');
 }
-run('bash', [join(root, 'tools', 'peers', 'setup')], 'installing the peer programs');
+// Without the peers the tests that need them fail (never skip): run them anyway, so
+// the report says which, and count the failed setup as one more failure.
+const peersReady = step('bash', [join(root, 'tools', 'peers', 'setup')], 'installing the peers');
 pnpmRun(['exec', 'turbo', 'run', 'build', '--output-logs=errors-only'], 'build');
 
 const scratch = mkdtempSync(join(tmpdir(), 'blockkit-test-'));
@@ -37,7 +50,7 @@ const report = join(scratch, 'vitest.json');
 const vitest = spawnSync(
   join(root, 'node_modules', '.bin', 'vitest'),
   ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...passThrough],
-  { cwd: root, stdio: 'inherit', env: { ...process.env, BLOCKKIT_CI: process.env.CI ?? '' } },
+  { cwd: root, stdio: 'inherit', env: { ...env, BLOCKKIT_CI: process.env.CI ?? '' } },
 );
 
 let passed = 0;
@@ -58,5 +71,6 @@ try {
 }
 rmSync(scratch, { recursive: true, force: true });
 if (vitest.status !== 0 && failed === 0) failed = 1;
+if (!peersReady) failed++;
 console.log(`${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}`);
 process.exit(failed > 0 ? 1 : 0);

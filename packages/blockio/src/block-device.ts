@@ -141,12 +141,11 @@ export abstract class BaseBlockDevice implements BlockDevice {
   read(offset: number, length: number): Promise<Buffer>;
   read<T extends Uint8Array>(offset: number, into: T): Promise<T>;
   async read(offset: number, lengthOrInto: number | Uint8Array): Promise<Uint8Array> {
-    const into =
-      typeof lengthOrInto === 'number'
-        ? Buffer.allocUnsafe(assertOffset(lengthOrInto, 'read length', { path: this.name }))
-        : lengthOrInto;
+    const length = typeof lengthOrInto === 'number' ? lengthOrInto : lengthOrInto.byteLength;
     this.checkOpen();
-    this.checkRange(offset, into.byteLength, 'read');
+    // Range first: a bad length must be a typed error, not a failed allocation.
+    this.checkRange(offset, length, 'read');
+    const into = typeof lengthOrInto === 'number' ? Buffer.allocUnsafe(length) : lengthOrInto;
     const end = offset + into.byteLength;
     if (end <= this.#size) {
       if (into.byteLength > 0) await this.readAt(offset, into);

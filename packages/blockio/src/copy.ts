@@ -3,6 +3,7 @@ import { forEachConcurrent } from './concurrency.js';
 import { BlockIoError, throwIfAborted } from './errors.js';
 import type { LongRunningOptions } from './progress/progress-event.js';
 import { ProgressTracker } from './progress/progress-tracker.js';
+import { assertOffset, checkedAdd } from './safe-number.js';
 import { isAllZero } from './zero-detect.js';
 
 export interface CopyOptions extends LongRunningOptions {
@@ -56,6 +57,7 @@ export async function copy(
   const blockSize = options.blockSize ?? 1 << 20;
   const granularity = Math.min(options.zeroGranularity ?? 4096, blockSize);
   const concurrency = options.concurrency ?? 4;
+  checkTuning(blockSize, granularity, concurrency);
   const ranges = [...(options.ranges ?? [{ offset: 0, length: source.size }])];
   checkRanges(ranges, source);
   if (target.readOnly) {
@@ -77,10 +79,9 @@ export async function copy(
 
   const copyChunk = async (chunk: Chunk, slot: number) => {
     if (chunk.kind !== 'data') {
-      if (!targetIsZeroed) {
-        if (sparse) await target.discard(chunk.offset, chunk.length);
-        else await target.writeZeroes(chunk.offset, chunk.length);
-      }
+      // Not sparse: every byte is written, so the target ends up fully allocated.
+      if (!sparse) await target.writeZeroes(chunk.offset, chunk.length);
+      else if (!targetIsZeroed) await target.discard(chunk.offset, chunk.length);
       result.bytesZero += chunk.length;
       progress.advance(chunk.length);
       return;
@@ -99,12 +100,14 @@ export async function copy(
   };
 
   await forEachConcurrent(
-    chunksOf(source, ranges, blockSize, options.signal),
+    chunksOf(source, ranges, blockSize, !sparse || !targetIsZeroed, options.signal),
     concurrency,
     copyChunk,
     options.signal,
   );
   throwIfAborted(options.signal, target.name);
+  // Holes skipped at the end would leave a growing target short of its full length.
+  if (target.size < end) await target.writeZeroes(target.size, end - target.size);
   progress.finish();
   return result;
 }
@@ -150,17 +153,22 @@ async function writeNonZeroRuns(
   await flushRun(buffer.byteLength);
 }
 
-/** Source extents of every range, cut at block boundaries. */
+/**
+ * Source extents of every range, cut at block boundaries. Holes are cut too when
+ * they will be written (so progress and cancellation stay responsive); otherwise
+ * a hole of any size is one chunk that costs nothing.
+ */
 async function* chunksOf(
   source: BlockDevice,
   ranges: ByteRange[],
   blockSize: number,
+  holesAreWritten: boolean,
   signal: AbortSignal | undefined,
 ): AsyncIterable<Chunk> {
   for (const range of ranges) {
     for await (const extent of deviceExtents(source, range)) {
       throwIfAborted(signal, source.name);
-      if (extent.kind !== 'data') {
+      if (extent.kind !== 'data' && !holesAreWritten) {
         yield extent;
         continue;
       }
@@ -168,10 +176,32 @@ async function* chunksOf(
       const end = extent.offset + extent.length;
       while (position < end) {
         const next = Math.min(end, position + blockSize - (position % blockSize));
-        yield { offset: position, length: next - position, kind: 'data' };
+        yield { offset: position, length: next - position, kind: extent.kind };
         position = next;
       }
     }
+  }
+}
+
+const MAX_BLOCK_SIZE = 64 << 20;
+const MAX_CONCURRENCY = 64;
+
+/** Memory is `concurrency × blockSize`: keep both sane. */
+function checkTuning(blockSize: number, granularity: number, concurrency: number): void {
+  const valid =
+    Number.isSafeInteger(blockSize) &&
+    blockSize > 0 &&
+    blockSize <= MAX_BLOCK_SIZE &&
+    Number.isSafeInteger(granularity) &&
+    granularity > 0 &&
+    Number.isSafeInteger(concurrency) &&
+    concurrency > 0 &&
+    concurrency <= MAX_CONCURRENCY;
+  if (!valid) {
+    throw new BlockIoError(
+      'INVALID_ARGUMENT',
+      `copy needs 0 < blockSize <= ${MAX_BLOCK_SIZE}, zeroGranularity > 0 and 0 < concurrency <= ${MAX_CONCURRENCY} (got ${blockSize}, ${granularity}, ${concurrency})`,
+    );
   }
 }
 
@@ -185,7 +215,9 @@ function checkRanges(ranges: ByteRange[], source: BlockDevice): void {
         { path: source.name, offset: range.offset },
       );
     }
-    previousEnd = range.offset + range.length;
+    assertOffset(range.offset, 'copy range offset', { path: source.name });
+    assertOffset(range.length, 'copy range length', { path: source.name });
+    previousEnd = checkedAdd(range.offset, range.length, 'copy range end');
     if (previousEnd > source.size && !source.zeroExtends) {
       throw new BlockIoError(
         'OUT_OF_RANGE',

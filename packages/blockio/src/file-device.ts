@@ -2,7 +2,8 @@ import { constants } from 'node:fs';
 import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { BaseBlockDevice, type ByteRange, clampRange, type Extent } from './block-device.js';
 import { BlockIoError, fromSystemError } from './errors.js';
-import { fileExtents } from './file-extents.js';
+import { type FileDataMap, fileExtents, mapFileData } from './file-extents.js';
+import { assertOffset } from './safe-number.js';
 
 export interface OpenFileOptions {
   /** Open for writing. Default: read-only. */
@@ -23,6 +24,7 @@ export class FileDevice extends BaseBlockDevice {
   readonly handle: FileHandle;
   readonly isBlockDevice: boolean;
   #knownZeroed = false;
+  #dataMap: Promise<FileDataMap | undefined> | undefined;
 
   private constructor(
     name: string,
@@ -138,6 +140,7 @@ export class FileDevice extends BaseBlockDevice {
   /** Sets a regular file's length (sparse when growing). */
   async truncate(size: number): Promise<void> {
     this.checkWritable();
+    assertOffset(size, 'file size', { path: this.name });
     if (this.isBlockDevice) {
       throw new BlockIoError('UNSUPPORTED', 'cannot change the size of a block device', {
         path: this.name,
@@ -166,7 +169,18 @@ export class FileDevice extends BaseBlockDevice {
   extents(range?: ByteRange): AsyncIterable<Extent> {
     const clamped = clampRange(this, range);
     if (this.isBlockDevice) return dataExtent(clamped);
-    return fileExtents(this.name, this.size, clamped);
+    return fileExtents(this.name, this.size, clamped, () => this.dataMap());
+  }
+
+  /**
+   * The file's data map. An input does not change under us, so its map is asked for
+   * once (callers that copy thousands of ranges must not run filefrag per range);
+   * a writable file is mapped afresh each time.
+   */
+  private dataMap(): Promise<FileDataMap | undefined> {
+    if (!this.readOnly) return mapFileData(this.name, this.size);
+    this.#dataMap ??= mapFileData(this.name, this.size);
+    return this.#dataMap;
   }
 }
 

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { resolve } from 'node:path';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import type { ByteRange, Extent } from './block-device.js';
 
 /**
@@ -13,9 +14,10 @@ export async function* fileExtents(
   path: string,
   fileSize: number,
   range: ByteRange,
+  map: () => Promise<FileDataMap | undefined> = () => mapFileData(path, fileSize),
 ): AsyncIterable<Extent> {
   if (range.length === 0) return;
-  const mapped = await mapFileData(path, fileSize);
+  const mapped = await map();
   if (mapped === undefined) {
     yield { ...range, kind: 'data' };
     return;
@@ -46,28 +48,58 @@ export function* clipExtents(
     yield { offset: position, length: rangeEnd - position, kind: 'unallocated' };
 }
 
-let filefragMissing = false;
-
 export async function mapFileData(
   path: string,
   fileSize: number,
 ): Promise<FileDataMap | undefined> {
-  if (process.platform !== 'linux' || filefragMissing || fileSize === 0) return undefined;
-  const output = await runFilefrag(resolve(path));
+  if (process.platform !== 'linux' || fileSize === 0) return undefined;
+  const program = filefragPath();
+  if (program === undefined) return undefined;
+  const output = await runFilefrag(program, resolve(path));
   if (output === undefined) return undefined;
   return parseFilefrag(output, fileSize);
 }
 
-function runFilefrag(path: string): Promise<string | undefined> {
+const SBIN_DIRECTORIES = ['/usr/sbin', '/sbin', '/usr/local/sbin'];
+let located: { key: string; path: string | undefined } | undefined;
+
+/**
+ * Where filefrag is. It lives in /usr/sbin, which ordinary users often lack in
+ * PATH, so look there too. `BLOCKKIT_FILEFRAG` names the program explicitly (an
+ * empty value or a missing file disables extent discovery, e.g. to test the fallback).
+ */
+function filefragPath(): string | undefined {
+  const override = process.env.BLOCKKIT_FILEFRAG;
+  const key = override ?? `PATH=${process.env.PATH ?? ''}`;
+  if (located?.key === key) return located.path;
+  const candidates =
+    override !== undefined
+      ? [override]
+      : [...(process.env.PATH ?? '').split(delimiter), ...SBIN_DIRECTORIES]
+          .filter((directory) => isAbsolute(directory))
+          .map((directory) => join(directory, 'filefrag'));
+  const path = candidates.find((candidate) => candidate !== '' && isExecutable(candidate));
+  located = { key, path };
+  return path;
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function runFilefrag(program: string, path: string): Promise<string | undefined> {
   return new Promise((done) => {
     execFile(
-      'filefrag',
+      program,
       ['-e', '-s', '-b1024', path],
       { encoding: 'utf8', maxBuffer: 1 << 30, env: { ...process.env, LC_ALL: 'C' } },
-      (error, stdout) => {
-        if ((error as NodeJS.ErrnoException | null)?.code === 'ENOENT') filefragMissing = true;
-        done(error ? undefined : stdout);
-      },
+      // Any failure (unsupported filesystem, odd output) means "unknown", never an error.
+      (error, stdout) => done(error ? undefined : stdout),
     );
   });
 }
@@ -75,20 +107,20 @@ function runFilefrag(path: string): Promise<string | undefined> {
 const EXTENT_LINE = /^\s*\d+:\s+(\d+)\.\.\s*(\d+):\s+\d+\.\.\s*\d+:\s+\d+:\s*(\d+:)?\s*(\S*)\s*$/;
 
 /**
- * Parses `filefrag -e -b1024` output. Returns undefined unless the output is the
- * FIEMAP extent table we expect and the extent count matches.
+ * Parses `filefrag -e -b1024` output. Returns undefined unless every line between
+ * the table header and the `N extents found` summary is an extent row we understand.
+ * (The summary's count cannot be checked against the rows: filefrag counts only
+ * physically discontiguous extents there.)
  */
 export function parseFilefrag(output: string, fileSize: number): FileDataMap | undefined {
   const lines = output.split('\n');
-  if (!lines.some((line) => /^\s*ext:\s+logical_offset:/.test(line))) return undefined;
-  const summary = lines.map((line) => /: (\d+) extents? found$/.exec(line)).find(Boolean);
-  if (!summary) return undefined;
+  const header = lines.findIndex((line) => /^\s*ext:\s+logical_offset:/.test(line));
+  const summary = lines.findIndex((line) => /: \d+ extents? found$/.test(line));
+  if (header === -1 || summary < header) return undefined;
   const runs: FileDataMap = [];
-  let parsed = 0;
-  for (const line of lines) {
+  for (const line of lines.slice(header + 1, summary)) {
     const match = EXTENT_LINE.exec(line);
-    if (!match) continue;
-    parsed++;
+    if (!match) return undefined;
     const offset = Number(match[1]) * 1024;
     const end = Math.min((Number(match[2]) + 1) * 1024, fileSize);
     const flags = (match[4] ?? '').split(',');
@@ -100,6 +132,5 @@ export function parseFilefrag(output: string, fileSize: number): FileDataMap | u
     if (last && last.end === offset && last.kind === kind) last.end = end;
     else runs.push({ offset, end, kind });
   }
-  if (parsed !== Number(summary[1])) return undefined;
   return runs;
 }

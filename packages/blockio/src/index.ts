@@ -24,9 +24,19 @@ export {
 } from './errors.js';
 export { ExtentSet } from './extent-set.js';
 export { FileDevice, type OpenFileOptions } from './file-device.js';
-export { clipExtents, type FileDataMap, mapFileData, parseFilefrag } from './file-extents.js';
+export {
+  clipExtents,
+  type FileDataMap,
+  mapFileData,
+  parseFilefrag,
+} from './file-extents.js';
 export { MemoryDevice, type MemoryDeviceOptions, ZeroDevice } from './memory-device.js';
-export { createOutputFile, type OutputFile, type OutputFileOptions } from './output-file.js';
+export {
+  createOutputFile,
+  type OutputFile,
+  type OutputFileOptions,
+  withOutputFile,
+} from './output-file.js';
 export type {
   LongRunningOptions,
   ProgressEvent,

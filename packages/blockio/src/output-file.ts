@@ -9,6 +9,11 @@ export interface OutputFileOptions {
   size?: number;
   /** Replace an existing file at `path` on commit. Default false: refuse. */
   overwrite?: boolean;
+  /**
+   * fsync the data before the rename, so that after a crash the name holds either
+   * the old file or the whole new one. Default true; turn off only for scratch output.
+   */
+  sync?: boolean;
 }
 
 /**
@@ -32,6 +37,7 @@ export async function createOutputFile(
   options: OutputFileOptions = {},
 ): Promise<OutputFile> {
   const overwrite = options.overwrite ?? false;
+  const sync = options.sync ?? true;
   if (!overwrite && (await exists(path))) {
     throw new BlockIoError('EEXIST', 'output file already exists (use --force to replace it)', {
       path,
@@ -76,16 +82,11 @@ export async function createOutputFile(
         throw new BlockIoError('INVALID_ARGUMENT', `output was already ${state}`, { path });
       }
       try {
-        await device.flush();
+        if (sync) await device.flush();
         await device.close();
-        if (overwrite) {
-          await rename(partialPath, path);
-        } else {
-          // link() refuses to replace, so a file that appeared meanwhile survives.
-          await link(partialPath, path);
-          await unlink(partialPath);
-        }
-        await syncDirectory(dirname(path));
+        if (overwrite) await rename(partialPath, path);
+        else await renameNoReplace(partialPath, path);
+        if (sync) await syncDirectory(dirname(path));
         state = 'committed';
       } catch (error) {
         throw fromSystemError(error, 'move the finished output into place', { path });
@@ -98,6 +99,43 @@ export async function createOutputFile(
       await unlink(partialPath).catch(() => {});
     },
   };
+}
+
+/**
+ * Creates the file with write, commits it on success and removes the partial file
+ * on any failure (including an abort), then rethrows.
+ */
+export async function withOutputFile<T>(
+  path: string,
+  options: OutputFileOptions,
+  write: (output: OutputFile) => Promise<T>,
+): Promise<T> {
+  const output = await createOutputFile(path, options);
+  try {
+    const result = await write(output);
+    await output.commit();
+    return result;
+  } catch (error) {
+    await output.abort();
+    throw error;
+  }
+}
+
+/** rename() that never replaces `to`, so a file that appeared meanwhile survives. */
+async function renameNoReplace(from: string, to: string): Promise<void> {
+  try {
+    await link(from, to);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    // Filesystems without hard links (FAT, some FUSE): check, then rename.
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') {
+      throw error;
+    }
+    if (await exists(to)) throw Object.assign(new Error('exists'), { code: 'EEXIST' });
+    await rename(from, to);
+    return;
+  }
+  await unlink(from);
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -28,7 +28,7 @@ export function toSafeNumber(value: bigint, what: string, context: SafeNumberCon
 export function assertOffset(value: number, what: string, context: SafeNumberContext = {}): number {
   if (!Number.isSafeInteger(value) || value < 0) {
     throw new BlockIoError(
-      Number.isFinite(value) && value > 0 ? 'UNSAFE_INTEGER' : 'OUT_OF_RANGE',
+      value > Number.MAX_SAFE_INTEGER ? 'UNSAFE_INTEGER' : 'OUT_OF_RANGE',
       `${what} must be a non-negative integer below 2^53, got ${value}`,
       context,
     );

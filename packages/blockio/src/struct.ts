@@ -19,12 +19,13 @@ const integer = (
   read: (view: DataView, offset: number) => number,
   write: (view: DataView, offset: number, value: number) => void,
   max: number,
+  min = 0,
 ): FieldType<number> => ({
   kind,
   size,
   read,
   write(view, offset, value) {
-    if (!Number.isInteger(value) || value < 0 || value > max) {
+    if (!Number.isInteger(value) || value < min || value > max) {
       throw new BlockIoError('OUT_OF_RANGE', `${value} does not fit in a ${kind} field`);
     }
     write(view, offset, value);
@@ -85,6 +86,7 @@ export const i32le = integer(
   (v, o) => v.getInt32(o, true),
   (v, o, x) => v.setInt32(o, x, true),
   0x7fffffff,
+  -0x80000000,
 );
 export const i32be = integer(
   'i32be',
@@ -92,6 +94,7 @@ export const i32be = integer(
   (v, o) => v.getInt32(o, false),
   (v, o, x) => v.setInt32(o, x, false),
   0x7fffffff,
+  -0x80000000,
 );
 export const u64le = bigInteger('u64le', true);
 export const u64be = bigInteger('u64be', false);
@@ -131,6 +134,14 @@ export function fixedString(
       return raw.toString(encoding, 0, nul === -1 ? size : nul);
     },
     write(view, offset, value) {
+      // Refuse what would not decode back to the same string: NULs end the field,
+      // and latin1 cannot hold characters above U+00FF.
+      if (value.includes('\0') || (encoding === 'latin1' && /[\u0100-\u{10ffff}]/u.test(value))) {
+        throw new BlockIoError(
+          'OUT_OF_RANGE',
+          `"${value}" cannot be stored in a NUL-padded ${encoding} field`,
+        );
+      }
       const encoded = Buffer.from(value, encoding);
       if (encoded.byteLength > size) {
         throw new BlockIoError('OUT_OF_RANGE', `"${value}" is longer than ${size} bytes`);

@@ -48,8 +48,10 @@ const RENDER_INTERVAL_MS = 100;
 export function ttyRenderer(stream: WritableLike, unit: 'bytes' | 'items'): ProgressRenderer {
   let lastDrawAt = 0;
   let drawn = false;
+  // hasColors() honours NO_COLOR, FORCE_COLOR and the terminal's depth.
   const colour = typeof stream.hasColors === 'function' && stream.hasColors();
-  const paint = (style: 'cyan' | 'dim', text: string) => (colour ? styleText(style, text) : text);
+  const paint = (style: 'cyan' | 'dim', text: string) =>
+    colour ? paintTextUnchecked(style, text) : text;
   const amount = (value: number) => (unit === 'bytes' ? formatSize(value) : String(value));
 
   const draw = (event: ProgressEvent) => {
@@ -81,6 +83,21 @@ export function ttyRenderer(stream: WritableLike, unit: 'bytes' | 'items'): Prog
       drawn = false;
     },
   };
+}
+
+/**
+ * styleText on Node 22.13+ checks stdout by default, which is the wrong stream for a
+ * bar on stderr; we have already decided on colour, so skip that check (Node 20
+ * ignores the option).
+ */
+const styleTextWithOptions = styleText as (
+  format: 'cyan' | 'dim',
+  text: string,
+  options?: { validateStream?: boolean },
+) => string;
+
+function paintTextUnchecked(style: 'cyan' | 'dim', text: string): string {
+  return styleTextWithOptions(style, text, { validateStream: false });
 }
 
 function formatDuration(seconds: number): string {

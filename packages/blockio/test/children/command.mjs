@@ -1,0 +1,48 @@
+// Child for the runCommand tests: one CLI action per mode, run through the built
+// `@x/blockio/cli` entry exactly as an app would.
+import { pathToFileURL } from 'node:url';
+
+const [distDirectory, mode, ...rest] = process.argv.slice(2);
+const load = (entry) => import(pathToFileURL(`${distDirectory}/${entry}`).href);
+const { runCommand, UsageError } = await load('cli/index.js');
+const { BlockIoError, abortedError, createOutputFile } = await load('index.js');
+
+const json = rest.includes('--json');
+
+await runCommand({ program: 'demo-tool', json }, async (context) => {
+  switch (mode) {
+    case 'ok':
+      context.print('all good');
+      return;
+    case 'own-code':
+      return 3;
+    case 'blockio-error':
+      throw new BlockIoError('CORRUPT', 'L2 table entry points past the end', {
+        path: 'disk.qcow2',
+        offset: 0x30000,
+        structure: 'L2 table 3',
+      });
+    case 'plain-error':
+      throw new Error('something broke');
+    case 'usage':
+      throw new UsageError('missing <source> argument');
+    case 'wait-for-signal': {
+      // A long job: holds a partial output until the signal aborts it, then cleans up.
+      const output = await createOutputFile(rest[0]);
+      await output.device.write(0, Buffer.alloc(4096, 1));
+      process.stdout.write('ready\n');
+      const keepAlive = setInterval(() => {}, 1000); // a real job would have I/O in flight
+      try {
+        await new Promise((_, reject) => {
+          context.signal.addEventListener('abort', () => reject(abortedError(context.signal)));
+        });
+      } finally {
+        clearInterval(keepAlive);
+        await output.abort();
+      }
+      return;
+    }
+    default:
+      throw new Error(`unknown mode ${mode}`);
+  }
+});

@@ -1,0 +1,158 @@
+import { execFile } from 'node:child_process';
+import { requirePeer } from '@x/test-utils';
+import { describe, expect, it } from 'vitest';
+import {
+  copy,
+  createProgressRenderer,
+  jsonLinesRenderer,
+  MemoryDevice,
+  type ProgressEvent,
+  ProgressTracker,
+} from '../src/index.js';
+import { childScript, distEntry, MiB } from './support/files.js';
+
+function recorder() {
+  const events: ProgressEvent[] = [];
+  return { events, listener: (event: ProgressEvent) => events.push(event) };
+}
+
+function fakeStream(isTTY: boolean, colours = false) {
+  const chunks: string[] = [];
+  return {
+    chunks,
+    stream: {
+      isTTY,
+      columns: 100,
+      hasColors: () => colours,
+      write: (chunk: string) => chunks.push(chunk),
+    },
+  };
+}
+
+describe('ProgressTracker', () => {
+  it('reports the one event shape, with integer rates and times', () => {
+    const { events, listener } = recorder();
+    const tracker = new ProgressTracker('scan', 300, listener, 0);
+    tracker.advance(100);
+    tracker.set(250);
+    tracker.finish();
+    expect(events.map((event) => [event.phase, event.done, event.total])).toEqual([
+      ['scan', 100, 300],
+      ['scan', 250, 300],
+      ['scan', 250, 300],
+    ]);
+    for (const event of events) {
+      expect(Object.keys(event)).toEqual(['phase', 'done', 'total', 'bytesPerSecond', 'elapsedMs']);
+      expect(Number.isInteger(event.bytesPerSecond) && event.bytesPerSecond >= 0).toBe(true);
+      expect(Number.isInteger(event.elapsedMs) && event.elapsedMs >= 0).toBe(true);
+    }
+  });
+
+  it('throttles hot loops to the interval but always reports the end', () => {
+    const { events, listener } = recorder();
+    const tracker = new ProgressTracker('copy', 1000, listener, 3_600_000);
+    for (let i = 0; i < 1000; i++) tracker.advance(1);
+    tracker.finish();
+    expect(events.map((event) => event.done)).toEqual([1, 1000]);
+  });
+
+  it('is what copy reports: monotonic, ending at the total', async () => {
+    const { events, listener } = recorder();
+    const source = new MemoryDevice(8 * MiB);
+    source.bytes.fill(1, MiB, 3 * MiB);
+    await copy(source, new MemoryDevice(8 * MiB), { onProgress: listener, phase: 'mirror' });
+    expect(events.length).toBeGreaterThanOrEqual(1);
+    expect(events.at(-1)).toMatchObject({ phase: 'mirror', done: 8 * MiB, total: 8 * MiB });
+    const dones = events.map((event) => event.done);
+    expect(dones).toEqual([...dones].sort((a, b) => a - b));
+  });
+});
+
+describe('progress renderers', () => {
+  it('writes JSON lines of exactly the documented shape', () => {
+    const { chunks, stream } = fakeStream(false);
+    const renderer = jsonLinesRenderer(stream);
+    renderer.listener({ phase: 'copy', done: 5, total: 10, bytesPerSecond: 7, elapsedMs: 3 });
+    renderer.close();
+    expect(chunks).toEqual([
+      '{"event":"progress","phase":"copy","done":5,"total":10,"bytesPerSecond":7,"elapsedMs":3}\n',
+    ]);
+  });
+
+  it('sends --json progress to the JSON stream and nothing to stderr', () => {
+    const stderr = fakeStream(true, true);
+    const stdout = fakeStream(false);
+    const renderer = createProgressRenderer('json', {
+      stream: stderr.stream,
+      jsonStream: stdout.stream,
+    });
+    renderer.listener({ phase: 'copy', done: 1, total: 1, bytesPerSecond: 0, elapsedMs: 0 });
+    expect(stderr.chunks).toEqual([]);
+    expect(JSON.parse(stdout.chunks[0] as string)).toMatchObject({ event: 'progress', done: 1 });
+  });
+
+  it('draws a bar only on a TTY in auto mode; always/never override', () => {
+    const event = { phase: 'copy', done: 1, total: 2, bytesPerSecond: 1024, elapsedMs: 1000 };
+    const pipe = fakeStream(false);
+    createProgressRenderer('auto', { stream: pipe.stream }).listener(event);
+    expect(pipe.chunks).toEqual([]);
+
+    const tty = fakeStream(true);
+    const bar = createProgressRenderer('auto', { stream: tty.stream });
+    bar.listener(event);
+    const drawn = tty.chunks.join('');
+    expect(drawn.startsWith('\r\x1b[2K')).toBe(true);
+    expect(drawn.endsWith(' 50.0% copy 1 B / 2 B 1.00 KiB/s ETA 0s')).toBe(true);
+    bar.close();
+    expect(tty.chunks.at(-1)).toBe('\r\x1b[2K');
+
+    const forced = fakeStream(false);
+    createProgressRenderer('always', { stream: forced.stream }).listener(event);
+    expect(forced.chunks.length).toBe(1);
+    const silenced = fakeStream(true);
+    createProgressRenderer('never', { stream: silenced.stream }).listener(event);
+    expect(silenced.chunks).toEqual([]);
+  });
+});
+
+/** Runs the progress child under `script`, which gives it a real pseudo-terminal. */
+function runOnTerminal(env: Record<string, string>): Promise<string> {
+  const command = `'${process.execPath}' '${childScript('progress.mjs')}' '${distEntry()}' auto`;
+  return new Promise((resolve, reject) => {
+    execFile(
+      requirePeer('script'),
+      ['--quiet', '--return', '--command', command, '/dev/null'],
+      { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8' },
+      (error, stdout) => (error ? reject(error) : resolve(stdout)),
+    );
+  });
+}
+
+describe('the TTY renderer on a real terminal', () => {
+  it('draws a coloured bar on stderr when it is a terminal', async () => {
+    const output = await runOnTerminal({ TERM: 'xterm-256color' });
+    expect(output).toContain('100.0% copy 4.00 MiB / 4.00 MiB');
+    expect(output).toContain('\x1b[36m█');
+  });
+
+  it('honours NO_COLOR: the bar, but no colour codes', async () => {
+    const output = await runOnTerminal({ TERM: 'xterm-256color', NO_COLOR: '1' });
+    expect(output).toContain('100.0% copy 4.00 MiB / 4.00 MiB');
+    expect(output).toContain('█');
+    for (const code of ['\x1b[36m', '\x1b[39m', '\x1b[2m', '\x1b[22m']) {
+      expect(output).not.toContain(code);
+    }
+  });
+
+  it('prints nothing when stderr is a pipe', async () => {
+    const output = await new Promise<string>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        [childScript('progress.mjs'), distEntry(), 'auto'],
+        { env: { TERM: 'xterm-256color' }, encoding: 'utf8' },
+        (error, stdout, stderr) => (error ? reject(error) : resolve(stdout + stderr)),
+      );
+    });
+    expect(output).toBe('end\n');
+  });
+});

@@ -1,0 +1,100 @@
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { stat } from 'node:fs/promises';
+import { makeTempDir } from '@x/test-utils';
+import { describe, expect, it } from 'vitest';
+import { childScript, distDirectory, distEntry } from './support/files.js';
+
+interface Outcome {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs one runCommand action in a real child process (modes: test/children/command.mjs). */
+function runMode(mode: string, ...args: string[]): Promise<Outcome> {
+  distEntry('cli/index.js');
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [childScript('command.mjs'), distDirectory, mode, ...args],
+      { encoding: 'utf8', env: { ...process.env, BLOCKKIT_DEBUG: '' } },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+describe('runCommand exit codes and error printing', () => {
+  it('exits 0 on success, printing for people on stdout', async () => {
+    expect(await runMode('ok')).toEqual({ code: 0, stdout: 'all good\n', stderr: '' });
+  });
+
+  it('exits with the code the action returns', async () => {
+    expect((await runMode('own-code')).code).toBe(3);
+  });
+
+  it('exits 1 on a runtime failure, with one line and no stack trace', async () => {
+    const outcome = await runMode('blockio-error');
+    expect(outcome).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        'demo-tool: error: disk.qcow2: L2 table 3 at offset 196608 (0x30000): L2 table entry points past the end\n',
+    });
+    const plain = await runMode('plain-error');
+    expect(plain).toEqual({ code: 1, stdout: '', stderr: 'demo-tool: error: something broke\n' });
+  });
+
+  it('exits 2 on a usage error', async () => {
+    expect(await runMode('usage')).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'demo-tool: error: missing <source> argument\n',
+    });
+  });
+
+  it('with --json, prints the error as JSON on stdout and the line on stderr', async () => {
+    const outcome = await runMode('blockio-error', '--json');
+    expect(outcome.code).toBe(1);
+    expect(JSON.parse(outcome.stdout)).toEqual({
+      error: 'BlockIoError',
+      code: 'CORRUPT',
+      message: 'L2 table entry points past the end',
+      path: 'disk.qcow2',
+      offset: 0x30000,
+      structure: 'L2 table 3',
+    });
+    expect(outcome.stderr).not.toContain('    at ');
+  });
+
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)('on %s aborts the job, lets it clean up, and exits %d', async (name, exitCode) => {
+    const scratch = await makeTempDir('blockio-sigint-');
+    const target = scratch.file('interrupted.img');
+    const child = spawn(
+      process.execPath,
+      [childScript('command.mjs'), distDirectory, 'wait-for-signal', target],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (data: Buffer) => {
+      stderr += data.toString();
+    });
+    const exited = once(child, 'exit');
+    const [ready] = (await once(child.stdout, 'data')) as [Buffer];
+    expect(ready.toString()).toBe('ready\n');
+    expect((await stat(`${target}.partial`)).size).toBe(4096);
+    child.kill(name);
+    const [code, signal] = await exited;
+    expect({ code, signal }).toEqual({ code: exitCode, signal: null });
+    expect(stderr).toBe(`\ndemo-tool: ${name} received, cleaning up…\n`);
+    await expect(stat(`${target}.partial`)).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(stat(target)).rejects.toMatchObject({ code: 'ENOENT' });
+    await scratch.remove();
+  });
+});

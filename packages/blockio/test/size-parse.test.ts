@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { formatSize, parseSize } from '../src/index.js';
+
+describe('parseSize', () => {
+  it.each([
+    ['4096', 4096],
+    ['0', 0],
+    ['0x1f000', 0x1f000],
+    ['0X1F000', 0x1f000],
+    ['512K', 512 * 1024],
+    ['512k', 512 * 1024],
+    ['4G', 4 * 2 ** 30],
+    ['4GiB', 4 * 2 ** 30],
+    ['4GB', 4 * 2 ** 30],
+    ['1.5M', 1.5 * 2 ** 20],
+    ['2s', 1024],
+    ['100b', 100],
+    ['3T', 3 * 2 ** 40],
+    ['7P', 7 * 2 ** 50],
+    [' 64M ', 64 * 2 ** 20],
+    ['0x1fffffffffffff', Number.MAX_SAFE_INTEGER],
+    ['9007199254740991', Number.MAX_SAFE_INTEGER],
+  ])('%s is %d bytes', (text, bytes) => {
+    expect(parseSize(text)).toBe(bytes);
+  });
+
+  it.each(['', 'G', '-1', '1.2.3', '12Q', '0x', '0xg', '1e3', 'four', '4 G B', '0.3K'])(
+    '"%s" is an INVALID_ARGUMENT',
+    (text) => {
+      expect(() => parseSize(text, 'offset')).toThrow(
+        expect.objectContaining({
+          code: 'INVALID_ARGUMENT',
+          message: expect.stringContaining('offset'),
+        }),
+      );
+    },
+  );
+
+  it.each(['9007199254740992', '0x20000000000000', '8P', '8E', '1.5E'])(
+    '"%s" is beyond 2^53 - 1: UNSAFE_INTEGER',
+    (text) => {
+      expect(() => parseSize(text)).toThrow(expect.objectContaining({ code: 'UNSAFE_INTEGER' }));
+    },
+  );
+});
+
+describe('formatSize', () => {
+  it.each([
+    [0, '0 B'],
+    [1023, '1023 B'],
+    [1536, '1.50 KiB'],
+    [10 * 2 ** 20, '10.0 MiB'],
+    [2 ** 33, '8.00 GiB'],
+    [300 * 2 ** 30, '300 GiB'],
+  ])('%d is %s', (bytes, text) => {
+    expect(formatSize(bytes)).toBe(text);
+  });
+});
