@@ -1,0 +1,248 @@
+import {
+  ExtentSet,
+  forEachConcurrent,
+  type LongRunningOptions,
+  ProgressTracker,
+  throwIfAborted,
+  toSafeNumber,
+} from '@x/blockio';
+import { type BlockVisitor, walkInodeBlocks, walkInodeBlocksSync } from './block-walk.js';
+import type { Filesystem } from './filesystem.js';
+import {
+  EXT2_BG_BLOCK_UNINIT,
+  EXT2_BG_INODE_UNINIT,
+  EXT4_FEATURE_INCOMPAT_MMP,
+  EXT4_GRP_QUOTA_INO,
+  EXT4_USR_QUOTA_INO,
+  LINUX_S_IFDIR,
+  LINUX_S_IFLNK,
+  LINUX_S_IFMT,
+} from './format/constants.js';
+import { I_LINKS_COUNT, I_MODE } from './format/inode.js';
+import { descriptorBlockLocation } from './geometry.js';
+import type { Inode } from './inode.js';
+import { scanInodeTables } from './inode-scan.js';
+
+export interface CollectMetadataOptions extends LongRunningOptions {
+  /** e2image -a: include the contents of regular files too. */
+  allData?: boolean | undefined;
+  /**
+   * The output is a block device (e2image's output_is_blk): whole inode tables are
+   * copied, including never-initialised ones, since stale data there would be read.
+   */
+  outputIsBlockDevice?: boolean | undefined;
+  /** Verify every scanned inode's checksum (slower; reported in fs.checksums). Default false. */
+  verifyChecksums?: boolean | undefined;
+  /** Inodes whose block maps are walked at once when that needs reads. Default 8. */
+  concurrency?: number | undefined;
+}
+
+export interface MetadataSet {
+  /** Byte ranges of the device that e2image copies (whole clusters under bigalloc). */
+  readonly extents: ExtentSet;
+  /** Byte ranges of directory contents (what -s scrambles). */
+  readonly directoryExtents: ExtentSet;
+  /** Blocks of the filesystem the set covers. */
+  readonly blockCount: number;
+  /** Block numbers e2image's bitmap would have ignored (outside the filesystem). */
+  readonly outOfRangeBlocks: number;
+}
+
+/**
+ * Exactly the set of blocks e2fsprogs' e2image copies for -r/-Q (see
+ * write_raw_image_file and mark_table_blocks in misc/e2image.c), as an ExtentSet
+ * of byte ranges.
+ */
+export async function collectMetadataExtents(
+  fs: Filesystem,
+  options: CollectMetadataOptions = {},
+): Promise<ExtentSet> {
+  return (await collectMetadata(fs, options)).extents;
+}
+
+/** collectMetadataExtents plus the directory blocks (for -s) and counts. */
+export async function collectMetadata(
+  fs: Filesystem,
+  options: CollectMetadataOptions = {},
+): Promise<MetadataSet> {
+  const blocks = new ExtentSet();
+  const directories = new ExtentSet();
+  markTableBlocks(fs, blocks, options.outputIsBlockDevice ?? false);
+  await markInodeBlocks(fs, blocks, directories, options);
+  const extents = toByteExtents(fs, blocks, true);
+  return {
+    extents: extents.set,
+    directoryExtents: toByteExtents(fs, directories, false).set,
+    blockCount: extents.set.totalBytes / fs.blockSize,
+    outOfRangeBlocks: extents.outOfRange,
+  };
+}
+
+/** mark_table_blocks: superblock, descriptors, MMP, and per group the inode table and bitmaps. */
+function markTableBlocks(fs: Filesystem, blocks: ExtentSet, outputIsBlockDevice: boolean): void {
+  const primary = fs.firstDataBlock;
+  const markSuperAndDescriptors = (superblock: number) => {
+    blocks.add(superblock, 1);
+    for (let index = 0; index < fs.descBlocks; index++) {
+      blocks.add(descriptorBlockLocation(fs, superblock, index), 1);
+    }
+  };
+  // -b: the backup superblock and its descriptors come first, then the primary copies.
+  if (fs.superblockLocation !== 0) markSuperAndDescriptors(fs.superblockLocation);
+  markSuperAndDescriptors(primary);
+  if (fs.hasFeatureIncompat(EXT4_FEATURE_INCOMPAT_MMP)) {
+    blocks.add(toSafeNumber(fs.superblock.s_mmp_block, 's_mmp_block'), 1);
+  }
+  const csum = fs.groupDescriptorChecksums;
+  for (let group = 0; group < fs.groupCount; group++) {
+    const descriptor = fs.groupDescriptor(group);
+    if (
+      (outputIsBlockDevice || !(descriptor.flags & EXT2_BG_INODE_UNINIT)) &&
+      descriptor.inodeTable
+    ) {
+      let tableBlocks = fs.inodeBlocksPerGroup;
+      if (!outputIsBlockDevice && csum) {
+        tableBlocks -= Math.floor(descriptor.itableUnused / fs.inodesPerBlock);
+      }
+      if (tableBlocks < 0) {
+        fs.warn({
+          code: 'BLOCK_OUT_OF_RANGE',
+          message: `group ${group}: bg_itable_unused ${descriptor.itableUnused} exceeds the ${fs.inodesPerGroup} inodes of a group`,
+          group,
+        });
+        tableBlocks = 0;
+      }
+      blocks.add(descriptor.inodeTable, tableBlocks);
+    }
+    if (!(descriptor.flags & EXT2_BG_BLOCK_UNINIT) && descriptor.blockBitmap) {
+      blocks.add(descriptor.blockBitmap, 1);
+    }
+    if (!(descriptor.flags & EXT2_BG_INODE_UNINIT) && descriptor.inodeBitmap) {
+      blocks.add(descriptor.inodeBitmap, 1);
+    }
+  }
+}
+
+/**
+ * The inode scan of write_raw_image_file: for every inode with links, its xattr
+ * block; then all blocks of directories, symlinks, the journal, quota and
+ * orphan-file inodes; and only the mapping blocks (or, with -a, all blocks) of
+ * everything else.
+ */
+async function markInodeBlocks(
+  fs: Filesystem,
+  blocks: ExtentSet,
+  directories: ExtentSet,
+  options: CollectMetadataOptions,
+): Promise<void> {
+  const allData = options.allData ?? false;
+  const verify = options.verifyChecksums ?? false;
+  const sb = fs.superblock;
+  const wholeInodes = new Set(
+    [
+      sb.s_journal_inum,
+      EXT4_USR_QUOTA_INO,
+      EXT4_GRP_QUOTA_INO,
+      sb.s_prj_quota_inum,
+      sb.s_orphan_file_inum,
+    ].filter((ino) => ino !== 0),
+  );
+  const mapping = (block: number) => {
+    blocks.add(block, 1);
+  };
+  const everything: BlockVisitor = {
+    mapping,
+    data: (_logical, physical, count) => {
+      blocks.add(physical, count);
+    },
+  };
+  const directory: BlockVisitor = {
+    mapping,
+    data: (_logical, physical, count) => {
+      blocks.add(physical, count);
+      directories.add(physical, count);
+    },
+  };
+  const mappingOnly: BlockVisitor = { mapping };
+  const progress = new ProgressTracker('scan inodes', fs.inodesCount, options.onProgress);
+  const concurrency = options.concurrency ?? 8;
+
+  for await (const chunk of scanInodeTables(fs, { signal: options.signal })) {
+    const pending: Array<{ inode: Inode; visitor: BlockVisitor; data: boolean }> = [];
+    const size = fs.inodeSize;
+    for (let i = 0; i < chunk.count; i++) {
+      const at = i * size;
+      if (chunk.bytes.readUInt16LE(at + I_LINKS_COUNT) === 0) continue;
+      const ino = chunk.firstIno + i;
+      const bytes = chunk.bytes.subarray(at, at + size);
+      if (verify) fs.verifyInode(ino, bytes);
+      const inode = fs.inodeFromBytes(ino, bytes);
+      const acl = inode.fileAcl;
+      if (acl !== 0) blocks.add(acl, 1);
+      if (!inode.hasValidBlocks) continue;
+      const type = bytes.readUInt16LE(I_MODE) & LINUX_S_IFMT;
+      let visitor: BlockVisitor;
+      let data: boolean;
+      if (type === LINUX_S_IFDIR) {
+        visitor = directory;
+        data = true;
+      } else if (type === LINUX_S_IFLNK || wholeInodes.has(ino)) {
+        visitor = everything;
+        data = true;
+      } else if (inode.usesExtents || inode.hasIndirectBlocks || allData) {
+        visitor = allData ? everything : mappingOnly;
+        data = allData;
+      } else {
+        continue;
+      }
+      if (!walkInodeBlocksSync(fs, inode, visitor, { data }))
+        pending.push({ inode, visitor, data });
+    }
+    if (pending.length > 0) {
+      await forEachConcurrent(
+        pending,
+        concurrency,
+        ({ inode, visitor, data }) =>
+          walkInodeBlocks(fs, inode, visitor, { data, signal: options.signal }),
+        options.signal,
+      );
+    }
+    progress.set(chunk.firstIno + chunk.count - 1);
+  }
+  throwIfAborted(options.signal, fs.device.name);
+  progress.finish();
+}
+
+/**
+ * Block ranges to byte ranges the way e2image's block bitmap sees them: whole
+ * clusters (bigalloc), and nothing outside [s_first_data_block, s_blocks_count).
+ */
+function toByteExtents(
+  fs: Filesystem,
+  blocks: ExtentSet,
+  warn: boolean,
+): { set: ExtentSet; outOfRange: number } {
+  const result = new ExtentSet();
+  const ratio = fs.clusterRatio;
+  const firstCluster = fs.blockToCluster(fs.firstDataBlock);
+  const lastCluster = fs.blockToCluster(fs.blocksCount - 1);
+  let outOfRange = 0;
+  for (const { offset: start, length } of blocks) {
+    const end = start + length;
+    if (start < fs.firstDataBlock) outOfRange += Math.min(end, fs.firstDataBlock) - start;
+    if (end > fs.blocksCount) outOfRange += end - Math.max(start, fs.blocksCount);
+    const firstC = Math.max(firstCluster, Math.floor(start / ratio));
+    const lastC = Math.min(lastCluster, Math.floor((end - 1) / ratio));
+    if (lastC < firstC) continue;
+    const from = Math.max(fs.firstDataBlock, firstC * ratio);
+    const to = Math.min(fs.blocksCount, (lastC + 1) * ratio);
+    if (to > from) result.add(from * fs.blockSize, (to - from) * fs.blockSize);
+  }
+  if (warn && outOfRange > 0) {
+    fs.warn({
+      code: 'BLOCK_OUT_OF_RANGE',
+      message: `${outOfRange} block number(s) in the metadata lie outside the filesystem and were ignored, as e2image does`,
+    });
+  }
+  return { set: result, outOfRange };
+}
