@@ -471,7 +471,7 @@ export async function readExact(
 }
 
 /** The checks of ext2fs_open2, each naming the field and the value found. */
-function validateSuperblock(
+export function validateSuperblock(
   raw: Buffer,
   path: string,
   offset: number,

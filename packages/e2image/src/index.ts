@@ -1,3 +1,4 @@
+export { type Bitmaps, readBitmaps } from './bitmaps.js';
 export {
   type BlockVisitor,
   type MappingBlockKind,
@@ -48,11 +49,27 @@ export {
   scanInodeTables,
 } from './inode-scan.js';
 export {
+  type InstallFileOptions,
+  type InstallOptions,
+  type InstallResult,
+  installNormalImage,
+  installNormalImageFile,
+} from './install.js';
+export {
   type CollectMetadataOptions,
   collectMetadata,
   collectMetadataExtents,
   type MetadataSet,
 } from './metadata-extents.js';
+export { type DeviceUse, deviceUse, isBusy, type MountUse } from './mount-state.js';
+export {
+  type NormalImage,
+  type NormalImageOptions,
+  type NormalImageResult,
+  openNormalImage,
+  writeNormalImage,
+  writeNormalImageFile,
+} from './normal-image.js';
 export {
   type ByteSink,
   filesystemBytes,

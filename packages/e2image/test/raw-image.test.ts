@@ -1,7 +1,12 @@
 import { FileDevice } from '@x/blockio';
-import { filesEqual, makeTempDir, type TempDir } from '@x/test-utils';
+import { filesEqual, makeTempDir, runPeerOk, type TempDir } from '@x/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Filesystem, writeRawImageFile } from '../src/index.js';
+import {
+  Filesystem,
+  groupHasSuperblock,
+  superAndDescriptorLocation,
+  writeRawImageFile,
+} from '../src/index.js';
 import { buildFixture, MATRIX } from './support/fixtures.js';
 
 let temp: TempDir;
@@ -34,6 +39,47 @@ describe.each(MATRIX.map((recipe) => [recipe.name, recipe] as const))('%s', (nam
     const out = temp.file(`${name}-s.raw`);
     await withFilesystem(fixture.image, (fs) => writeRawImageFile(fs, out, { scramble: true }));
     expect(await filesEqual(out, fixture.peerScrambled)).toBe(true);
+  });
+
+  it('-r -b backup -B blocksize is byte-identical to e2fsprogs', async () => {
+    const fixture = await buildFixture(recipe);
+    const { backup, blockSize } = await withFilesystem(fixture.image, async (fs) => {
+      let group = 1;
+      while (group < fs.groupCount && !groupHasSuperblock(fs, group)) group++;
+      if (group >= fs.groupCount) return { backup: undefined, blockSize: fs.blockSize };
+      return { backup: superAndDescriptorLocation(fs, group).superBlock, blockSize: fs.blockSize };
+    });
+    if (backup === undefined) {
+      // One group, no backup: e2image fails with a short read; we name the problem.
+      const device = await FileDevice.open(fixture.image);
+      try {
+        await expect(
+          Filesystem.open(device, { superblock: device.size / blockSize + 1, blockSize }),
+        ).rejects.toMatchObject({ code: 'TRUNCATED' });
+      } finally {
+        await device.close();
+      }
+      return;
+    }
+    const theirs = temp.file(`${name}-b-theirs.raw`);
+    await runPeerOk('e2image', [
+      '-r',
+      '-b',
+      String(backup),
+      '-B',
+      String(blockSize),
+      fixture.image,
+      theirs,
+    ]);
+    const ours = temp.file(`${name}-b-ours.raw`);
+    const device = await FileDevice.open(fixture.image);
+    try {
+      const fs = await Filesystem.open(device, { superblock: backup, blockSize });
+      await writeRawImageFile(fs, ours);
+    } finally {
+      await device.close();
+    }
+    expect(await filesEqual(ours, theirs)).toBe(true);
   });
 
   if (recipe.allData) {

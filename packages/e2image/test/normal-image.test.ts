@@ -1,0 +1,110 @@
+import { copyFile, readFile } from 'node:fs/promises';
+import { FileDevice } from '@x/blockio';
+import { makeTempDir, pokeBytes, runPeer, runPeerOk, type TempDir } from '@x/test-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  Filesystem,
+  imageHeaderStruct,
+  installNormalImageFile,
+  superblockStruct,
+  writeNormalImageFile,
+} from '../src/index.js';
+import { buildFixture, MATRIX } from './support/fixtures.js';
+
+let temp: TempDir;
+beforeAll(async () => {
+  temp = await makeTempDir('e2image-normal-');
+});
+afterAll(async () => {
+  await temp.remove();
+});
+
+/** Header fields that depend on when and where the image was made. */
+const VOLATILE_HEADER_FIELDS = [
+  'fs_hostname',
+  'image_device',
+  'image_inode',
+  'image_time_lo',
+  'image_time_hi',
+] as const;
+
+function maskHeader(image: Buffer): Buffer {
+  const copy = Buffer.from(image);
+  for (const name of VOLATILE_HEADER_FIELDS) {
+    const field = imageHeaderStruct.fields.find((f) => f.name === name);
+    if (!field) throw new Error(name);
+    copy.fill(0, field.offset, field.offset + field.type.size);
+  }
+  return copy;
+}
+
+/** Primary superblock fields ext2fs_close stamps on every write. */
+function maskSuperblock(image: Buffer): Buffer {
+  const copy = Buffer.from(image);
+  for (const name of ['s_wtime', 's_wtime_hi', 's_kbytes_written', 's_checksum'] as const) {
+    const field = superblockStruct.fields.find((f) => f.name === name);
+    if (!field) throw new Error(name);
+    copy.fill(0, 1024 + field.offset, 1024 + field.offset + field.type.size);
+  }
+  return copy;
+}
+
+async function writeOurs(image: string, out: string): Promise<void> {
+  const device = await FileDevice.open(image);
+  try {
+    await writeNormalImageFile(await Filesystem.open(device), out, { deviceName: image });
+  } finally {
+    await device.close();
+  }
+}
+
+describe.each(MATRIX.map((recipe) => [recipe.name, recipe] as const))('%s', (name, recipe) => {
+  it('normal image equals e2fsprogs normal image apart from time, host and image-file identity', async () => {
+    const fixture = await buildFixture(recipe);
+    const out = temp.file(`${name}.e2i`);
+    await writeOurs(fixture.image, out);
+    const [ours, theirs] = await Promise.all([readFile(out), readFile(fixture.peerNormal)]);
+    expect(ours.length).toBe(theirs.length);
+    expect(maskHeader(ours).equals(maskHeader(theirs))).toBe(true);
+    // dumpe2fs reads it as an image file.
+    const dump = await runPeerOk('dumpe2fs', ['-i', out]);
+    expect(dump.stdout).toContain('Group 0:');
+  });
+
+  it('our normal image installed by e2fsprogs e2image -I gives a filesystem e2fsck -fn accepts', async () => {
+    const fixture = await buildFixture(recipe);
+    const ours = temp.file(`${name}-install.e2i`);
+    await writeOurs(fixture.image, ours);
+    const target = temp.file(`${name}-peer-installed.img`);
+    await copyFile(fixture.image, target);
+    await runPeerOk('e2image', ['-I', target, ours]);
+    const check = await runPeer('e2fsck', ['-fn', target]);
+    expect(check.code, check.stdout).toBe(0);
+  });
+
+  it('-I restores wiped inode tables exactly like e2fsprogs e2image -I', async () => {
+    const fixture = await buildFixture(recipe);
+    const damaged = temp.file(`${name}-damaged.img`);
+    await copyFile(fixture.image, damaged);
+    // Wipe group 0's inode table and both bitmaps: the fs is unusable until installed.
+    const device = await FileDevice.open(damaged);
+    const fs = await Filesystem.open(device);
+    const group0 = fs.groupDescriptor(0);
+    const blockSize = fs.blockSize;
+    const tableBytes = fs.inodeBlocksPerGroup * blockSize;
+    await device.close();
+    await pokeBytes(damaged, group0.inodeTable * blockSize, Buffer.alloc(tableBytes));
+    await pokeBytes(damaged, group0.blockBitmap * blockSize, Buffer.alloc(blockSize));
+    await pokeBytes(damaged, group0.inodeBitmap * blockSize, Buffer.alloc(blockSize));
+    const theirs = temp.file(`${name}-theirs.img`);
+    const ours = temp.file(`${name}-ours.img`);
+    await copyFile(damaged, theirs);
+    await copyFile(damaged, ours);
+    await runPeerOk('e2image', ['-I', theirs, fixture.peerNormal]);
+    await installNormalImageFile(ours, fixture.peerNormal);
+    const [a, b] = await Promise.all([readFile(ours), readFile(theirs)]);
+    expect(maskSuperblock(a).equals(maskSuperblock(b))).toBe(true);
+    const check = await runPeer('e2fsck', ['-fn', ours]);
+    expect(check.code, check.stdout).toBe(0);
+  });
+});
