@@ -114,17 +114,13 @@ export class Qcow2Image extends BaseBlockDevice {
     this.snapshot = parts.snapshot;
     this.compressionType = parts.metadata.compressionType;
     this.#headerBytes = parts.headerBytes;
-    const image = this;
     this.#mappingContext = {
       path: parts.file.name,
       geometry: this.geometry,
       hasDataFile: parts.ownsDataFile,
-      get virtualSize() {
-        return image.size;
-      },
-      hostFileSize: () => image.file.size,
+      hostFileSize: () => this.file.size,
       dataFileSize: () =>
-        image.dataFile.zeroExtends ? Number.MAX_SAFE_INTEGER : image.dataFile.size,
+        this.dataFile.zeroExtends ? Number.MAX_SAFE_INTEGER : this.dataFile.size,
     };
   }
 

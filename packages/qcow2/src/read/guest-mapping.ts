@@ -37,7 +37,6 @@ export interface MappingContext {
   readonly geometry: Qcow2Geometry;
   /** The image keeps guest data in an external data file. */
   readonly hasDataFile: boolean;
-  readonly virtualSize: number;
   /** Current size of the qcow2 file (compressed data lives there). */
   hostFileSize(): number;
   /** Current size of the file normal clusters live in. */
@@ -110,7 +109,7 @@ export function mapL2Range(
     // Offset 0 is ambiguous with external data files, where it is a valid host
     // offset; there every cluster has refcount 1, so COPIED tells them apart.
     const hasHost = host !== 0 || (context.hasDataFile && (hi & HI_COPIED) !== 0);
-    if (hasHost) checkHostCluster(context, host, clusterStart, where);
+    if (hasHost) checkHostCluster(context, host, where);
 
     if (!geometry.extendedL2) {
       const type: MappingType =
@@ -121,6 +120,9 @@ export function mapL2Range(
           : hasHost
             ? 'normal'
             : 'unallocated';
+      if (type === 'normal') {
+        checkDataPresent(context, host + (position - clusterStart), clusterEnd - position, where);
+      }
       pushRun(
         out,
         position,
@@ -158,6 +160,9 @@ export function mapL2Range(
         : allocated
           ? 'normal'
           : 'unallocated';
+      if (type === 'normal') {
+        checkDataPresent(context, host + (position - clusterStart), subEnd - position, where);
+      }
       pushRun(
         out,
         position,
@@ -173,7 +178,6 @@ export function mapL2Range(
 function checkHostCluster(
   context: MappingContext,
   host: number,
-  clusterStart: number,
   where: () => { path: string; offset: number; structure: string },
 ): void {
   const { geometry } = context;
@@ -184,14 +188,20 @@ function checkHostCluster(
       where(),
     );
   }
-  // Only the part of the last cluster that maps guest bytes must exist.
-  const used = Math.min(geometry.clusterSize, context.virtualSize - clusterStart);
-  if (!Number.isSafeInteger(host) || host + used > context.dataFileSize()) {
-    // Preallocated images may legitimately end before their last clusters only if
-    // the file was truncated; either way the data is not there.
+}
+
+/** A normal run's bytes must exist in the data file (extended L2 images may end mid-cluster). */
+function checkDataPresent(
+  context: MappingContext,
+  host: number,
+  length: number,
+  where: () => { path: string; offset: number; structure: string },
+): void {
+  const size = context.dataFileSize();
+  if (!Number.isSafeInteger(host + length) || host + length > size) {
     throw new Qcow2Error(
       'CORRUPT',
-      `cluster at host offset 0x${host.toString(16)} lies past the end of the ${context.dataFileSize()}-byte ${context.hasDataFile ? 'data file' : 'file'}`,
+      `cluster data at host offset 0x${host.toString(16)} lies past the end of the ${size}-byte ${context.hasDataFile ? 'data file' : 'file'}`,
       where(),
     );
   }

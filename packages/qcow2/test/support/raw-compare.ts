@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { BlockDevice } from '@x/blockio';
-import { cachedFixture, sha256File } from '@x/test-utils';
-import { PACKAGE_ROOT, qemuImg } from './qemu-fixtures.js';
+import { cachedFixture, runPeerOk, sha256File } from '@x/test-utils';
+import { PACKAGE_ROOT } from './qemu-fixtures.js';
 
 /** sha256 of every byte the device reads, in 1 MiB requests (or `chunk`). */
 export async function deviceHash(device: BlockDevice, chunk = 1 << 20): Promise<string> {
@@ -23,7 +23,10 @@ export async function qemuRawHash(image: string, extra: string[] = []): Promise<
   const recipe = JSON.stringify({ image, extra, hash: await sha256File(image) });
   const directory = await cachedFixture(PACKAGE_ROOT, 'raw-of', recipe, async (dir) => {
     const out = join(dir, 'out.raw');
-    await qemuImg('convert', '-O', 'raw', ...extra, image, out);
+    // From the image's directory: QEMU takes relative data file names relative to it.
+    await runPeerOk('qemu-img', ['convert', '-O', 'raw', ...extra, image, out], {
+      cwd: dirname(image),
+    });
     const { writeFile, rm } = await import('node:fs/promises');
     await writeFile(join(dir, 'sha256'), await sha256File(out));
     await rm(out);
