@@ -50,5 +50,7 @@ export {
 } from './image/open.js';
 export { Qcow2Image, type Qcow2ImageParts } from './image/qcow2-image.js';
 export type { Qcow2WritePath, Qcow2WritePathFactory } from './image/write-path.js';
+export { type MapEntry, mapEntries, mapImage } from './map/map-image.js';
+export { detectMetadataPreallocation } from './map/metadata-preallocation.js';
 export type { GuestMapping, MappingType } from './read/guest-mapping.js';
 export { readBacking } from './read/read-path.js';

@@ -25,8 +25,13 @@ export interface GuestMapping {
   offset: number;
   length: number;
   type: MappingType;
-  /** Host offset of `offset` for normal and zero-alloc runs (data file), else 0. */
-  hostOffset: number;
+  /**
+   * Host offset of `offset` in the data file when a host cluster backs the run:
+   * always for normal and zero-alloc runs, and for unallocated subclusters of an
+   * allocated extended-L2 cluster. Undefined otherwise (0 is a valid offset in
+   * external data files).
+   */
+  hostOffset: number | undefined;
   /** Compressed runs: where the compressed bytes are (host file) and the guest cluster start. */
   compressed?: { descriptor: CompressedDescriptor; clusterOffset: number } | undefined;
 }
@@ -58,7 +63,7 @@ export function mapL2Range(
   out: GuestMapping[],
 ): void {
   if (table === undefined) {
-    pushRun(out, start, end - start, 'unallocated', 0);
+    pushRun(out, start, end - start, 'unallocated', undefined);
     return;
   }
   const { geometry } = context;
@@ -98,7 +103,7 @@ export function mapL2Range(
         offset: position,
         length: clusterEnd - position,
         type: 'compressed',
-        hostOffset: 0,
+        hostOffset: undefined,
         compressed: { descriptor, clusterOffset: clusterStart },
       });
       position = clusterEnd;
@@ -128,7 +133,7 @@ export function mapL2Range(
         position,
         clusterEnd - position,
         type,
-        hasHost ? host + (position - clusterStart) : 0,
+        hasHost ? host + (position - clusterStart) : undefined,
       );
       position = clusterEnd;
       continue;
@@ -168,7 +173,7 @@ export function mapL2Range(
         position,
         subEnd - position,
         type,
-        hasHost && type !== 'unallocated' ? host + (position - clusterStart) : 0,
+        hasHost ? host + (position - clusterStart) : undefined,
       );
       position = subEnd;
     }
@@ -212,16 +217,16 @@ function pushRun(
   offset: number,
   length: number,
   type: MappingType,
-  hostOffset: number,
+  hostOffset: number | undefined,
 ): void {
   const last = out[out.length - 1];
   if (
     last !== undefined &&
     last.type === type &&
     last.offset + last.length === offset &&
-    (type === 'unallocated' ||
-      type === 'zero-plain' ||
-      last.hostOffset + last.length === hostOffset)
+    (last.hostOffset === undefined
+      ? hostOffset === undefined
+      : last.hostOffset + last.length === hostOffset)
   ) {
     last.length += length;
     return;

@@ -43,7 +43,7 @@ export async function readGuestRange(
 async function readRun(image: Qcow2Image, run: GuestMapping, target: Uint8Array): Promise<void> {
   switch (run.type) {
     case 'normal':
-      await image.dataFile.read(run.hostOffset, target);
+      await image.dataFile.read(run.hostOffset as number, target);
       return;
     case 'zero-plain':
     case 'zero-alloc':

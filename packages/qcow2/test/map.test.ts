@@ -1,0 +1,117 @@
+import { dirname } from 'node:path';
+import { runPeerOk } from '@x/test-utils';
+import { describe, expect, it } from 'vitest';
+import { type MapEntry, mapImage, openQcow2 } from '../src/index.js';
+import { qemuImage } from './support/qemu-fixtures.js';
+import {
+  backingChain,
+  convertedImage,
+  dataFileImage,
+  dirtyImage,
+  MIXED_WRITES,
+  PLAIN_WRITES,
+  snapshotImage,
+} from './support/read-fixtures.js';
+
+interface QemuMapEntry {
+  start: number;
+  length: number;
+  depth: number;
+  present: boolean;
+  zero: boolean;
+  data: boolean;
+  offset?: number;
+}
+
+async function qemuMap(path: string): Promise<QemuMapEntry[]> {
+  const { stdout } = await runPeerOk('qemu-img', ['map', '--output=json', path], {
+    cwd: dirname(path),
+  });
+  return (JSON.parse(stdout) as QemuMapEntry[]).map(
+    ({ start, length, depth, present, zero, data, offset }) =>
+      offset === undefined
+        ? { start, length, depth, present, zero, data }
+        : { start, length, depth, present, zero, data, offset },
+  );
+}
+
+function overlapping(entries: MapEntry[]): QemuMapEntry[] {
+  return entries.map(({ start, length, depth, present, zero, data, offset }) =>
+    offset === undefined
+      ? { start, length, depth, present, zero, data }
+      : { start, length, depth, present, zero, data, offset },
+  );
+}
+
+async function expectSameMap(path: string) {
+  const image = await openQcow2(path, { backingPolicy: 'allow' });
+  try {
+    const ours = await mapImage(image);
+    expect(overlapping(ours)).toEqual(await qemuMap(path));
+    return ours;
+  } finally {
+    await image.close();
+  }
+}
+
+describe('map agrees with qemu-img map --output=json', () => {
+  const cases: Array<[string, string, string[]]> = [
+    ['read-v2', 'compat=0.10', MIXED_WRITES],
+    ['read-v3', 'compat=1.1', MIXED_WRITES],
+    ['read-c512', 'cluster_size=512', MIXED_WRITES],
+    ['read-c2m', 'cluster_size=2M', [...PLAIN_WRITES, 'write -c -P 0x11 12M 2M']],
+    ['read-refcount1', 'refcount_bits=1', MIXED_WRITES],
+    ['read-prealloc-metadata', 'preallocation=metadata', PLAIN_WRITES],
+    ['read-prealloc-full', 'preallocation=full', PLAIN_WRITES],
+    ['read-extl2', 'extended_l2=on,cluster_size=128k', MIXED_WRITES],
+  ];
+  for (const [name, options, commands] of cases) {
+    it(name, async () => {
+      await expectSameMap(await qemuImage(name, { size: '64M', options, commands }));
+    });
+  }
+
+  it('extended L2 subclusters', async () => {
+    await expectSameMap(
+      await qemuImage('read-extl2-subclusters', {
+        size: '16M',
+        options: 'extended_l2=on,cluster_size=128k',
+        commands: [
+          'write -P 1 4k 4k',
+          'write -z 8k 4k',
+          'discard 0 4k',
+          'write -P 2 300k 20k',
+          'write -c -P 3 1M 128k',
+        ],
+      }),
+    );
+  });
+
+  it('compressed images mark their compressed runs', async () => {
+    const ours = await expectSameMap(await convertedImage('converted-zlib', { compress: true }));
+    expect(ours.some((entry) => entry.compressed && entry.data && entry.offset === undefined)).toBe(
+      true,
+    );
+    await expectSameMap(
+      await convertedImage('converted-zstd', {
+        compress: true,
+        createOptions: 'compression_type=zstd',
+      }),
+    );
+  });
+
+  it('backing chains of three (raw and qcow2 base): depth and present', async () => {
+    const ours = await expectSameMap(await backingChain('raw'));
+    expect(new Set(ours.map((entry) => entry.depth))).toEqual(new Set([0, 1, 2]));
+    expect(ours.find((entry) => entry.depth === 2 && entry.data)?.filename).toMatch(/base\.raw$/);
+    await expectSameMap(await backingChain('qcow2'));
+  });
+
+  it('external data files, snapshots, dirty images', async () => {
+    const raw = await expectSameMap(await dataFileImage(true));
+    expect(raw[0]?.filename).toMatch(/image\.data$/);
+    await expectSameMap(await dataFileImage(false));
+    await expectSameMap(await snapshotImage());
+    await expectSameMap(await dirtyImage());
+  });
+});
