@@ -50,6 +50,16 @@ export {
 } from './image/open.js';
 export { Qcow2Image, type Qcow2ImageParts } from './image/qcow2-image.js';
 export type { Qcow2WritePath, Qcow2WritePathFactory } from './image/write-path.js';
+export { type AllocationFigures, allocationFigures } from './info/allocation.js';
+export {
+  backingChainInfo,
+  type HeaderExtensionInfo,
+  type ImageInfo,
+  type ImageInfoOptions,
+  imageInfo,
+  type Qcow2FormatSpecific,
+  type SnapshotInfo,
+} from './info/image-info.js';
 export { type MapEntry, mapEntries, mapImage } from './map/map-image.js';
 export { detectMetadataPreallocation } from './map/metadata-preallocation.js';
 export type { GuestMapping, MappingType } from './read/guest-mapping.js';
