@@ -2,6 +2,20 @@ export { type BackingPolicy, MAX_BACKING_DEPTH } from './backing/policy.js';
 export { RawBackingFile } from './backing/raw-backing-file.js';
 export { TableCache, type TableCacheOptions } from './cache/table-cache.js';
 export { type CompressionType, decompressCluster } from './compression/decompress.js';
+export {
+  type ConvertResult,
+  type ConvertToRawOptions,
+  convertToRaw,
+  copyToRawFile,
+} from './convert/convert-to-raw.js';
+export {
+  checkInputUnchanged,
+  detectFormat,
+  type InputFormat,
+  type OpenedInput,
+  type OpenInputOptions,
+  openInput,
+} from './convert/open-input.js';
 export { Qcow2Error, type Qcow2ErrorCode } from './errors.js';
 export * from './format/constants.js';
 export { Qcow2Geometry } from './format/geometry.js';

@@ -1,11 +1,51 @@
 import type { Command } from 'commander';
-import { notImplemented } from './not-implemented.js';
+import { addExamples, backingOption } from './read-options.js';
+
+interface InfoOptions {
+  json?: boolean;
+  backingChain?: boolean;
+  backing: 'allow' | 'deny' | 'ignore';
+  allocation: boolean;
+}
 
 export function registerInfo(program: Command): void {
-  program
+  const command = program
     .command('info')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .argument('[args...]')
-    .action(() => notImplemented('info'));
+    .summary('show what an image is: size, format details, features, snapshots, allocation')
+    .description(
+      'Show the facts `qemu-img info` prints (same JSON keys where they overlap) plus every ' +
+        'feature bit by name, the header extensions, and allocation and fragmentation figures.',
+    )
+    .argument('<image>', 'qcow2 or raw image')
+    .option('--json', 'print one JSON document on stdout')
+    .option('--backing-chain', 'describe every image of the backing chain, top first')
+    .addOption(backingOption())
+    .option('--no-allocation', 'skip the L1/L2 walk behind the allocation figures')
+    .action((image: string, options: InfoOptions) => runInfo(image, options));
+  addExamples(command, [
+    'qcow2 info disk.qcow2',
+    'qcow2 info --json disk.qcow2 | jq \'."format-specific".data\'',
+    'qcow2 info --backing-chain overlay.qcow2',
+  ]);
+}
+
+async function runInfo(image: string, options: InfoOptions): Promise<void> {
+  const { runCommand } = await import('@x/blockio/cli');
+  await runCommand({ program: 'qcow2', json: options.json }, async (context) => {
+    const { backingChainInfo, imageInfo } = await import('@x/qcow2');
+    const infoOptions = {
+      backingPolicy: options.backing,
+      skipAllocation: !options.allocation,
+      signal: context.signal,
+    };
+    const infos = options.backingChain
+      ? await backingChainInfo(image, infoOptions)
+      : [await imageInfo(image, infoOptions)];
+    if (context.json) {
+      context.printJson(options.backingChain ? infos : infos[0]);
+      return;
+    }
+    const { formatInfo } = await import('./info-format.js');
+    context.print(infos.map(formatInfo).join('\n\n'));
+  });
 }

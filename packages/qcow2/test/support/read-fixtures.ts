@@ -163,7 +163,6 @@ export async function dataFileImage(raw: boolean): Promise<string> {
     `datafile-${raw ? 'raw' : 'plain'}`,
     'v1',
     async (dir) => {
-      const image = join(dir, 'image.qcow2');
       const options = `data_file=image.data${raw ? ',data_file_raw=on' : ''}`;
       // Relative data file names are taken relative to the working directory on create.
       await runPeerOk(

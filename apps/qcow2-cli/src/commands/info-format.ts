@@ -1,0 +1,92 @@
+import { formatSize } from '@x/blockio';
+import type { ImageInfo } from '@x/qcow2';
+
+/** The human form of `qcow2 info`, laid out like qemu-img info's. */
+export function formatInfo(info: ImageInfo): string {
+  const lines: string[] = [
+    `image: ${info.filename}`,
+    `file format: ${info.format}`,
+    `virtual size: ${formatSize(info['virtual-size'])} (${info['virtual-size']} bytes)`,
+    `disk size: ${formatSize(info['actual-size'])}`,
+  ];
+  if (info['cluster-size'] !== undefined) lines.push(`cluster_size: ${info['cluster-size']}`);
+  if (info['backing-filename'] !== undefined) {
+    lines.push(
+      `backing file: ${info['backing-filename']} (actual path: ${info['full-backing-filename']})`,
+    );
+    if (info['backing-filename-format'] !== undefined) {
+      lines.push(`backing file format: ${info['backing-filename-format']}`);
+    }
+  }
+  if (info.encrypted) lines.push('encrypted: yes');
+  if (info.snapshots?.length) {
+    lines.push('Snapshot list:');
+    lines.push(row(['ID', 'TAG', 'VM SIZE', 'DATE', 'VM CLOCK', 'ICOUNT']));
+    for (const snapshot of info.snapshots) {
+      const date = new Date(snapshot['date-sec'] * 1000)
+        .toISOString()
+        .replace('T', ' ')
+        .slice(0, 19);
+      const clock = snapshot['vm-clock-sec'];
+      const vmClock = `${String(Math.floor(clock / 3600)).padStart(2, '0')}:${String(Math.floor((clock % 3600) / 60)).padStart(2, '0')}:${String(clock % 60).padStart(2, '0')}.${String(Math.floor(snapshot['vm-clock-nsec'] / 1e6)).padStart(3, '0')}`;
+      lines.push(
+        row([
+          snapshot.id,
+          snapshot.name,
+          formatSize(snapshot['vm-state-size']),
+          date,
+          vmClock,
+          snapshot.icount === undefined ? '' : String(snapshot.icount),
+        ]),
+      );
+    }
+  }
+  const data = info['format-specific']?.data;
+  if (data) {
+    lines.push('Format specific information:');
+    for (const [key, value] of Object.entries(data)) {
+      const shown = typeof value === 'object' ? JSON.stringify(value) : String(value);
+      lines.push(`    ${key.replaceAll('-', ' ')}: ${shown}`);
+    }
+  }
+  if (info.version !== undefined) {
+    lines.push(`qcow2 version: ${info.version}`);
+  }
+  if (info.features) {
+    lines.push('Feature bits:');
+    for (const type of ['incompatible', 'compatible', 'autoclear'] as const) {
+      const names = info.features[type];
+      lines.push(`    ${type}: ${names.length ? names.join(', ') : 'none'}`);
+    }
+  }
+  if (info['header-extensions']?.length) {
+    lines.push('Header extensions:');
+    for (const extension of info['header-extensions']) {
+      lines.push(
+        `    ${extension.type} ${extension.name} (${extension.length} bytes at offset ${extension.offset})`,
+      );
+    }
+  }
+  const allocation = info.allocation;
+  if (allocation) {
+    lines.push('Allocation (this image only):');
+    lines.push(`    data: ${formatSize(allocation['data-bytes'])}`);
+    lines.push(`    compressed: ${formatSize(allocation['compressed-bytes'])}`);
+    lines.push(`    zero: ${formatSize(allocation['zero-bytes'])}`);
+    lines.push(`    unallocated: ${formatSize(allocation['unallocated-bytes'])}`);
+    lines.push(
+      `    clusters: ${allocation['allocated-clusters']} allocated, ` +
+        `${allocation['compressed-clusters']} compressed (${allocation['compressed-percent']}%), ` +
+        `${allocation['fragmented-clusters']} fragmented (${allocation['fragmented-percent']}%)`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function row(cells: string[]): string {
+  const widths = [10, 18, 11, 20, 15, 8];
+  return cells
+    .map((cell, index) => cell.padEnd(widths[index] ?? 8))
+    .join('')
+    .trimEnd();
+}

@@ -1,0 +1,32 @@
+import type { MapEntry } from '@x/qcow2';
+
+const hex = (value: number) => `0x${value.toString(16)}`;
+
+export function formatMapHeader(): string {
+  return `${'Offset'.padEnd(16)}${'Length'.padEnd(16)}${'Kind'.padEnd(18)}${'Depth'.padEnd(7)}${'Mapped to'.padEnd(16)}File`;
+}
+
+/** One run per line: like qemu-img map's table, with the kind and depth spelt out. */
+export function formatMapEntry(entry: MapEntry): string {
+  const kind = entry.compressed
+    ? 'data, compressed'
+    : entry.data
+      ? entry.zero
+        ? 'data (reads zero)'
+        : 'data'
+      : entry.zero
+        ? entry.present
+          ? 'zero'
+          : 'unallocated'
+        : 'unallocated';
+  return [
+    hex(entry.start).padEnd(16),
+    hex(entry.length).padEnd(16),
+    kind.padEnd(18),
+    String(entry.depth).padEnd(7),
+    (entry.offset === undefined ? '-' : hex(entry.offset)).padEnd(16),
+    entry.filename ?? '',
+  ]
+    .join('')
+    .trimEnd();
+}

@@ -1,0 +1,57 @@
+import { type BlockDevice, FileDevice } from '@x/blockio';
+import type { BackingPolicy } from '../backing/policy.js';
+import { Qcow2Error } from '../errors.js';
+import { QCOW_MAGIC } from '../format/constants.js';
+import { openQcow2 } from '../image/open.js';
+import { Qcow2Image } from '../image/qcow2-image.js';
+
+export type InputFormat = 'qcow2' | 'raw';
+
+export interface OpenInputOptions {
+  /** Force the input format instead of detecting it from the magic. */
+  format?: InputFormat | undefined;
+  /** Read this internal snapshot (qcow2 only). */
+  snapshot?: string | undefined;
+  backingPolicy?: BackingPolicy | undefined;
+  l2CacheBytes?: number | undefined;
+}
+
+export interface OpenedInput {
+  device: BlockDevice;
+  format: InputFormat;
+}
+
+/** Opens a conversion source read-only: qcow2 (by magic, or when told) or raw. */
+export async function openInput(
+  path: string,
+  options: OpenInputOptions = {},
+): Promise<OpenedInput> {
+  const format = options.format ?? (await detectFormat(path));
+  if (format === 'raw') {
+    if (options.snapshot !== undefined) {
+      throw new Qcow2Error('UNSUPPORTED', 'a raw image has no snapshots', { path });
+    }
+    return { device: await FileDevice.open(path), format };
+  }
+  const device = await openQcow2(path, {
+    snapshot: options.snapshot,
+    backingPolicy: options.backingPolicy,
+    l2CacheBytes: options.l2CacheBytes,
+  });
+  return { device, format };
+}
+
+export async function detectFormat(path: string): Promise<InputFormat> {
+  const file = await FileDevice.open(path);
+  try {
+    if (file.size < 4) return 'raw';
+    return (await file.read(0, 4)).readUInt32BE(0) === QCOW_MAGIC ? 'qcow2' : 'raw';
+  } finally {
+    await file.close();
+  }
+}
+
+/** Throws CHANGED if a qcow2 input was modified while we read it. */
+export async function checkInputUnchanged(device: BlockDevice): Promise<void> {
+  if (device instanceof Qcow2Image) await device.checkUnchanged();
+}

@@ -1,0 +1,78 @@
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { filesEqual, makeTempDir, runPeerOk } from '@x/test-utils';
+import { afterAll, describe, expect, it } from 'vitest';
+import { convertToRaw } from '../src/index.js';
+import { qemuImage } from './support/qemu-fixtures.js';
+import {
+  backingChain,
+  convertedImage,
+  dataFileImage,
+  MIXED_WRITES,
+  snapshotImage,
+} from './support/read-fixtures.js';
+
+const temp = await makeTempDir('qcow2-convert-');
+afterAll(() => temp.remove());
+
+let counter = 0;
+async function expectSameFileAsQemu(input: string, snapshot?: string) {
+  const index = counter++;
+  const ours = temp.file(`ours-${index}.raw`);
+  const theirs = temp.file(`qemu-${index}.raw`);
+  const result = await convertToRaw(input, ours, { snapshot, backingPolicy: 'allow' });
+  await runPeerOk(
+    'qemu-img',
+    [
+      'convert',
+      '-O',
+      'raw',
+      ...(snapshot ? ['-l', `snapshot.name=${snapshot}`] : []),
+      input,
+      theirs,
+    ],
+    { cwd: dirname(input) },
+  );
+  expect(await filesEqual(ours, theirs)).toBe(true);
+  expect(existsSync(`${ours}.partial`)).toBe(false);
+  return result;
+}
+
+describe('convertToRaw writes the same file as qemu-img convert -O raw', () => {
+  it('deflate and zstd compressed images', async () => {
+    const result = await expectSameFileAsQemu(
+      await convertedImage('converted-zlib', { compress: true }),
+    );
+    expect(result.inputFormat).toBe('qcow2');
+    await expectSameFileAsQemu(
+      await convertedImage('converted-zstd', {
+        compress: true,
+        createOptions: 'compression_type=zstd',
+      }),
+    );
+  });
+
+  it('chains, external data files, extended L2, snapshots', async () => {
+    await expectSameFileAsQemu(await backingChain('raw'));
+    await expectSameFileAsQemu(await dataFileImage(true));
+    await expectSameFileAsQemu(
+      await qemuImage('read-extl2', {
+        size: '64M',
+        options: 'extended_l2=on,cluster_size=128k',
+        commands: MIXED_WRITES,
+      }),
+    );
+    await expectSameFileAsQemu(await snapshotImage(), 's1');
+  });
+
+  it('aborts cleanly: no output and no partial file', async () => {
+    const controller = new AbortController();
+    controller.abort(new Error('test'));
+    const out = temp.file('aborted.raw');
+    await expect(
+      convertToRaw(await snapshotImage(), out, { signal: controller.signal }),
+    ).rejects.toMatchObject({ code: 'ABORTED' });
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(`${out}.partial`)).toBe(false);
+  });
+});
