@@ -62,6 +62,7 @@ export {
   type MetadataSet,
 } from './metadata-extents.js';
 export { type DeviceUse, deviceUse, isBusy, type MountUse } from './mount-state.js';
+export { type MoveOptions, type MoveResult, moveFilesystem } from './move.js';
 export {
   type NormalImage,
   type NormalImageOptions,
@@ -73,12 +74,15 @@ export {
 export {
   type ByteSink,
   filesystemBytes,
+  metadataSource,
   type RawImageFileOptions,
   type RawImageOptions,
   type RawImageResult,
+  readableRanges,
   streamRawImage,
   writeRawImage,
   writeRawImageFile,
 } from './raw-image.js';
+export { CompareBeforeWriteDevice, DryRunDevice } from './raw-targets.js';
 export { DirectoryScrambler, MetadataSourceDevice } from './scramble.js';
 export { type ExtendedAttribute, readXattrs } from './xattr.js';

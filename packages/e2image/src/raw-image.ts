@@ -104,6 +104,7 @@ export async function writeRawImage(
       ...options.collect,
       allData: options.allData,
       signal: options.signal,
+      onProgress: options.onProgress,
     }));
   const scramble = options.scramble ?? false;
   const source = metadataSource(fs, metadata, scramble);

@@ -1,0 +1,95 @@
+import { runCommand } from '@x/blockio/cli';
+import { Command, Option } from 'commander';
+import { type CliOptions, planFromArguments } from './options.js';
+
+const EXAMPLES = `
+Examples:
+  # Raw sparse image of the metadata (same bytes as e2fsprogs' e2image -r):
+  x-e2image -r /dev/sdb1 sdb1.raw
+
+  # The same as a QCOW2 file (not sparse, safe to copy and compress):
+  x-e2image -Q /dev/sdb1 sdb1.qcow2
+
+  # Scramble directory names before sending the image to someone:
+  x-e2image -rs /dev/sdb1 sdb1-scrambled.raw
+
+  # Stream a raw image (zeros for holes) into a compressor:
+  x-e2image -r /dev/sdb1 - | zstd > sdb1.raw.zst
+
+  # Turn any QCOW2 image back into a raw file:
+  x-e2image -r sdb1.qcow2 sdb1.raw
+
+  # Metadata of the filesystem in partition 1 of a QCOW2 disk image:
+  x-e2image -r -o 1048576 disk.qcow2 part1.raw
+
+  # Use the backup superblock at block 32768 of a 4 KiB filesystem:
+  x-e2image -r -b 32768 -B 4096 /dev/sdb1 sdb1.raw
+
+  # e2image's classic format, and putting its inode tables back:
+  x-e2image /dev/sdb1 sdb1.e2i
+  x-e2image -I /dev/sdb1 sdb1.e2i
+
+  # Clone a filesystem with all data into a partition of a disk image:
+  x-e2image -ra -O 1048576 /dev/sdb1 disk.img
+
+  # Machine-readable summary (JSON Lines: progress events, then a summary):
+  x-e2image -r --json /dev/sdb1 sdb1.raw
+
+Exit codes: 0 success, 1 failure, 2 usage error, 130/143 interrupted.
+See the README for every option.`;
+
+const program = new Command('x-e2image')
+  .description(
+    "Save the metadata of an ext2/3/4 filesystem to a raw, QCOW2 or e2image file, as e2fsprogs' e2image does.\n" +
+      'The source may be a block device, a raw image or a QCOW2 image (detected by its magic).',
+  )
+  .usage(
+    '[-r|-Q] [-afnps] [-b superblock -B blocksize] [-c] [-o src_offset] [-O dest_offset] source image-file',
+  )
+  .argument(
+    '<source>',
+    'device, raw image or QCOW2 image holding the filesystem (with -I: the device to write)',
+  )
+  .argument('[image-file]', 'output file, or "-" for stdout (raw only)')
+  .option('-r', 'raw image: every metadata block at its own offset, sparse')
+  .option('-Q', 'QCOW2 image')
+  .option('-a', 'include the contents of regular files too (-r/-Q)')
+  .option('-s', 'scramble directory entry names (and wipe unused directory space)')
+  .option('-p', 'show progress (same as --progress=always)')
+  .option('-c', 'compare each block with the output first and skip writes that change nothing (-r)')
+  .option('-n', 'no writes: report the blocks that would be written')
+  .option('-f', 'work on a filesystem mounted read-write; with -I, write to a busy target')
+  .option(
+    '-I',
+    'install: write the inode tables and bitmaps of a normal image (image-file) back onto source',
+  )
+  .option('-b <superblock>', 'use the backup superblock at this block number (needs -B)')
+  .option('-B <blocksize>', 'the block size to find the superblock with')
+  .option('-o <src_offset>', 'the filesystem starts this many bytes into the source (-r)')
+  .option('-O <dest_offset>', 'write the image this many bytes into the output (-r)')
+  .option('--json', 'print progress and a summary as JSON Lines on stdout')
+  .addOption(
+    new Option('--progress <mode>', 'progress bar on stderr').choices(['auto', 'always', 'never']),
+  )
+  .addHelpText('after', EXAMPLES)
+  .showHelpAfterError()
+  .exitOverride((error) => {
+    // commander exits 1 on usage errors; DESIGN.md says 2 (0 for --help/--version).
+    process.exit(error.exitCode === 0 ? 0 : 2);
+  })
+  .action(async (source: string, image: string | undefined, options: CliOptions) => {
+    await runCommand(
+      {
+        program: 'x-e2image',
+        json: options.json,
+        progress: options.progress ?? (options.p ? 'always' : 'auto'),
+      },
+      async (context) => {
+        const plan = planFromArguments(image === undefined ? [source] : [source, image], options);
+        const { execute } = await import('./run.js');
+        return execute(plan, context);
+      },
+    );
+  });
+
+await program.parseAsync(process.argv);
