@@ -16,6 +16,7 @@ export {
   type OpenInputOptions,
   openInput,
 } from './convert/open-input.js';
+export { type CreateQcow2Options, createQcow2 } from './create/create-qcow2.js';
 export { Qcow2Error, type Qcow2ErrorCode } from './errors.js';
 export * from './format/constants.js';
 export { Qcow2Geometry } from './format/geometry.js';
@@ -78,3 +79,6 @@ export { type MapEntry, mapEntries, mapImage } from './map/map-image.js';
 export { detectMetadataPreallocation } from './map/metadata-preallocation.js';
 export type { GuestMapping, MappingType } from './read/guest-mapping.js';
 export { readBacking } from './read/read-path.js';
+export { deflateCluster } from './write/deflate-cluster.js';
+export type { Preallocation } from './write/resize.js';
+export { Qcow2Writer, type WriteZeroesOptions } from './write/writer.js';

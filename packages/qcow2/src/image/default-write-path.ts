@@ -1,8 +1,6 @@
+import { Qcow2Writer } from '../write/writer.js';
 import type { Qcow2WritePathFactory } from './write-path.js';
 
-/**
- * The write path `openQcow2(path, { writable: true })` uses when the caller
- * passes none. Owned by the write helper (src/write/): point this at the real
- * factory once it exists. Until then writable opens fail with UNSUPPORTED.
- */
-export const defaultWritePathFactory: Qcow2WritePathFactory | undefined = undefined;
+/** The write path `openQcow2(path, { writable: true })` uses when the caller passes none. */
+export const defaultWritePathFactory: Qcow2WritePathFactory | undefined = (image) =>
+  Qcow2Writer.open(image);
