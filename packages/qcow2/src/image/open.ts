@@ -28,7 +28,15 @@ export interface OpenQcow2Options {
 export interface ChainState {
   readonly visited: Set<string>;
   readonly depth: number;
+  /** Metadata memory (L1 tables and L2 caches) the whole chain has claimed so far. */
+  readonly memory: { bytes: number };
 }
+
+/**
+ * Cap on metadata memory for a whole backing chain: each L1 table may be 32 MiB
+ * (QEMU's limit), and a hostile chain could stack hundreds of them.
+ */
+export const MAX_CHAIN_METADATA_BYTES = 512 << 20;
 
 export const DEFAULT_L2_CACHE_BYTES = 32 << 20;
 
@@ -38,7 +46,7 @@ export const DEFAULT_L2_CACHE_BYTES = 32 << 20;
  * chain as the policy allows, and attaches the write path for writable opens.
  */
 export function openQcow2(path: string, options: OpenQcow2Options = {}): Promise<Qcow2Image> {
-  return openInChain(path, options, { visited: new Set(), depth: 0 });
+  return openInChain(path, options, { visited: new Set(), depth: 0, memory: { bytes: 0 } });
 }
 
 export async function openInChain(
@@ -84,6 +92,20 @@ export async function openInChain(
           `L1 table of snapshot ${snapshot.id}`,
         )
       : await L1Table.load(file, metadata.l1TableOffset, metadata.l1Size);
+    const l2CacheBytes = Math.min(
+      // Images below the top of a chain are read less; a quarter of the budget each.
+      (options.l2CacheBytes ?? DEFAULT_L2_CACHE_BYTES) / (chain.depth === 0 ? 1 : 4),
+      Math.max(1, l1.size) * metadata.geometry.clusterSize,
+    );
+    chain.memory.bytes +=
+      l1.bytes.byteLength + Math.max(l2CacheBytes, 2 * metadata.geometry.clusterSize);
+    if (chain.memory.bytes > MAX_CHAIN_METADATA_BYTES) {
+      throw new Qcow2Error(
+        'TOO_LARGE',
+        `the backing chain's L1 tables and L2 caches would need more than ${MAX_CHAIN_METADATA_BYTES >> 20} MiB`,
+        { path, structure: 'backing chain' },
+      );
+    }
     const virtualSize =
       snapshot?.diskSize !== undefined
         ? Number(snapshot.diskSize) <= Number.MAX_SAFE_INTEGER
@@ -109,6 +131,7 @@ export async function openInChain(
       const next = await openBackingFile(path, metadata, options, {
         visited,
         depth: chain.depth + 1,
+        memory: chain.memory,
       });
       backing = next.device;
       backingPath = next.path;
@@ -126,10 +149,7 @@ export async function openInChain(
       l2Cache: new TableCache({
         file,
         tableSize: clusterSize,
-        maxBytes: Math.min(
-          options.l2CacheBytes ?? DEFAULT_L2_CACHE_BYTES,
-          Math.max(1, l1.size) * clusterSize,
-        ),
+        maxBytes: l2CacheBytes,
         structure: 'L2 table',
       }),
       dataFile,
