@@ -79,6 +79,16 @@ export { type MapEntry, mapEntries, mapImage } from './map/map-image.js';
 export { detectMetadataPreallocation } from './map/metadata-preallocation.js';
 export type { GuestMapping, MappingType } from './read/guest-mapping.js';
 export { readBacking } from './read/read-path.js';
+export type { CreateSnapshotOptions } from './snapshot/snapshot-operations.js';
+export {
+  applySnapshot,
+  createSnapshot,
+  deleteSnapshot,
+  deleteSnapshotsExcept,
+  listSnapshots,
+  type SnapshotCommandOptions,
+  type SnapshotEntry,
+} from './snapshot/snapshots.js';
 export { deflateCluster } from './write/deflate-cluster.js';
 export type { Preallocation } from './write/resize.js';
 export { Qcow2Writer, type WriteZeroesOptions } from './write/writer.js';

@@ -1,11 +1,137 @@
 import type { Command } from 'commander';
-import { notImplemented } from './not-implemented.js';
+import { addExamples } from './read-options.js';
+
+interface SnapshotOptions {
+  json?: boolean;
+  allExcept?: string;
+}
+
+const ACTIONS = ['list', 'create', 'apply', 'delete'] as const;
+type Action = (typeof ACTIONS)[number];
 
 export function registerSnapshot(program: Command): void {
-  program
+  const command = program
     .command('snapshot')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .argument('[args...]')
-    .action(() => notImplemented('snapshot'));
+    .summary('list, create, apply (revert to) or delete internal snapshots')
+    .description(
+      'Manage internal snapshots like `qemu-img snapshot -l|-c|-a|-d`, with the same ' +
+        'on-disk result. ID|NAME matches a snapshot id first, then a name (qemu-img 7.2 ' +
+        'deletes by name only). `delete --all-except ID|NAME` deletes every other snapshot. ' +
+        'Exit codes: 0 done, 1 failure (e.g. no such snapshot), 2 usage error.',
+    )
+    .argument('<action>', `one of ${ACTIONS.join(', ')}`)
+    .argument('<image>', 'qcow2 image')
+    .argument('[id-or-name]', 'snapshot name (create) or id/name (apply, delete)')
+    .option('--json', 'print the result as JSON on stdout')
+    .option('--all-except <id-or-name>', 'with delete: delete all snapshots but this one')
+    .action((action: string, image: string, target: string | undefined, options: SnapshotOptions) =>
+      runSnapshot(action, image, target, options),
+    );
+  addExamples(command, [
+    'qcow2 snapshot list disk.qcow2',
+    'qcow2 snapshot create disk.qcow2 before-upgrade',
+    'qcow2 snapshot apply disk.qcow2 before-upgrade',
+    'qcow2 snapshot delete disk.qcow2 --all-except 3',
+  ]);
+}
+
+async function runSnapshot(
+  action: string,
+  image: string,
+  target: string | undefined,
+  options: SnapshotOptions,
+): Promise<void> {
+  const { runCommand, UsageError } = await import('@x/blockio/cli');
+  await runCommand({ program: 'qcow2', json: options.json }, async (context) => {
+    if (!ACTIONS.includes(action as Action)) {
+      throw new UsageError(`unknown action "${action}" (expected ${ACTIONS.join(', ')})`);
+    }
+    const qcow2 = await import('@x/qcow2');
+    const needsTarget = action !== 'list' && !(action === 'delete' && options.allExcept);
+    if (needsTarget && target === undefined) {
+      throw new UsageError(
+        `snapshot ${action} needs a snapshot ${action === 'create' ? 'name' : 'id or name'}`,
+      );
+    }
+    if (options.allExcept !== undefined && action !== 'delete') {
+      throw new UsageError('--all-except only goes with delete');
+    }
+    const name = target as string;
+    switch (action as Action) {
+      case 'list': {
+        const snapshots = await qcow2.listSnapshots(image);
+        if (context.json) context.printJson(snapshots.map(toJson));
+        else printTable(context.print, snapshots);
+        return;
+      }
+      case 'create': {
+        const made = await qcow2.createSnapshot(image, name);
+        if (context.json) context.printJson(toJson(made));
+        else context.print(`created snapshot ${made.id} "${made.name}"`);
+        return;
+      }
+      case 'apply': {
+        const applied = await qcow2.applySnapshot(image, name);
+        if (context.json) context.printJson(toJson(applied));
+        else context.print(`reverted to snapshot ${applied.id} "${applied.name}"`);
+        return;
+      }
+      case 'delete': {
+        const deleted =
+          options.allExcept !== undefined
+            ? await qcow2.deleteSnapshotsExcept(image, options.allExcept)
+            : [await qcow2.deleteSnapshot(image, name)];
+        if (context.json) context.printJson(deleted.map(toJson));
+        else
+          for (const entry of deleted)
+            context.print(`deleted snapshot ${entry.id} "${entry.name}"`);
+        return;
+      }
+    }
+  });
+}
+
+interface Entry {
+  id: string;
+  name: string;
+  vmStateSize: number;
+  dateSec: number;
+  dateNsec: number;
+  vmClockNsec: number;
+  icount: bigint;
+  diskSize: number;
+}
+
+/** Key names as `qemu-img info --output=json` uses them for snapshots. */
+function toJson(entry: Entry): Record<string, unknown> {
+  return {
+    id: entry.id,
+    name: entry.name,
+    'vm-state-size': entry.vmStateSize,
+    'date-sec': entry.dateSec,
+    'date-nsec': entry.dateNsec,
+    'vm-clock-sec': Math.floor(entry.vmClockNsec / 1e9),
+    'vm-clock-nsec': entry.vmClockNsec % 1e9,
+    icount: entry.icount === 0xffffffffffffffffn ? undefined : entry.icount,
+    'disk-size': entry.diskSize,
+  };
+}
+
+function printTable(print: (line: string) => void, entries: Entry[]): void {
+  if (entries.length === 0) {
+    print('no snapshots');
+    return;
+  }
+  print('ID        TAG               VM SIZE                DATE     VM CLOCK     ICOUNT');
+  for (const entry of entries) {
+    const date = new Date(entry.dateSec * 1000).toISOString().replace('T', ' ').slice(0, 19);
+    const clock = entry.vmClockNsec / 1e9;
+    const hours = Math.floor(clock / 3600);
+    const minutes = Math.floor((clock % 3600) / 60);
+    const seconds = (clock % 60).toFixed(3).padStart(6, '0');
+    const icount = entry.icount === 0xffffffffffffffffn ? '' : String(entry.icount);
+    print(
+      `${entry.id.padEnd(10)}${entry.name.padEnd(18)}${`${entry.vmStateSize} B`.padStart(7)} ${date} ${String(hours).padStart(2, '0')}:${String(minutes).padStart(2, '0')}:${seconds} ${icount.padStart(10)}`,
+    );
+  }
 }

@@ -8,9 +8,11 @@ import {
   QCOW2_INCOMPAT_DIRTY,
 } from '../format/constants.js';
 import type { Qcow2Geometry } from '../format/geometry.js';
+import { decodeCompressedDescriptor, entryOffset } from '../format/table-entries.js';
 import type { L1Table } from '../image/l1-table.js';
 import type { Qcow2Image } from '../image/qcow2-image.js';
 import type { Qcow2WritePath } from '../image/write-path.js';
+import { type SnapshotRecord, snapshotRecords } from '../snapshot/snapshot-table-writer.js';
 import { alignFileEnd, writeCompressedCluster } from './compressed-write.js';
 import { writeGuestData } from './data-write.js';
 import {
@@ -21,7 +23,7 @@ import {
   rewriteHeader,
   writeHeaderField,
 } from './header-writer.js';
-import type { SubclusterKind } from './l2-entries.js';
+import { clusterKind, readL2Entry, type SubclusterKind } from './l2-entries.js';
 import { RefcountAllocator } from './refcount-allocator.js';
 import { growImage, type Preallocation } from './resize.js';
 import { discardClusters, subclusterKindAtOffset, writeZeroesRange } from './zeroes.js';
@@ -52,6 +54,9 @@ export class Qcow2Writer implements Qcow2WritePath {
   readonly refcounts: RefcountAllocator;
   readonly refblockCache: TableCache;
   readonly l2Cache: TableCache;
+  /** Bytes of the on-disk snapshot table, without padding after the last entry. */
+  snapshotTableBytes: number;
+  #snapshots: SnapshotRecord[] | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #prepared = false;
   #markedDirty = false;
@@ -66,6 +71,15 @@ export class Qcow2Writer implements Qcow2WritePath {
     this.l2Cache = image.l2Cache;
     const { metadata } = image;
     this.state = headerStateFrom(metadata.header, metadata.extensions, metadata.backingFile);
+    const last = metadata.snapshots.at(-1);
+    this.snapshotTableBytes = last
+      ? last.entryOffset +
+        40 +
+        last.extraData.byteLength +
+        Buffer.byteLength(last.id) +
+        Buffer.byteLength(last.name) -
+        metadata.snapshotsOffset
+      : 0;
     const clusterSize = this.geometry.clusterSize;
     this.refblockCache = new TableCache({
       file: this.file,
@@ -241,6 +255,66 @@ export class Qcow2Writer implements Qcow2WritePath {
   }
 
   // ---- For the modules in src/write, src/create, src/snapshot -----------------
+
+  /** The snapshots as the writer keeps them (loaded from the table read at open). */
+  snapshotRecords(): SnapshotRecord[] {
+    this.#snapshots ??= snapshotRecords(this.image.metadata.snapshots, this.image.size);
+    return this.#snapshots;
+  }
+
+  setSnapshotRecords(records: SnapshotRecord[]): void {
+    this.#snapshots = records;
+  }
+
+  /** Writes dirty tables back and syncs (QEMU's bdrv_flush inside snapshot operations). */
+  flushCaches(): Promise<void> {
+    return this.#flushAll(true);
+  }
+
+  /** Grows the disk from inside another operation (snapshot apply). */
+  growTo(size: number): Promise<void> {
+    return growImage(this, size, 'off');
+  }
+
+  /**
+   * Refuses up front when one more reference would overflow a refcount (narrow
+   * refcounts): QEMU finds out half way through a snapshot and leaves leaks.
+   */
+  async checkRefcountHeadroom(): Promise<void> {
+    const max = this.refcounts.maxRefcount;
+    if (max >= 0xffff) return;
+    const { geometry } = this;
+    const clusterSize = geometry.clusterSize;
+    const check = async (offset: number) => {
+      if ((await this.refcounts.getRefcount(Math.floor(offset / clusterSize))) >= max) {
+        throw new Qcow2Error(
+          'UNSUPPORTED',
+          `host cluster at 0x${offset.toString(16)} already has ${max} references, the most ${geometry.refcountBits}-bit refcounts hold; widen them (qemu-img amend -o refcount_bits=16) first`,
+          { path: this.file.name, offset, structure: 'refcount block' },
+        );
+      }
+    };
+    for (let i = 0; i < this.l1.size; i++) {
+      const l2Offset = this.l1.l2Offset(i, geometry, Number.MAX_SAFE_INTEGER);
+      if (l2Offset === 0) continue;
+      await check(l2Offset);
+      for (let j = 0; j < geometry.l2Entries; j++) {
+        const entry = readL2Entry(await this.l2Cache.get(l2Offset), j, geometry.extendedL2);
+        const kind = clusterKind(entry, geometry.extendedL2, this.hasDataFile);
+        if (kind === 'normal' || kind === 'zero-alloc')
+          await check(entryOffset(entry.hi, entry.lo));
+        else if (kind === 'compressed') {
+          const { offset, length } = decodeCompressedDescriptor(
+            entry.hi,
+            entry.lo,
+            geometry.clusterBits,
+          );
+          for (let at = offset - (offset % clusterSize); at < offset + length; at += clusterSize)
+            await check(at);
+        }
+      }
+    }
+  }
 
   /**
    * Done once before the first change: refuse images whose refcounts are stale

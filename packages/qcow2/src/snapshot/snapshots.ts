@@ -1,0 +1,130 @@
+import { FileDevice } from '@x/blockio';
+import type { BackingPolicy } from '../backing/policy.js';
+import { Qcow2Error } from '../errors.js';
+import { readQcow2Metadata } from '../format/image-metadata.js';
+import { openQcow2 } from '../image/open.js';
+import { Qcow2Writer } from '../write/writer.js';
+import {
+  applySnapshotIn,
+  type CreateSnapshotOptions,
+  createSnapshotIn,
+  deleteSnapshotIn,
+  findSnapshotRecord,
+} from './snapshot-operations.js';
+import { type SnapshotRecord, snapshotRecords } from './snapshot-table-writer.js';
+
+/** One internal snapshot, with the facts `qemu-img snapshot -l` shows. */
+export interface SnapshotEntry {
+  id: string;
+  name: string;
+  vmStateSize: number;
+  dateSec: number;
+  dateNsec: number;
+  vmClockNsec: number;
+  icount: bigint;
+  diskSize: number;
+  l1TableOffset: number;
+  l1Size: number;
+}
+
+export interface SnapshotCommandOptions {
+  /** Snapshot operations never read the backing file; default `ignore`. */
+  backingPolicy?: BackingPolicy | undefined;
+}
+
+function info(record: SnapshotRecord): SnapshotEntry {
+  return {
+    id: record.id,
+    name: record.name,
+    vmStateSize: Number(record.vmStateSize),
+    dateSec: record.dateSec,
+    dateNsec: record.dateNsec,
+    vmClockNsec: Number(record.vmClockNsec),
+    icount: record.icount,
+    diskSize: Number(record.diskSize),
+    l1TableOffset: record.l1TableOffset,
+    l1Size: record.l1Size,
+  };
+}
+
+/** The internal snapshots of an image (read-only). */
+export async function listSnapshots(path: string): Promise<SnapshotEntry[]> {
+  const file = await FileDevice.open(path);
+  try {
+    const metadata = await readQcow2Metadata(file);
+    return snapshotRecords(metadata.snapshots, metadata.virtualSize).map(info);
+  } finally {
+    await file.close();
+  }
+}
+
+async function withWriter<T>(
+  path: string,
+  options: SnapshotCommandOptions,
+  operation: (writer: Qcow2Writer) => Promise<T>,
+): Promise<T> {
+  const image = await openQcow2(path, {
+    writable: true,
+    backingPolicy: options.backingPolicy ?? 'ignore',
+  });
+  try {
+    const writer = image.writePath;
+    if (!(writer instanceof Qcow2Writer)) {
+      throw new Qcow2Error('UNSUPPORTED', 'the image has no qcow2 writer', { path });
+    }
+    return await writer.exclusive(async () => {
+      await writer.prepareForWrite();
+      return operation(writer);
+    });
+  } finally {
+    await image.close();
+  }
+}
+
+/** Takes an internal snapshot of the active state, as `qemu-img snapshot -c NAME`. */
+export function createSnapshot(
+  path: string,
+  name: string,
+  options: CreateSnapshotOptions & SnapshotCommandOptions = {},
+): Promise<SnapshotEntry> {
+  return withWriter(path, options, async (writer) =>
+    info(await createSnapshotIn(writer, name, options)),
+  );
+}
+
+/** Reverts the active state to a snapshot (id first, then name), as `qemu-img snapshot -a`. */
+export function applySnapshot(
+  path: string,
+  idOrName: string,
+  options: SnapshotCommandOptions = {},
+): Promise<SnapshotEntry> {
+  return withWriter(path, options, async (writer) => info(await applySnapshotIn(writer, idOrName)));
+}
+
+/** Deletes a snapshot (id first, then name), as `qemu-img snapshot -d`. */
+export function deleteSnapshot(
+  path: string,
+  idOrName: string,
+  options: SnapshotCommandOptions = {},
+): Promise<SnapshotEntry> {
+  return withWriter(path, options, async (writer) =>
+    info(await deleteSnapshotIn(writer, idOrName)),
+  );
+}
+
+/** Deletes every snapshot except one (id first, then name); returns the deleted ones. */
+export function deleteSnapshotsExcept(
+  path: string,
+  keepIdOrName: string,
+  options: SnapshotCommandOptions = {},
+): Promise<SnapshotEntry[]> {
+  return withWriter(path, options, async (writer) => {
+    const keep = findSnapshotRecord(writer.snapshotRecords(), keepIdOrName, path).record;
+    const deleted: SnapshotEntry[] = [];
+    for (const record of [...writer.snapshotRecords()]) {
+      if (record === keep) continue;
+      deleted.push(info(await deleteSnapshotIn(writer, record.id)));
+    }
+    return deleted;
+  });
+}
