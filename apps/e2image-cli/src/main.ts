@@ -67,6 +67,11 @@ const program = new Command('x-e2image')
   .option('-B <blocksize>', 'the block size to find the superblock with')
   .option('-o <src_offset>', 'the filesystem starts this many bytes into the source (-r)')
   .option('-O <dest_offset>', 'write the image this many bytes into the output (-r)')
+  .addOption(
+    new Option('--backing <policy>', 'may a QCOW2 source open the backing file it names?')
+      .choices(['deny', 'allow', 'ignore'])
+      .default('deny'),
+  )
   .option('--json', 'print progress and a summary as JSON Lines on stdout')
   .addOption(
     new Option('--progress <mode>', 'progress bar on stderr').choices(['auto', 'always', 'never']),

@@ -17,7 +17,10 @@ export interface CliOptions {
   O?: string;
   json?: boolean;
   progress?: string;
+  backing?: string;
 }
+
+export type BackingPolicy = 'deny' | 'allow' | 'ignore';
 
 export type ImageMode = 'raw' | 'qcow2' | 'normal';
 
@@ -37,6 +40,7 @@ export type Plan =
       check: boolean;
       dryRun: boolean;
       force: boolean;
+      backingPolicy: BackingPolicy;
     }
   | { kind: 'install'; device: string; image: string; force: boolean }
   | {
@@ -150,5 +154,6 @@ export function planFromArguments(args: string[], options: CliOptions): Plan {
     check: options.c ?? false,
     dryRun: options.n ?? false,
     force,
+    backingPolicy: (options.backing ?? 'deny') as BackingPolicy,
   };
 }

@@ -12,8 +12,11 @@ import {
   filesystemBytes,
   installNormalImageFile,
   moveFilesystem,
+  openSource,
   type RawImageResult,
+  streamDevice,
   streamRawImage,
+  writeDeviceToRawFile,
   writeNormalImageFile,
   writeRawImage,
   writeRawImageFile,
@@ -75,29 +78,6 @@ function warningPrinter(context: CommandContext) {
   };
 }
 
-async function openSource(
-  path: string,
-  offset: number,
-): Promise<{ device: BlockDevice; close: () => Promise<void> }> {
-  const file = await FileDevice.open(path);
-  try {
-    const magic = Buffer.alloc(4);
-    if (file.size >= 4) await file.read(0, magic);
-    if (magic.toString('latin1') === 'QFI\xfb') {
-      throw new E2imageError(
-        'UNSUPPORTED_FEATURE',
-        'this is a QCOW2 image; reading QCOW2 sources needs @x/qcow2, which this build does not have yet',
-        { path },
-      );
-    }
-    const device = offset > 0 ? new SliceDevice(file, offset) : file;
-    return { device, close: () => file.close() };
-  } catch (error) {
-    await file.close();
-    throw error;
-  }
-}
-
 /** e2image refuses -r/-Q on a filesystem mounted read-write, unless -f. */
 async function checkNotMountedReadWrite(source: string, force: boolean): Promise<void> {
   if (force) return;
@@ -118,8 +98,13 @@ async function image(
   onWarning: (warning: E2imageWarning) => void,
 ): Promise<Record<string, unknown>> {
   if (plan.mode !== 'normal') await checkNotMountedReadWrite(plan.source, plan.force);
-  const source = await openSource(plan.source, plan.sourceOffset);
+  const source = await openSource(plan.source, {
+    offset: plan.sourceOffset,
+    backingPolicy: plan.backingPolicy,
+  });
   try {
+    if (source.format === 'qcow2' && isPlainRaw(plan))
+      return await convert(source.whole, plan, context);
     const fs = await Filesystem.open(source.device, {
       superblock: plan.superblock,
       blockSize: plan.blockSize,
@@ -215,6 +200,48 @@ async function raw(
   } finally {
     await output.close();
   }
+}
+
+/**
+ * -r alone on a QCOW2 source converts the whole image (e2image -r image.qcow2
+ * out.raw); any of -a, -s, -b, -o means "the filesystem inside it".
+ */
+function isPlainRaw(plan: ImagePlan): boolean {
+  return (
+    plan.mode === 'raw' &&
+    !plan.allData &&
+    !plan.scramble &&
+    plan.superblock === undefined &&
+    plan.sourceOffset === 0
+  );
+}
+
+async function convert(
+  device: BlockDevice,
+  plan: ImagePlan,
+  context: CommandContext,
+): Promise<Record<string, unknown>> {
+  const base = {
+    mode: 'qcow2-to-raw',
+    source: plan.source,
+    output: plan.output,
+    imageSize: device.size,
+  };
+  if (plan.dryRun) return { ...base, dryRun: true };
+  if (plan.output === '-') {
+    process.stdout.on('error', () => {});
+    const result = await streamDevice(device, process.stdout, {
+      signal: context.signal,
+      onProgress: context.progress.listener,
+    });
+    return { ...base, bytesWritten: result.bytesWritten };
+  }
+  const result = await writeDeviceToRawFile(device, plan.output, {
+    destinationOffset: plan.destinationOffset,
+    signal: context.signal,
+    onProgress: context.progress.listener,
+  });
+  return { ...base, bytesTotal: result.bytesTotal, bytesWritten: result.bytesWritten };
 }
 
 function summarise(result: RawImageResult): Record<string, unknown> {

@@ -147,6 +147,24 @@ describe('x-e2image', () => {
     await runPeerOk('e2fsck', ['-fn', moved]);
   });
 
+  it('QCOW2 sources: -r converts, -rs reads the filesystem inside, "-" streams the conversion', async () => {
+    const e2imageQcow2 = temp.file('e2image.qcow2');
+    await runPeerOk('e2image', ['-Q', fixture.image, e2imageQcow2]);
+    const converted = temp.file('converted.raw');
+    expect((await run(['-r', e2imageQcow2, converted])).code).toBe(0);
+    expect(await filesEqual(converted, fixture.peerRaw)).toBe(true);
+    const streamed = await run(['-r', e2imageQcow2, '-']);
+    expect(streamed.stdout.equals(await readFile(fixture.peerRaw))).toBe(true);
+    const full = temp.file('full.qcow2');
+    await runPeerOk('qemu-img', ['convert', '-O', 'qcow2', fixture.image, full]);
+    const scrambled = temp.file('inside-s.raw');
+    expect((await run(['-rs', full, scrambled])).code).toBe(0);
+    expect(await filesEqual(scrambled, fixture.peerScrambled)).toBe(true);
+    const normal = temp.file('inside.e2i');
+    expect((await run([full, normal])).code).toBe(0);
+    await runPeerOk('dumpe2fs', ['-i', normal]);
+  });
+
   it.each([
     [['-a', 'src', 'out'], '-a option can only be used with raw or QCOW2 images.'],
     [['-r', '-Q', 'src', 'out'], '-r and -Q cannot be combined'],

@@ -79,10 +79,20 @@ export {
   type RawImageOptions,
   type RawImageResult,
   readableRanges,
+  streamDevice,
   streamRawImage,
   writeRawImage,
   writeRawImageFile,
 } from './raw-image.js';
 export { CompareBeforeWriteDevice, DryRunDevice } from './raw-targets.js';
 export { DirectoryScrambler, MetadataSourceDevice } from './scramble.js';
+export {
+  type DeviceToRawOptions,
+  detectSourceFormat,
+  type OpenedSource,
+  type OpenSourceOptions,
+  openSource,
+  type SourceFormat,
+  writeDeviceToRawFile,
+} from './source.js';
 export { type ExtendedAttribute, readXattrs } from './xattr.js';

@@ -229,3 +229,23 @@ export async function streamRawImage(
     imageSize,
   };
 }
+
+/** Every byte of `device`, in order, to a stream ("-" as the output of a QCOW2 → raw conversion). */
+export async function streamDevice(
+  device: BlockDevice,
+  sink: ByteSink,
+  options: LongRunningOptions = {},
+): Promise<{ bytesWritten: number }> {
+  const progress = new ProgressTracker('convert', device.size, options.onProgress);
+  const chunk = 1 << 20;
+  let bytesWritten = 0;
+  for (let at = 0; at < device.size; at += chunk) {
+    throwIfAborted(options.signal, device.name);
+    const bytes = await device.read(at, Math.min(chunk, device.size - at));
+    if (!isAllZero(bytes)) bytesWritten += bytes.length;
+    if (!sink.write(bytes)) await new Promise<void>((resolve) => sink.once('drain', resolve));
+    progress.advance(bytes.length);
+  }
+  progress.finish();
+  return { bytesWritten };
+}

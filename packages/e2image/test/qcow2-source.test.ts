@@ -1,0 +1,102 @@
+import { filesEqual, makeTempDir, runPeerOk, type TempDir } from '@x/test-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Filesystem, openSource, writeDeviceToRawFile, writeRawImageFile } from '../src/index.js';
+import { buildFixture, MATRIX } from './support/fixtures.js';
+
+let temp: TempDir;
+beforeAll(async () => {
+  temp = await makeTempDir('e2image-qcow2src-');
+});
+afterAll(async () => {
+  await temp.remove();
+});
+
+describe.each(MATRIX.map((recipe) => [recipe.name, recipe] as const))(
+  '%s inside QCOW2',
+  (name, recipe) => {
+    it('a filesystem read through qemu-img convert -O qcow2 gives the same -r and -rs images as the raw one', async () => {
+      const fixture = await buildFixture(recipe);
+      const qcow2 = temp.file(`${name}.qcow2`);
+      await runPeerOk('qemu-img', ['convert', '-O', 'qcow2', fixture.image, qcow2]);
+      const source = await openSource(qcow2);
+      try {
+        expect(source.format).toBe('qcow2');
+        const fs = await Filesystem.open(source.device);
+        const raw = temp.file(`${name}-via-qcow2.raw`);
+        await writeRawImageFile(fs, raw);
+        expect(await filesEqual(raw, fixture.peerRaw)).toBe(true);
+        const scrambled = temp.file(`${name}-via-qcow2-s.raw`);
+        await writeRawImageFile(fs, scrambled, { scramble: true });
+        expect(await filesEqual(scrambled, fixture.peerScrambled)).toBe(true);
+      } finally {
+        await source.close();
+      }
+    });
+
+    it("converting e2fsprogs' -Q image to raw equals e2fsprogs' own conversion", async () => {
+      const fixture = await buildFixture(recipe);
+      const qcow2 = temp.file(`${name}-e2image.qcow2`);
+      await runPeerOk('e2image', ['-Q', fixture.image, qcow2]);
+      const theirs = temp.file(`${name}-e2image-back.raw`);
+      await runPeerOk('e2image', ['-r', qcow2, theirs]);
+      const source = await openSource(qcow2);
+      const ours = temp.file(`${name}-ours-back.raw`);
+      try {
+        await writeDeviceToRawFile(source.device, ours);
+      } finally {
+        await source.close();
+      }
+      expect(await filesEqual(ours, theirs)).toBe(true);
+      expect(await filesEqual(ours, fixture.peerRaw)).toBe(true);
+    });
+  },
+);
+
+describe('QCOW2 → raw for any QCOW2 image', () => {
+  it('equals qemu-img convert -O raw for compressed, zero and discarded clusters', async () => {
+    const image = temp.file('mixed.qcow2');
+    await runPeerOk('qemu-img', ['create', '-q', '-f', 'qcow2', image, '32M']);
+    await runPeerOk('qemu-io', [
+      '-c',
+      'write -P 0x5a 0 3M',
+      '-c',
+      'write -z 8M 64k',
+      '-c',
+      'write -c -P 0x11 12M 128k',
+      '-c',
+      'discard 1M 64k',
+      image,
+    ]);
+    const theirs = temp.file('mixed-qemu.raw');
+    await runPeerOk('qemu-img', ['convert', '-O', 'raw', image, theirs]);
+    const source = await openSource(image);
+    const ours = temp.file('mixed-ours.raw');
+    try {
+      await writeDeviceToRawFile(source.device, ours);
+    } finally {
+      await source.close();
+    }
+    expect(await filesEqual(ours, theirs)).toBe(true);
+  });
+
+  it('refuses a backing file unless allowed', async () => {
+    const base = temp.file('base.qcow2');
+    const overlay = temp.file('overlay.qcow2');
+    await runPeerOk('qemu-img', ['create', '-q', '-f', 'qcow2', base, '4M']);
+    await runPeerOk('qemu-img', [
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '-b',
+      base,
+      '-F',
+      'qcow2',
+      overlay,
+    ]);
+    await expect(openSource(overlay)).rejects.toMatchObject({ code: 'BACKING_DENIED' });
+    const allowed = await openSource(overlay, { backingPolicy: 'allow' });
+    expect(allowed.device.size).toBe(4 << 20);
+    await allowed.close();
+  });
+});
