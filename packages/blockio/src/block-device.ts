@@ -34,6 +34,13 @@ export interface BlockDevice {
   readonly readOnly: boolean;
   readonly zeroExtends: boolean;
   readonly alignment: DeviceAlignment;
+  /**
+   * How many requests in flight the device serves well. 1 for devices that complete
+   * requests synchronously (more only interleaves them, which evicts each request's
+   * buffer from the CPU cache before it is used); more for the thread pool or a
+   * network. Callers such as `copy` take it as their default concurrency.
+   */
+  readonly queueDepth?: number;
 
   /** Reads `length` bytes into a new buffer. */
   read(offset: number, length: number): Promise<Buffer>;
@@ -59,9 +66,12 @@ export interface BaseDeviceOptions {
   readOnly?: boolean | undefined;
   zeroExtends?: boolean | undefined;
   alignment?: Partial<DeviceAlignment> | undefined;
+  /** See BlockDevice.queueDepth. Default 4. */
+  queueDepth?: number | undefined;
 }
 
 const ZERO_CHUNK = 1 << 20;
+const DEFAULT_QUEUE_DEPTH = 4;
 let sharedZeroes: Buffer | undefined;
 
 /** A shared, never-written 1 MiB buffer of zeros. */
@@ -82,6 +92,7 @@ export abstract class BaseBlockDevice implements BlockDevice {
   readonly readOnly: boolean;
   readonly zeroExtends: boolean;
   readonly alignment: DeviceAlignment;
+  readonly queueDepth: number;
   #size: number;
   #closed = false;
 
@@ -90,6 +101,7 @@ export abstract class BaseBlockDevice implements BlockDevice {
     this.#size = assertOffset(options.size, 'device size', { path: options.name });
     this.readOnly = options.readOnly ?? true;
     this.zeroExtends = options.zeroExtends ?? false;
+    this.queueDepth = options.queueDepth ?? DEFAULT_QUEUE_DEPTH;
     this.alignment = {
       logical: options.alignment?.logical ?? 1,
       optimal: options.alignment?.optimal ?? 1 << 20,
@@ -208,6 +220,17 @@ export abstract class BaseBlockDevice implements BlockDevice {
   }
 
   protected checkRange(offset: number, length: number, action: string): void {
+    // Hot path (every request): plain comparisons, no strings or objects built.
+    if (
+      Number.isSafeInteger(offset) &&
+      Number.isSafeInteger(length) &&
+      offset >= 0 &&
+      length >= 0 &&
+      offset + length <= Number.MAX_SAFE_INTEGER &&
+      (offset + length <= this.#size || this.zeroExtends)
+    ) {
+      return;
+    }
     assertOffset(offset, `${action} offset`, { path: this.name });
     assertOffset(length, `${action} length`, { path: this.name, offset });
     const end = offset + length;

@@ -1,10 +1,10 @@
-import { type BlockDevice, type ByteRange, deviceExtents, type Extent } from './block-device.js';
-import { forEachConcurrent } from './concurrency.js';
+import { BlockCursor, type Chunk, extentsOfRanges } from './block-cursor.js';
+import type { BlockDevice, ByteRange } from './block-device.js';
 import { BlockIoError, throwIfAborted } from './errors.js';
 import type { LongRunningOptions } from './progress/progress-event.js';
 import { ProgressTracker } from './progress/progress-tracker.js';
 import { assertOffset, checkedAdd } from './safe-number.js';
-import { isAllZero } from './zero-detect.js';
+import { hasZeroCandidate, isZeroRange } from './zero-detect.js';
 
 export interface CopyOptions extends LongRunningOptions {
   /** Skip unallocated and all-zero blocks instead of writing zeros. Default true. */
@@ -14,11 +14,15 @@ export interface CopyOptions extends LongRunningOptions {
    * Default: what the target says (`knownZeroed`), else false.
    */
   targetIsZeroed?: boolean;
-  /** Bytes per read request. Default 1 MiB. */
+  /**
+   * Bytes per read request. Default 256 KiB: measured fastest for file copies, as
+   * the buffer stays in the CPU cache between the read and the write (1 MiB was
+   * 1.5-3x slower in system time on the benchmark machine).
+   */
   blockSize?: number;
   /** Granularity of zero detection inside data. Default 4 KiB. */
   zeroGranularity?: number;
-  /** Read requests in flight. Default 4. */
+  /** Blocks in flight. Default: the smaller `queueDepth` of the two devices (else 4). */
   concurrency?: number;
   /** Copy only these ranges (ascending, non-overlapping). Default: the whole source. */
   ranges?: Iterable<ByteRange>;
@@ -37,15 +41,13 @@ export interface CopyResult {
   bytesZero: number;
 }
 
-interface Chunk {
-  offset: number;
-  length: number;
-  kind: Extent['kind'];
-}
-
 /**
  * Copies `source` to `target` at the same offsets: sparse-aware, in bounded memory
  * (`concurrency` buffers of `blockSize`), cancellable, with progress.
+ *
+ * The per-block path is kept lean on purpose: a sparse copy of 2 GiB is 8192 blocks
+ * of 256 KiB, and the JavaScript run per block (mostly before the JIT has warmed
+ * up) showed up as a fifth of the whole copy when it went through async generators.
  */
 export async function copy(
   source: BlockDevice,
@@ -54,9 +56,10 @@ export async function copy(
 ): Promise<CopyResult> {
   const sparse = options.sparse ?? true;
   const targetIsZeroed = options.targetIsZeroed ?? isKnownZeroed(target);
-  const blockSize = options.blockSize ?? 1 << 20;
+  const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
   const granularity = Math.min(options.zeroGranularity ?? 4096, blockSize);
-  const concurrency = options.concurrency ?? 4;
+  const concurrency =
+    options.concurrency ?? Math.min(source.queueDepth ?? 4, target.queueDepth ?? 4);
   checkTuning(blockSize, granularity, concurrency);
   const ranges = [...(options.ranges ?? [{ offset: 0, length: source.size }])];
   checkRanges(ranges, source);
@@ -75,37 +78,63 @@ export async function copy(
   const bytesTotal = ranges.reduce((sum, range) => sum + range.length, 0);
   const progress = new ProgressTracker(options.phase ?? 'copy', bytesTotal, options.onProgress);
   const result: CopyResult = { bytesTotal, bytesRead: 0, bytesWritten: 0, bytesZero: 0 };
-  const buffers: Buffer[] = [];
+  // Holes are cut into blocks only when they are written (progress and cancellation
+  // stay responsive); otherwise a hole of any size is one chunk that costs nothing.
+  const cursor = new BlockCursor(
+    extentsOfRanges(source, ranges),
+    blockSize,
+    !sparse || !targetIsZeroed,
+  );
+  const maybeYield = eventLoopYielder();
+  const signal = options.signal;
 
-  const copyChunk = async (chunk: Chunk, slot: number) => {
-    if (chunk.kind !== 'data') {
-      // Not sparse: every byte is written, so the target ends up fully allocated.
-      if (!sparse) await target.writeZeroes(chunk.offset, chunk.length);
-      else if (!targetIsZeroed) await target.discard(chunk.offset, chunk.length);
-      result.bytesZero += chunk.length;
-      progress.advance(chunk.length);
-      return;
-    }
-    buffers[slot] ??= Buffer.allocUnsafe(blockSize);
-    const buffer = (buffers[slot] as Buffer).subarray(0, chunk.length);
+  const skipOrZero = async (chunk: Chunk) => {
+    // Not sparse: every byte is written, so the target ends up fully allocated.
+    if (!sparse) await target.writeZeroes(chunk.offset, chunk.length);
+    else if (!targetIsZeroed) await target.discard(chunk.offset, chunk.length);
+    result.bytesZero += chunk.length;
+  };
+
+  const copyData = async (chunk: Chunk, buffer: Buffer) => {
     await source.read(chunk.offset, buffer);
     result.bytesRead += chunk.length;
-    if (!sparse) {
+    if (!sparse || !hasZeroCandidate(buffer, chunk.offset, granularity)) {
       await target.write(chunk.offset, buffer);
       result.bytesWritten += chunk.length;
     } else {
       await writeNonZeroRuns(target, chunk.offset, buffer, granularity, targetIsZeroed, result);
     }
-    progress.advance(chunk.length);
   };
 
-  await forEachConcurrent(
-    chunksOf(source, ranges, blockSize, !sparse || !targetIsZeroed, options.signal),
-    concurrency,
-    copyChunk,
-    options.signal,
-  );
-  throwIfAborted(options.signal, target.name);
+  let failure: { error: unknown } | undefined;
+  const lane = async () => {
+    let buffer: Buffer | undefined;
+    try {
+      while (failure === undefined) {
+        throwIfAborted(signal, source.name);
+        const turn = maybeYield();
+        if (turn !== undefined) await turn;
+        const chunk = cursor.take() ?? (await cursor.refill());
+        if (chunk === undefined) return;
+        if (chunk.kind === 'data') {
+          buffer ??= Buffer.allocUnsafe(blockSize);
+          const view = chunk.length === blockSize ? buffer : buffer.subarray(0, chunk.length);
+          await copyData(chunk, view);
+        } else {
+          await skipOrZero(chunk);
+        }
+        progress.advance(chunk.length);
+      }
+    } catch (error) {
+      failure ??= { error };
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, lane));
+  if (failure !== undefined) {
+    await cursor.close();
+    throw failure.error;
+  }
+  throwIfAborted(signal, target.name);
   // Holes skipped at the end would leave a growing target short of its full length.
   if (target.size < end) await target.writeZeroes(target.size, end - target.size);
   progress.finish();
@@ -142,7 +171,7 @@ async function writeNonZeroRuns(
       buffer.byteLength,
       position + granularity - ((offset + position) % granularity),
     );
-    const zero = isAllZero(buffer.subarray(position, next));
+    const zero = isZeroRange(buffer, position, next);
     if (zero !== runIsZero) {
       await flushRun(position);
       runStart = position;
@@ -153,37 +182,29 @@ async function writeNonZeroRuns(
   await flushRun(buffer.byteLength);
 }
 
+const DEFAULT_BLOCK_SIZE = 256 << 10;
+const MAX_BLOCK_SIZE = 64 << 20;
+const EVENT_LOOP_SLICE_MS = 20;
+
 /**
- * Source extents of every range, cut at block boundaries. Holes are cut too when
- * they will be written (so progress and cancellation stay responsive); otherwise
- * a hole of any size is one chunk that costs nothing.
+ * Devices that complete requests synchronously (FileDevice on regular files) never
+ * give the event loop a turn, and then SIGINT, timers and stream writes wait until
+ * the copy ends. Every few milliseconds of work, hand out a macrotask turn; in
+ * between, no promise at all.
  */
-async function* chunksOf(
-  source: BlockDevice,
-  ranges: ByteRange[],
-  blockSize: number,
-  holesAreWritten: boolean,
-  signal: AbortSignal | undefined,
-): AsyncIterable<Chunk> {
-  for (const range of ranges) {
-    for await (const extent of deviceExtents(source, range)) {
-      throwIfAborted(signal, source.name);
-      if (extent.kind !== 'data' && !holesAreWritten) {
-        yield extent;
-        continue;
-      }
-      let position = extent.offset;
-      const end = extent.offset + extent.length;
-      while (position < end) {
-        const next = Math.min(end, position + blockSize - (position % blockSize));
-        yield { offset: position, length: next - position, kind: extent.kind };
-        position = next;
-      }
-    }
-  }
+function eventLoopYielder(): () => Promise<void> | undefined {
+  let sliceStart = performance.now();
+  return () => {
+    if (performance.now() - sliceStart < EVENT_LOOP_SLICE_MS) return undefined;
+    return new Promise<void>((resolve) =>
+      setImmediate(() => {
+        sliceStart = performance.now();
+        resolve();
+      }),
+    );
+  };
 }
 
-const MAX_BLOCK_SIZE = 64 << 20;
 const MAX_CONCURRENCY = 64;
 
 /** Memory is `concurrency × blockSize`: keep both sane. */

@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { constants, readSync, writeSync } from 'node:fs';
 import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { BaseBlockDevice, type ByteRange, clampRange, type Extent } from './block-device.js';
 import { BlockIoError, fromSystemError } from './errors.js';
@@ -14,6 +14,16 @@ export interface OpenFileOptions {
   zeroExtends?: boolean;
   /** Treat the file as this many bytes instead of its current size. */
   size?: number;
+  /**
+   * How reads and writes reach the kernel. `sync` makes the pread/pwrite call on the
+   * calling thread: for page-cached or readahead-friendly regular files a request
+   * costs less than handing it to libuv's thread pool and back (measured: a sparse
+   * copy spends more time in that hand-off than in the copy). `async` uses the
+   * thread pool, so requests overlap and the event loop never blocks on the device:
+   * better for cold block devices with queue depth, or storage that may hang.
+   * Default: `sync` for regular files, `async` for block devices.
+   */
+  io?: 'sync' | 'async';
 }
 
 /**
@@ -24,6 +34,7 @@ export class FileDevice extends BaseBlockDevice {
   readonly handle: FileHandle;
   readonly isBlockDevice: boolean;
   #knownZeroed = false;
+  readonly #syncIo: boolean;
   #dataMap: Promise<FileDataMap | undefined> | undefined;
 
   private constructor(
@@ -40,9 +51,11 @@ export class FileDevice extends BaseBlockDevice {
       readOnly: !(options.writable || options.create),
       zeroExtends: options.zeroExtends ?? false,
       alignment: { logical: isBlockDevice ? 512 : 1, optimal: Math.max(blockSize, 1 << 16) },
+      queueDepth: syncIo(options, isBlockDevice) ? 1 : 4,
     });
     this.handle = handle;
     this.isBlockDevice = isBlockDevice;
+    this.#syncIo = syncIo(options, isBlockDevice);
   }
 
   static async open(path: string, options: OpenFileOptions = {}): Promise<FileDevice> {
@@ -85,7 +98,9 @@ export class FileDevice extends BaseBlockDevice {
     while (done < into.byteLength) {
       let bytesRead: number;
       try {
-        ({ bytesRead } = await this.handle.read(into, done, into.byteLength - done, offset + done));
+        bytesRead = this.#syncIo
+          ? readSync(this.handle.fd, into, done, into.byteLength - done, offset + done)
+          : (await this.handle.read(into, done, into.byteLength - done, offset + done)).bytesRead;
       } catch (error) {
         throw fromSystemError(error, `read ${into.byteLength} bytes`, {
           path: this.name,
@@ -111,13 +126,10 @@ export class FileDevice extends BaseBlockDevice {
     let done = 0;
     while (done < data.byteLength) {
       try {
-        const { bytesWritten } = await this.handle.write(
-          data,
-          done,
-          data.byteLength - done,
-          offset + done,
-        );
-        done += bytesWritten;
+        done += this.#syncIo
+          ? writeSync(this.handle.fd, data, done, data.byteLength - done, offset + done)
+          : (await this.handle.write(data, done, data.byteLength - done, offset + done))
+              .bytesWritten;
       } catch (error) {
         throw fromSystemError(error, `write ${data.byteLength} bytes`, {
           path: this.name,
@@ -182,6 +194,10 @@ export class FileDevice extends BaseBlockDevice {
     this.#dataMap ??= mapFileData(this.name, this.size);
     return this.#dataMap;
   }
+}
+
+function syncIo(options: OpenFileOptions, isBlockDevice: boolean): boolean {
+  return (options.io ?? (isBlockDevice ? 'async' : 'sync')) === 'sync';
 }
 
 async function* dataExtent(range: ByteRange): AsyncIterable<Extent> {

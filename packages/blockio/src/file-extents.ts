@@ -35,7 +35,10 @@ export function* clipExtents(
 ): Iterable<Extent> {
   const rangeEnd = range.offset + range.length;
   let position = range.offset;
-  for (const run of mapped) {
+  // Callers ask for thousands of small ranges: start at the first run that can matter.
+  for (let index = firstRunEndingAfter(mapped, position); index < mapped.length; index++) {
+    const run = mapped[index] as FileDataMap[number];
+    if (run.offset >= rangeEnd) break;
     const start = Math.max(run.offset, position);
     const end = Math.min(run.end, rangeEnd, fileSize);
     if (end <= start) continue;
@@ -46,6 +49,17 @@ export function* clipExtents(
   }
   if (position < rangeEnd)
     yield { offset: position, length: rangeEnd - position, kind: 'unallocated' };
+}
+
+function firstRunEndingAfter(mapped: FileDataMap, offset: number): number {
+  let low = 0;
+  let high = mapped.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if ((mapped[middle] as FileDataMap[number]).end <= offset) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }
 
 export async function mapFileData(

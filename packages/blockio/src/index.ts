@@ -81,4 +81,4 @@ export {
   u64be,
   u64le,
 } from './struct.js';
-export { isAllZero } from './zero-detect.js';
+export { isAllZero, isZeroRange } from './zero-detect.js';

@@ -22,6 +22,7 @@ export class MemoryDevice extends BaseBlockDevice {
       size: bytes.byteLength,
       readOnly: options.readOnly ?? false,
       zeroExtends: options.zeroExtends ?? false,
+      queueDepth: 1,
     });
     this.#bytes = bytes;
   }
@@ -69,7 +70,7 @@ export class MemoryDevice extends BaseBlockDevice {
 /** A read-only device of the given size that reads as zeros everywhere. */
 export class ZeroDevice extends BaseBlockDevice {
   constructor(size: number, name = 'zeroes') {
-    super({ name, size, readOnly: true });
+    super({ name, size, readOnly: true, queueDepth: 1 });
   }
 
   protected readAt(_offset: number, into: Uint8Array): Promise<void> {

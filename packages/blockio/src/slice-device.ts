@@ -50,6 +50,7 @@ export class SliceDevice extends BaseBlockDevice {
       readOnly: options.readOnly ?? parent.readOnly,
       zeroExtends: parent.zeroExtends && options.length === undefined,
       alignment: parent.alignment,
+      queueDepth: parent.queueDepth,
     });
     this.parent = parent;
     this.start = start;

@@ -1,6 +1,6 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { allocatedBytes, filesEqual, makeTempDir, runPeerOk, type TempDir } from '@x/test-utils';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   copy,
   createOutputFile,
@@ -22,8 +22,13 @@ afterEach(async () => {
 });
 
 /** Copies `from` to a new output file at `to` the way every tool does. */
-async function copyFile(from: string, to: string, options: Parameters<typeof copy>[2] = {}) {
-  const source = await FileDevice.open(from);
+async function copyFile(
+  from: string,
+  to: string,
+  options: Parameters<typeof copy>[2] = {},
+  io?: 'sync' | 'async',
+) {
+  const source = await FileDevice.open(from, { io });
   try {
     return await withOutputFile(to, { size: source.size }, (output) =>
       copy(source, output.device, options),
@@ -47,31 +52,37 @@ function nonZeroBlockBytes(bytes: Buffer, block = 4 * KiB): number {
 }
 
 describe('copy between real files', () => {
-  it('makes a byte-identical copy whose allocation is the data, not the size', async () => {
-    const from = scratch.file('source.img');
-    const to = scratch.file('copy.img');
-    await writeSparseFile(from, 64 * MiB + 777, [
-      { offset: 0, length: 5000, seed: 1 },
-      { offset: 3 * MiB + 123, length: 2 * MiB, seed: 2 },
-      { offset: 20 * MiB, length: 1 * MiB, seed: 3 },
-      { offset: 64 * MiB + 700, length: 77, seed: 4 },
-    ]);
-    // Zeros written explicitly are allocated in the source but must not be in the copy.
-    const handle = await FileDevice.open(from, { writable: true });
-    await handle.write(20 * MiB + 256 * KiB, Buffer.alloc(512 * KiB));
-    await handle.close();
+  it.each([
+    ['synchronous', 'sync', undefined],
+    ['thread-pool', 'async', 4],
+  ] as const)(
+    'makes a byte-identical copy whose allocation is the data, not the size (%s I/O)',
+    async (_, io, concurrency) => {
+      const from = scratch.file('source.img');
+      const to = scratch.file('copy.img');
+      await writeSparseFile(from, 64 * MiB + 777, [
+        { offset: 0, length: 5000, seed: 1 },
+        { offset: 3 * MiB + 123, length: 2 * MiB, seed: 2 },
+        { offset: 20 * MiB, length: 1 * MiB, seed: 3 },
+        { offset: 64 * MiB + 700, length: 77, seed: 4 },
+      ]);
+      // Zeros written explicitly are allocated in the source but must not be in the copy.
+      const handle = await FileDevice.open(from, { writable: true });
+      await handle.write(20 * MiB + 256 * KiB, Buffer.alloc(512 * KiB));
+      await handle.close();
 
-    const result = await copyFile(from, to);
+      const result = await copyFile(from, to, { concurrency }, io);
 
-    expect(await filesEqual(from, to)).toBe(true);
-    const expected = nonZeroBlockBytes(await readFile(from));
-    expect(result.bytesWritten).toBe(expected);
-    expect(result.bytesWritten + result.bytesZero).toBe(result.bytesTotal);
-    expect(result.bytesTotal).toBe(64 * MiB + 777);
-    const allocated = await allocatedBytes(to);
-    expect(allocated).toBeGreaterThanOrEqual(expected);
-    expect(allocated).toBeLessThanOrEqual(expected + 256 * KiB);
-  });
+      expect(await filesEqual(from, to)).toBe(true);
+      const expected = nonZeroBlockBytes(await readFile(from));
+      expect(result.bytesWritten).toBe(expected);
+      expect(result.bytesWritten + result.bytesZero).toBe(result.bytesTotal);
+      expect(result.bytesTotal).toBe(64 * MiB + 777);
+      const allocated = await allocatedBytes(to);
+      expect(allocated).toBeGreaterThanOrEqual(expected);
+      expect(allocated).toBeLessThanOrEqual(expected + 256 * KiB);
+    },
+  );
 
   it('allocates no more than cp --sparse=always does for the same file', async () => {
     const from = scratch.file('source.img');
@@ -225,6 +236,41 @@ describe('cancelling a copy', () => {
     await expect(attempt).rejects.toMatchObject({ code: 'ABORTED' });
     await expect(stat(scratch.file('x.img'))).rejects.toMatchObject({ code: 'ENOENT' });
     await expect(stat(scratch.file('x.img.partial'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
+
+describe('copy scheduling', () => {
+  it('defaults to one block in flight for synchronous devices, more for the thread pool', async () => {
+    const path = scratch.file('queue.img');
+    await writeSparseFile(path, MiB, []);
+    const sync = await FileDevice.open(path);
+    const pooled = await FileDevice.open(path, { io: 'async' });
+    expect([sync.queueDepth, pooled.queueDepth, new MemoryDevice(1).queueDepth]).toEqual([1, 4, 1]);
+    expect(new SliceDevice(pooled, 0).queueDepth).toBe(4);
+    await sync.close();
+    await pooled.close();
+  });
+
+  it('gives the event loop a turn during a long copy between synchronous devices', async () => {
+    // Every clock reading is 25 ms later than the last, so each block ends a time slice.
+    let clock = 0;
+    const now = vi.spyOn(performance, 'now').mockImplementation(() => (clock += 25));
+    try {
+      const source = new MemoryDevice(4 * MiB);
+      source.bytes.fill(1);
+      let turns = 0;
+      const count = () => {
+        turns++;
+        if (turns < 1000) setImmediate(count);
+      };
+      setImmediate(count);
+      const copying = copy(source, new MemoryDevice(4 * MiB), { blockSize: 256 * KiB });
+      const result = await copying;
+      expect(result.bytesWritten).toBe(4 * MiB);
+      expect(turns).toBeGreaterThanOrEqual(8);
+    } finally {
+      now.mockRestore();
+    }
   });
 });
 
