@@ -18,6 +18,7 @@ import {
   streamRawImage,
   writeDeviceToRawFile,
   writeNormalImageFile,
+  writeQcow2Image,
   writeRawImage,
   writeRawImageFile,
 } from '@x/e2image';
@@ -126,11 +127,19 @@ async function image(
       return { ...base, imageSize: result.imageSize, bytesWritten: result.bytesWritten };
     }
     if (plan.mode === 'qcow2') {
-      throw new E2imageError(
-        'UNSUPPORTED_FEATURE',
-        '-Q needs the QCOW2 writer of @x/qcow2, which this build does not have yet; use -r',
-        { path: plan.output },
-      );
+      if (plan.dryRun) return { ...base, dryRun: true };
+      const result = await writeQcow2Image(fs, plan.output, {
+        allData: plan.allData,
+        scramble: plan.scramble,
+        signal: context.signal,
+        onProgress: context.progress.listener,
+      });
+      return {
+        ...base,
+        ...summarise(result),
+        fileSize: result.fileSize,
+        checksumFailures: fs.checksums.failed,
+      };
     }
     const result = await raw(fs, plan, context);
     return { ...base, ...result, checksumFailures: fs.checksums.failed };

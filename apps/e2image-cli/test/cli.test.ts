@@ -78,6 +78,19 @@ describe('x-e2image', () => {
     expect(lines.slice(0, -1).every((line) => line.event === 'progress')).toBe(true);
   });
 
+  it('-Q writes a QCOW2 image qemu-img check accepts and e2fsprogs reads back', async () => {
+    const out = temp.file('q.qcow2');
+    const result = await run(['-Q', '--json', fixture.image, out]);
+    expect(result.code, result.stderr).toBe(0);
+    const summary = JSON.parse(result.stdout.toString().trim().split('\n').at(-1) as string);
+    expect(summary).toMatchObject({ event: 'summary', mode: 'qcow2' });
+    expect(summary.fileSize).toBeGreaterThan(0);
+    await runPeerOk('qemu-img', ['check', out]);
+    const back = temp.file('q-back.raw');
+    await runPeerOk('e2image', ['-r', out, back]);
+    expect(await filesEqual(back, fixture.peerRaw)).toBe(true);
+  });
+
   it('normal image and -I round trip', async () => {
     const image = temp.file('n.e2i');
     expect((await run([fixture.image, image])).code).toBe(0);

@@ -71,6 +71,7 @@ export {
   writeNormalImage,
   writeNormalImageFile,
 } from './normal-image.js';
+export { type Qcow2ImageOptions, type Qcow2ImageResult, writeQcow2Image } from './qcow2-image.js';
 export {
   type ByteSink,
   filesystemBytes,

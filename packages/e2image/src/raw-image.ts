@@ -34,6 +34,8 @@ export interface RawImageOptions extends LongRunningOptions {
    * Default: what the target says.
    */
   targetIsZeroed?: boolean | undefined;
+  /** Issue writes one at a time in ascending order (targets whose layout follows write order). */
+  orderedWrites?: boolean | undefined;
 }
 
 export interface RawImageResult {
@@ -114,7 +116,7 @@ export async function writeRawImage(
     targetIsZeroed: options.targetIsZeroed,
     zeroGranularity: fs.blockSize,
     // Scrambled names are numbered in block order, so those reads must be in order.
-    concurrency: scramble ? 1 : 4,
+    concurrency: scramble || options.orderedWrites ? 1 : 4,
     signal: options.signal,
     onProgress: options.onProgress,
     phase: 'copy metadata',

@@ -1,6 +1,13 @@
-import { filesEqual, makeTempDir, runPeerOk, type TempDir } from '@x/test-utils';
+import { FileDevice } from '@x/blockio';
+import { filesEqual, makeTempDir, runPeer, runPeerOk, type TempDir } from '@x/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Filesystem, openSource, writeDeviceToRawFile, writeRawImageFile } from '../src/index.js';
+import {
+  Filesystem,
+  openSource,
+  writeDeviceToRawFile,
+  writeQcow2Image,
+  writeRawImageFile,
+} from '../src/index.js';
 import { buildFixture, MATRIX } from './support/fixtures.js';
 
 let temp: TempDir;
@@ -48,6 +55,30 @@ describe.each(MATRIX.map((recipe) => [recipe.name, recipe] as const))(
       }
       expect(await filesEqual(ours, theirs)).toBe(true);
       expect(await filesEqual(ours, fixture.peerRaw)).toBe(true);
+    });
+  },
+);
+
+describe.each(MATRIX.map((recipe) => [recipe.name, recipe] as const))(
+  '%s as -Q',
+  (name, recipe) => {
+    it("-Q passes qemu-img check without leaks and e2fsprogs' e2image -r reads it back to its own -r output", async () => {
+      const fixture = await buildFixture(recipe);
+      const qcow2 = temp.file(`${name}-ours.qcow2`);
+      const device = await FileDevice.open(fixture.image);
+      try {
+        const result = await writeQcow2Image(await Filesystem.open(device), qcow2);
+        expect(result.blocks).toBeGreaterThan(0);
+      } finally {
+        await device.close();
+      }
+      const check = await runPeer('qemu-img', ['check', qcow2]);
+      expect(check.code, check.stdout + check.stderr).toBe(0);
+      expect(check.stdout).toContain('No errors were found on the image.');
+      expect(check.stdout).not.toContain('leaked');
+      const back = temp.file(`${name}-ours-back.raw`);
+      await runPeerOk('e2image', ['-r', qcow2, back]);
+      expect(await filesEqual(back, fixture.peerRaw)).toBe(true);
     });
   },
 );
