@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+// `pnpm demo`: builds what is missing, then runs every step in tools/demo/steps/ in
+// name order (NN-<tool>.mjs) against a scratch directory, and says what happened.
+// Each tool adds itself by dropping in a step: see tools/demo/README.md.
+//
+//   pnpm demo [--keep] [--step blockio]
+// Works without a TTY (progress then comes as plain lines) and as root.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createDemoContext } from './context.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const { values: flags } = parseArgs({
+  options: {
+    keep: { type: 'boolean', default: false },
+    step: { type: 'string', multiple: true, default: [] },
+  },
+});
+
+const build = spawnSync(
+  join(root, 'node_modules', '.bin', 'turbo'),
+  ['run', 'build', '--output-logs=errors-only'],
+  {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1' },
+  },
+);
+if (build.status !== 0) {
+  console.error('demo: the build failed (run `pnpm install` first?)');
+  process.exit(1);
+}
+
+const steps = readdirSync(join(here, 'steps'))
+  .filter((name) => /^\d+-.+\.mjs$/.test(name))
+  .sort()
+  .filter((name) => flags.step.length === 0 || flags.step.some((wanted) => name.includes(wanted)));
+
+const scratch = join(root, 'demo-output');
+rmSync(scratch, { recursive: true, force: true });
+mkdirSync(scratch, { recursive: true });
+
+let failed = false;
+for (const name of steps) {
+  const directory = join(scratch, name.replace(/\.mjs$/, ''));
+  mkdirSync(directory, { recursive: true });
+  const context = createDemoContext({ root, directory, title: name });
+  try {
+    const { default: step } = await import(pathToFileURL(join(here, 'steps', name)).href);
+    await step(context);
+  } catch (error) {
+    failed = true;
+    context.fail(error);
+  } finally {
+    context.close();
+  }
+}
+
+if (!flags.keep) rmSync(scratch, { recursive: true, force: true });
+else if (existsSync(scratch))
+  console.log(`\nFiles kept in ${relative(process.cwd(), scratch) || '.'}`);
+console.log(failed ? '\ndemo: a step failed' : `\ndemo: ${steps.length} step(s) done`);
+process.exit(failed ? 1 : 0);
