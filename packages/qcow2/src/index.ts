@@ -1,6 +1,35 @@
 export { type BackingPolicy, MAX_BACKING_DEPTH } from './backing/policy.js';
 export { RawBackingFile } from './backing/raw-backing-file.js';
 export { TableCache, type TableCacheOptions } from './cache/table-cache.js';
+// Diagnosis and repair (check, dump, repair, undo, hand edits).
+export { type AnalyseOptions, analyseImage, type ImageAnalysis } from './check/analyse.js';
+export {
+  type CheckImageOptions,
+  type CheckMode,
+  checkDevice,
+  checkImage,
+} from './check/check-image.js';
+export { formatCheckReport, formatFinding } from './check/format-report.js';
+export { type HeaderFacts, readHeaderFacts } from './check/header-facts.js';
+export { RefcountTally } from './check/refcount-tally.js';
+export {
+  CHECK_EXIT_CLEAN,
+  CHECK_EXIT_COPIED,
+  CHECK_EXIT_CORRUPT,
+  CHECK_EXIT_COULD_NOT_RUN,
+  CHECK_EXIT_FLAGGED,
+  CHECK_EXIT_LEAKS,
+  CHECK_EXIT_REFCOUNT,
+  CHECK_EXIT_SNAPSHOT_TABLE,
+  type CheckFinding,
+  type CheckReport,
+  type CheckVerdict,
+  FINDING_EXIT_CODES,
+  type FindingKind,
+  type FindingReference,
+  type PreallocationMode,
+} from './check/report.js';
+export type { L2EntryEvent, WalkOwner } from './check/walk-tables.js';
 export { type CompressionType, decompressCluster } from './compression/decompress.js';
 export {
   type ConvertResult,

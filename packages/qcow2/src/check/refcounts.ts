@@ -1,0 +1,157 @@
+import { throwIfAborted } from '@x/blockio';
+import type { Qcow2Geometry } from '../format/geometry.js';
+import { maxRefcount, readRefcount } from '../format/table-entries.js';
+import { DENSE_SEGMENT, type RefcountTally } from './refcount-tally.js';
+import type { FindingCollector } from './report.js';
+import { REFBLOCK_ABSENT, REFBLOCK_INVALID, type StoredRefcounts } from './stored-refcounts.js';
+
+/** One cluster whose stored refcount differs from the references counted. */
+export type MismatchVisitor = (cluster: number, stored: number, counted: number) => void;
+
+export interface CompareOptions {
+  tally: RefcountTally;
+  stored: StoredRefcounts;
+  geometry: Qcow2Geometry;
+  /** Clusters of the file; the comparison covers max(this, tally.end). */
+  fileClusters: number;
+  findings?: FindingCollector | undefined;
+  /** Every mismatch (repair uses this; findings keep only a bounded number). */
+  onMismatch?: MismatchVisitor | undefined;
+  signal?: AbortSignal | undefined;
+  onBlock?: (() => void) | undefined;
+}
+
+export interface CompareResult {
+  leaks: number;
+  errors: number;
+  overflows: number;
+  /** Clusters whose stored refcount could not be read (invalid refcount table entries). */
+  unreadable: number;
+  /** Referenced clusters with a stored refcount of 0: only a rebuild can fix those safely. */
+  zeroStored: number;
+  /** (highest cluster with a stored or counted reference + 1) × cluster size, as qemu-img reports. */
+  imageEndOffset: number;
+}
+
+/**
+ * Compares the stored refcount of every cluster with the references counted.
+ * Streams refcount blocks through one buffer; where the tally is a run of
+ * ones or zeros the block is compared with a template in one memcmp.
+ */
+export async function compareRefcounts(options: CompareOptions): Promise<CompareResult> {
+  const { tally, stored, geometry, findings, onMismatch } = options;
+  const perBlock = geometry.refcountBlockEntries;
+  const order = geometry.refcountOrder;
+  const limit = maxRefcount(order);
+  const clusterSize = geometry.clusterSize;
+  const total = Math.max(options.fileClusters, tally.end);
+  const result: CompareResult = {
+    leaks: 0,
+    errors: 0,
+    overflows: 0,
+    unreadable: 0,
+    zeroStored: 0,
+    imageEndOffset: 0,
+  };
+  let highest = 0;
+  const buffer = Buffer.alloc(clusterSize);
+
+  const mismatch = (cluster: number, storedValue: number, counted: number) => {
+    let expected = counted;
+    if (counted > limit) {
+      result.overflows++;
+      findings?.add({
+        kind: 'refcount-overflow',
+        message: `cluster ${cluster} has ${counted} references, more than ${geometry.refcountBits}-bit refcounts can count (${limit})`,
+        structure: 'refcount block',
+        cluster,
+        hostOffset: cluster * clusterSize,
+        refcount: storedValue,
+        reference: counted,
+      });
+      expected = limit;
+    }
+    if (storedValue === expected) return;
+    onMismatch?.(cluster, storedValue, counted);
+    if (storedValue > expected) {
+      result.leaks++;
+      if (findings === undefined) return;
+      if (!findings.wantsDetails('leak')) findings.addCount('leak', 1);
+      else {
+        findings.add({
+          kind: 'leak',
+          message: `Leaked cluster ${cluster} refcount=${storedValue} reference=${counted}`,
+          structure: 'refcount block',
+          tableIndex: Math.floor(cluster / perBlock),
+          entryIndex: cluster % perBlock,
+          cluster,
+          hostOffset: cluster * clusterSize,
+          refcount: storedValue,
+          reference: counted,
+        });
+      }
+    } else {
+      result.errors++;
+      if (storedValue === 0) result.zeroStored++;
+      if (findings === undefined) return;
+      if (!findings.wantsDetails('refcount-error')) findings.addCount('refcount-error', 1);
+      else {
+        findings.add({
+          kind: 'refcount-error',
+          message: `ERROR cluster ${cluster} refcount=${storedValue} reference=${counted}`,
+          structure: 'refcount block',
+          tableIndex: Math.floor(cluster / perBlock),
+          entryIndex: cluster % perBlock,
+          cluster,
+          hostOffset: cluster * clusterSize,
+          refcount: storedValue,
+          reference: counted,
+        });
+      }
+    }
+  };
+
+  for (let index = 0; index * perBlock < total; index++) {
+    throwIfAborted(options.signal);
+    const first = index * perBlock;
+    const count = Math.min(perBlock, total - first);
+    const offset = stored.blockOffset(index);
+    if (offset === REFBLOCK_INVALID) {
+      // Already reported as a bad refcount table entry; its clusters' refcounts are unknown.
+      result.unreadable += count;
+      options.onBlock?.();
+      continue;
+    }
+    if (offset === REFBLOCK_ABSENT) {
+      tally.segments(first, count, (start, length, value) => {
+        if (value === 0) return;
+        for (let cluster = start; cluster < start + length; cluster++) {
+          const counted = value === DENSE_SEGMENT ? tally.get(cluster) : value;
+          if (counted === 0) continue;
+          highest = cluster;
+          mismatch(cluster, 0, counted);
+        }
+      });
+      options.onBlock?.();
+      continue;
+    }
+    await stored.readBlock(offset, buffer);
+    tally.segments(first, count, (start, length, value) => {
+      const entry = start - first;
+      if (value !== DENSE_SEGMENT && stored.rangeEquals(buffer, entry, length, value)) {
+        if (value !== 0) highest = start + length - 1;
+        return;
+      }
+      for (let k = 0; k < length; k++) {
+        const storedValue = readRefcount(buffer, entry + k, order);
+        const counted = value === DENSE_SEGMENT ? tally.get(start + k) : value;
+        if (storedValue !== 0 || counted !== 0) highest = start + k;
+        if (storedValue !== counted) mismatch(start + k, storedValue, counted);
+        else if (counted > limit) mismatch(start + k, storedValue, counted);
+      }
+    });
+    options.onBlock?.();
+  }
+  result.imageEndOffset = (highest + 1) * clusterSize;
+  return result;
+}
