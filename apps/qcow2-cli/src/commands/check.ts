@@ -1,11 +1,57 @@
 import type { Command } from 'commander';
-import { notImplemented } from './not-implemented.js';
+
+const EXIT_CODES = `
+Exit codes (the highest applicable one wins):
+  0  clean
+  1  leaked clusters only (wasted space, no harm to data)
+  2  COPIED flag mismatches (and nothing worse)
+  3  clean, but the header's corrupt or dirty bit is set
+  4  refcount errors (stored refcount below the references; a write may reuse a cluster in use)
+  5  snapshot table damaged
+  6  corrupt: invalid L1/L2 entries, overlapping metadata, reused clusters
+  8  the check could not run (not qcow2, unreadable, unsupported)`;
+
+const EXAMPLES = `
+Examples:
+  qcow2 check disk.qcow2                  verdict and summary figures
+  qcow2 check --mode error disk.qcow2     every problem with table, entry, host and guest offsets
+  qcow2 check --mode dump disk.qcow2 | less   every L1/L2 entry with its flags, then the report
+  qcow2 check --mode info broken.qcow2    header facts of an image too damaged to open
+  qcow2 check --snapshot 1 --json disk.qcow2  report entry problems of snapshot 1 only, as JSON`;
+
+interface CheckCliOptions {
+  mode: string;
+  snapshot: string;
+  json?: boolean;
+  progress?: string;
+}
 
 export function registerCheck(program: Command): void {
   program
     .command('check')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .argument('[args...]')
-    .action(() => notImplemented('check'));
+    .description('check an image for damage, read-only (refcounts, COPIED, tables, snapshots)')
+    .argument('<image>', 'the qcow2 image')
+    .option(
+      '-m, --mode <mode>',
+      'check (verdict only), error (where each error is), dump (every table), info (header facts)',
+      'check',
+    )
+    .option(
+      '-s, --snapshot <which>',
+      'whose tables to report entry problems for: active, inactive, all, or a snapshot ID or NAME',
+      'all',
+    )
+    .option('--json', 'print the report as JSON on stdout (dump mode: JSON lines, report last)')
+    .option('--progress <when>', 'progress bar on stderr: auto, always or never', 'auto')
+    .addHelpText('after', `${EXIT_CODES}\n${EXAMPLES}`)
+    .action(async (image: string, options: CheckCliOptions) => {
+      const { runCommand } = await import('@x/blockio/cli');
+      await runCommand(
+        { program: 'qcow2', json: options.json, progress: options.progress },
+        async (context) => {
+          const { runCheck } = await import('./check-run.js');
+          return runCheck(image, options, context);
+        },
+      );
+    });
 }

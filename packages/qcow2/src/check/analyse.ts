@@ -29,6 +29,8 @@ export interface AnalyseOptions extends LongRunningOptions {
   onL1Entry?:
     | ((owner: WalkOwner, index: number, entry: string, l2Offset: number) => void)
     | undefined;
+  /** Awaited after each L2 table (lets a dump writer wait for its output to drain). */
+  onTableDone?: (() => void | Promise<void>) | undefined;
   /** Every stored/counted refcount mismatch. */
   onMismatch?: MismatchVisitor | undefined;
 }
@@ -43,6 +45,8 @@ export interface ImageAnalysis {
   tally: RefcountTally;
   activeData: RefcountTally;
   metadata: MetadataMap;
+  /** Clusters where guest data overlaps metadata or structures overlap each other. */
+  aliased: RefcountTally;
   findings: FindingCollector;
   stats: ActiveStats;
   compare: CompareResult;
@@ -81,7 +85,8 @@ export async function analyseImage(
     findings,
     options.signal,
   );
-  reportMetadataOverlaps(metadata, findings, facts);
+  const aliased = new RefcountTally({ saturating: true });
+  reportMetadataOverlaps(metadata, findings, facts, aliased);
 
   const tally = new RefcountTally();
   const activeData = new RefcountTally({ saturating: true });
@@ -94,19 +99,28 @@ export async function analyseImage(
     exclusive: 0,
   };
   const tableTotal = metadata.countOf('active L2 table') + metadata.countOf('inactive L2 table');
-  const tablesProgress = new ProgressTracker('check tables', tableTotal, options.onProgress);
+  // Progress counts bytes of tables read, so the usual byte-rate renderers make sense.
+  const tablesProgress = new ProgressTracker(
+    'check tables',
+    tableTotal * facts.clusterSize,
+    options.onProgress,
+  );
   const walker = new TableWalker({
     file,
     facts,
     tally,
     activeData,
     metadata,
+    aliased,
     stored,
     findings,
     stats,
     countData: !facts.dataFile,
     signal: options.signal,
-    onTable: () => tablesProgress.advance(1),
+    onTable: () => {
+      tablesProgress.advance(facts.clusterSize);
+      return options.onTableDone?.();
+    },
     onEntry: options.onL2Entry,
     onL1Entry: options.onL1Entry,
   });
@@ -146,7 +160,8 @@ export async function analyseImage(
 
   const blocksProgress = new ProgressTracker(
     'check refcounts',
-    Math.ceil(Math.max(facts.fileClusters, tally.end) / facts.geometry.refcountBlockEntries),
+    Math.ceil(Math.max(facts.fileClusters, tally.end) / facts.geometry.refcountBlockEntries) *
+      facts.clusterSize,
     options.onProgress,
   );
   const compare = await compareRefcounts({
@@ -157,7 +172,7 @@ export async function analyseImage(
     findings,
     onMismatch: options.onMismatch,
     signal: options.signal,
-    onBlock: () => blocksProgress.advance(1),
+    onBlock: () => blocksProgress.advance(facts.clusterSize),
   });
   blocksProgress.finish();
   return {
@@ -169,6 +184,7 @@ export async function analyseImage(
     tally,
     activeData,
     metadata,
+    aliased,
     findings,
     stats,
     compare,
@@ -244,6 +260,7 @@ function reportMetadataOverlaps(
   metadata: MetadataMap,
   findings: FindingCollector,
   facts: HeaderFacts,
+  aliased: RefcountTally,
 ): void {
   const clusterSize = facts.clusterSize;
   const describe = (kind: string, owner: number, index: number) =>
@@ -257,6 +274,8 @@ function reportMetadataOverlaps(
   let budget = 100_000;
   metadata.forEachOverlap((a, b, sameOwner) => {
     const cluster = Math.max(a.cluster, b.cluster);
+    const overlapEnd = Math.min(a.cluster + a.clusters, b.cluster + b.clusters);
+    aliased.addRange(cluster, overlapEnd - cluster);
     if (sameOwner) {
       findings.add({
         kind: a.owner === OWNER_ACTIVE ? 'reused-cluster' : 'overlap',

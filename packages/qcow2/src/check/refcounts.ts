@@ -27,8 +27,10 @@ export interface CompareResult {
   overflows: number;
   /** Clusters whose stored refcount could not be read (invalid refcount table entries). */
   unreadable: number;
-  /** Referenced clusters with a stored refcount of 0: only a rebuild can fix those safely. */
+  /** Referenced clusters with a stored refcount of 0. */
   zeroStored: number;
+  /** Referenced clusters no valid refcount block covers: only a rebuild gives them a refcount. */
+  uncovered: number;
   /** (highest cluster with a stored or counted reference + 1) × cluster size, as qemu-img reports. */
   imageEndOffset: number;
 }
@@ -51,6 +53,7 @@ export async function compareRefcounts(options: CompareOptions): Promise<Compare
     overflows: 0,
     unreadable: 0,
     zeroStored: 0,
+    uncovered: 0,
     imageEndOffset: 0,
   };
   let highest = 0;
@@ -119,6 +122,12 @@ export async function compareRefcounts(options: CompareOptions): Promise<Compare
     if (offset === REFBLOCK_INVALID) {
       // Already reported as a bad refcount table entry; its clusters' refcounts are unknown.
       result.unreadable += count;
+      tally.segments(first, count, (start, length, value) => {
+        if (value === 0) return;
+        for (let cluster = start; cluster < start + length; cluster++) {
+          if ((value === DENSE_SEGMENT ? tally.get(cluster) : value) > 0) result.uncovered++;
+        }
+      });
       options.onBlock?.();
       continue;
     }
@@ -129,6 +138,7 @@ export async function compareRefcounts(options: CompareOptions): Promise<Compare
           const counted = value === DENSE_SEGMENT ? tally.get(cluster) : value;
           if (counted === 0) continue;
           highest = cluster;
+          result.uncovered++;
           mismatch(cluster, 0, counted);
         }
       });
@@ -147,7 +157,6 @@ export async function compareRefcounts(options: CompareOptions): Promise<Compare
         const counted = value === DENSE_SEGMENT ? tally.get(start + k) : value;
         if (storedValue !== 0 || counted !== 0) highest = start + k;
         if (storedValue !== counted) mismatch(start + k, storedValue, counted);
-        else if (counted > limit) mismatch(start + k, storedValue, counted);
       }
     });
     options.onBlock?.();

@@ -144,6 +144,24 @@ export class StoredRefcounts {
   }
 
   /**
+   * `get` without waiting: the refcount when its block is cached (or absent,
+   * or invalid: undefined), null when the block would have to be read.
+   */
+  peek(cluster: number): number | undefined | null {
+    const index = this.geometry.refcountTableIndex(cluster);
+    const offset = this.blockOffset(index);
+    if (offset === REFBLOCK_ABSENT) return 0;
+    if (offset === REFBLOCK_INVALID) return undefined;
+    const block = this.#cache.get(index);
+    if (block === undefined) return null;
+    return readRefcount(
+      block,
+      this.geometry.refcountBlockIndex(cluster),
+      this.geometry.refcountOrder,
+    );
+  }
+
+  /**
    * Calls `visit` with each refcount block piece covering [first, first + count):
    * the block (undefined: no block, all zero; null: invalid entry), and the
    * range of entries in it.

@@ -1,5 +1,6 @@
 import { type BlockDevice, throwIfAborted } from '@x/blockio';
 import { decodeCompressedDescriptor, entryOffset, readRefcount } from '../format/table-entries.js';
+import { describeL2Entry, type L2EntryDescription } from './describe-entry.js';
 import type { HeaderFacts } from './header-facts.js';
 import type { MetadataMap } from './metadata-map.js';
 import type { RefcountTally } from './refcount-tally.js';
@@ -38,7 +39,7 @@ export interface WalkOwner {
 }
 
 /** One L2 entry, for `dump` and `--mode dump`. */
-export interface L2EntryEvent {
+export interface L2EntryEvent extends L2EntryDescription {
   owner: WalkOwner;
   l1Index: number;
   l2Offset: number;
@@ -46,14 +47,6 @@ export interface L2EntryEvent {
   /** Byte offset of the entry in the file. */
   entryOffset: number;
   virtualOffset: number;
-  entry: string;
-  type: 'unallocated' | 'zero-plain' | 'zero-alloc' | 'normal' | 'compressed';
-  hostOffset: number;
-  copied: boolean;
-  /** Extended L2: the subcluster bitmap, hex. */
-  bitmap?: string | undefined;
-  /** Compressed: bytes spanned by the compressed data. */
-  compressedLength?: number | undefined;
 }
 
 /** Allocation figures of the active tables (qemu-img's BlockFragInfo plus what preallocation detection needs). */
@@ -77,14 +70,16 @@ export interface WalkEnvironment {
   /** Active normal/zero-alloc data clusters only, saturating: finds reused clusters. */
   activeData: RefcountTally;
   metadata: MetadataMap;
+  /** Clusters where guest data and metadata overlap (repair must not touch their refcounts). */
+  aliased: RefcountTally;
   stored: StoredRefcounts;
   findings: FindingCollector;
   stats: ActiveStats;
   /** Count data clusters in refcounts (false with an external data file). */
   countData: boolean;
   signal?: AbortSignal | undefined;
-  /** Called after each L2 table. */
-  onTable?: (() => void) | undefined;
+  /** Called (and awaited) after each L2 table: progress, and flushing dump output with backpressure. */
+  onTable?: (() => void | Promise<void>) | undefined;
   /** Every L2 entry (makes the walk slow: dump mode only). */
   onEntry?: ((event: L2EntryEvent) => void) | undefined;
   /** Every L1 entry that is not zero (dump mode). */
@@ -298,7 +293,7 @@ export class TableWalker {
       this.#scanTable();
       await this.#resolveCopied();
       if (k + depth < count) reads[k % depth] = start(k + depth);
-      env.onTable?.();
+      await env.onTable?.();
     }
   }
 
@@ -670,6 +665,7 @@ export class TableWalker {
     for (let k = 0; k < clusters; k++) {
       const cluster = first + k;
       if (!env.metadata.touches(cluster, 1)) continue;
+      env.aliased.add(cluster);
       const entryIndex = single ? index : index + k;
       for (const extent of env.metadata.at(cluster)) {
         env.findings.add({
@@ -707,19 +703,10 @@ export class TableWalker {
   }
 
   #emitEntry(index: number, hi: number, lo: number, b0: number, b1: number): void {
-    const compressed = (hi & HI_COMPRESSED) !== 0;
-    const offset = entryOffset(hi, lo);
-    let type: L2EntryEvent['type'];
-    let hostOffset = offset;
-    let compressedLength: number | undefined;
-    if (compressed) {
-      const descriptor = decodeCompressedDescriptor(hi, lo, this.#clusterBits);
-      type = 'compressed';
-      hostOffset = descriptor.offset;
-      compressedLength = descriptor.length;
-    } else if ((lo & 1) !== 0) type = offset === 0 ? 'zero-plain' : 'zero-alloc';
-    else type = offset === 0 ? 'unallocated' : 'normal';
-    if (type === 'unallocated' && hi === 0 && lo === 0 && b0 === 0 && b1 === 0) return;
+    if (hi === 0 && lo === 0 && b0 === 0 && b1 === 0) return;
+    const description = this.#extended
+      ? describeL2Entry(hi, lo, this.#clusterBits, b0, b1)
+      : describeL2Entry(hi, lo, this.#clusterBits);
     this.env.onEntry?.({
       owner: this.#owner,
       l1Index: this.#l1Index,
@@ -727,12 +714,7 @@ export class TableWalker {
       entryIndex: index,
       entryOffset: this.#l2Offset + index * this.#entrySize,
       virtualOffset: this.#guestBase + index * this.#clusterSize,
-      entry: entryHex(hi, lo),
-      type,
-      hostOffset,
-      copied: (hi & HI_COPIED) !== 0,
-      bitmap: this.#extended ? entryHex(b0, b1) : undefined,
-      compressedLength,
+      ...description,
     });
   }
 }

@@ -1,0 +1,30 @@
+/**
+ * Buffers output lines and writes them in chunks, waiting for the stream to
+ * drain so a dump of millions of entries into a slow pipe stays in bounded
+ * memory.
+ */
+export class LineWriter {
+  readonly #stream: NodeJS.WritableStream;
+  #lines: string[] = [];
+  #bytes = 0;
+
+  constructor(stream: NodeJS.WritableStream = process.stdout) {
+    this.#stream = stream;
+  }
+
+  write(line: string): void {
+    this.#lines.push(line);
+    this.#bytes += line.length + 1;
+  }
+
+  /** Writes what is buffered once enough has piled up (or `force`), then waits for a drain. */
+  async flush(force = false): Promise<void> {
+    if (this.#lines.length === 0 || (!force && this.#bytes < 1 << 16)) return;
+    const chunk = `${this.#lines.join('\n')}\n`;
+    this.#lines = [];
+    this.#bytes = 0;
+    if (!this.#stream.write(chunk)) {
+      await new Promise<void>((resolve) => this.#stream.once('drain', () => resolve()));
+    }
+  }
+}
