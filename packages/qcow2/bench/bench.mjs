@@ -111,6 +111,7 @@ for (const row of rows) {
   clean(oursOut);
   const peerWall = median(peer.map((m) => m.wall));
   const oursWall = median(ours.map((m) => m.wall));
+  const durableWall = median(durable.map((m) => m.wall));
   const result = {
     row,
     what: labels[row],
@@ -119,6 +120,8 @@ for (const row of rows) {
     oursSeconds: Number(oursWall.toFixed(3)),
     ratio: Number((oursWall / peerWall).toFixed(2)),
     target: targets[row],
+    peerDurableSeconds: Number(durableWall.toFixed(3)),
+    ratioDurable: Number((oursWall / durableWall).toFixed(2)),
     peerRssKiB: timeBin ? median(peer.map((m) => m.rss)) : undefined,
     oursRssKiB: timeBin ? median(ours.map((m) => m.rss)) : undefined,
     runs,
@@ -127,7 +130,8 @@ for (const row of rows) {
   results.push(result);
   log(
     `(${row}) ${result.what}: qemu-img ${result.peerSeconds}s, ours ${result.oursSeconds}s, ` +
-      `ratio ${result.ratio} (target <= ${result.target})` +
+      `ratio ${result.ratio} (target <= ${result.target}); qemu-img + fsync ` +
+      `${result.peerDurableSeconds}s, ratio ${result.ratioDurable}` +
       (timeBin ? `, RSS ${result.peerRssKiB} / ${result.oursRssKiB} KiB` : '') +
       `, output ${same ? 'identical' : 'DIFFERENT'}`,
   );

@@ -67,7 +67,7 @@ async function runConvert(input: string, output: string, options: ConvertOptions
     if (options.outputFormat === 'raw' && (options.compress || options.clusterSize !== undefined)) {
       throw new UsageError('-c and --cluster-size apply to qcow2 output (-O qcow2) only');
     }
-    const qcow2 = await import('@x/qcow2');
+    const qcow2 = await import('@x/qcow2/read');
     const started = performance.now();
     if (options.outputFormat === 'qcow2') {
       // The qcow2 writer wires its convert function in here when it lands.

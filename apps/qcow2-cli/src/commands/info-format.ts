@@ -1,5 +1,5 @@
 import { formatSize } from '@x/blockio';
-import type { ImageInfo } from '@x/qcow2';
+import type { ImageInfo } from '@x/qcow2/read';
 
 /** The human form of `qcow2 info`, laid out like qemu-img info's. */
 export function formatInfo(info: ImageInfo): string {

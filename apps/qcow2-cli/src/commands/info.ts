@@ -32,7 +32,7 @@ export function registerInfo(program: Command): void {
 async function runInfo(image: string, options: InfoOptions): Promise<void> {
   const { runCommand } = await import('@x/blockio/cli');
   await runCommand({ program: 'qcow2', json: options.json }, async (context) => {
-    const { backingChainInfo, imageInfo } = await import('@x/qcow2');
+    const { backingChainInfo, imageInfo } = await import('@x/qcow2/read');
     const infoOptions = {
       backingPolicy: options.backing,
       skipAllocation: !options.allocation,

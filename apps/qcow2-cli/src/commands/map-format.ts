@@ -1,4 +1,4 @@
-import type { MapEntry } from '@x/qcow2';
+import type { MapEntry } from '@x/qcow2/read';
 
 const hex = (value: number) => `0x${value.toString(16)}`;
 

@@ -32,7 +32,7 @@ export function registerMap(program: Command): void {
 async function runMap(image: string, options: MapOptions): Promise<void> {
   const { runCommand } = await import('@x/blockio/cli');
   await runCommand({ program: 'qcow2', json: options.json }, async (context) => {
-    const { mapEntries, openQcow2 } = await import('@x/qcow2');
+    const { mapEntries, openQcow2 } = await import('@x/qcow2/read');
     const device = await openQcow2(image, {
       backingPolicy: options.backing,
       snapshot: options.snapshot,

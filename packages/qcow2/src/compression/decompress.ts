@@ -1,5 +1,4 @@
 import zlib from 'node:zlib';
-import { Decompress as FzstdStream, decompress as fzstdDecompress } from 'fzstd';
 import { Qcow2Error } from '../errors.js';
 import { parseZstdFrame } from './zstd-frame.js';
 
@@ -108,7 +107,7 @@ async function zstdCluster(
             error ? reject(error) : resolve(result),
           ),
         )
-      : decodeWithFzstd(exact, clusterSize, frame.contentSize);
+      : decodeWithFzstd(await loadFzstd(), exact, clusterSize, frame.contentSize);
   } catch (error) {
     throw failure(where, 'zstd', (error as Error).message);
   }
@@ -118,7 +117,17 @@ async function zstdCluster(
   return out;
 }
 
+type Fzstd = typeof import('fzstd');
+let fzstd: Promise<Fzstd> | undefined;
+
+/** fzstd is loaded the first time a zstd cluster is read, not at start-up. */
+function loadFzstd(): Promise<Fzstd> {
+  fzstd ??= import('fzstd');
+  return fzstd;
+}
+
 function decodeWithFzstd(
+  { Decompress: FzstdStream, decompress: fzstdDecompress }: Fzstd,
   frame: Uint8Array,
   clusterSize: number,
   contentSize: number | undefined,

@@ -1,0 +1,31 @@
+/**
+ * `@x/qcow2/read`: the read side alone (open, read, map, info, convert to raw),
+ * without the writer and its dependencies, for tools that must start fast. The
+ * same names are exported from `@x/qcow2`.
+ */
+export type { BackingPolicy } from './backing/policy.js';
+export type { CompressionType } from './compression/decompress.js';
+export {
+  type ConvertResult,
+  type ConvertToRawOptions,
+  convertToRaw,
+  copyToRawFile,
+} from './convert/convert-to-raw.js';
+export {
+  detectFormat,
+  type InputFormat,
+  type OpenedInput,
+  type OpenInputOptions,
+  openInput,
+} from './convert/open-input.js';
+export { Qcow2Error, type Qcow2ErrorCode } from './errors.js';
+export { type OpenQcow2Options, openQcow2 } from './image/open.js';
+export { Qcow2Image } from './image/qcow2-image.js';
+export type { AllocationFigures } from './info/allocation.js';
+export {
+  backingChainInfo,
+  type ImageInfo,
+  type ImageInfoOptions,
+  imageInfo,
+} from './info/image-info.js';
+export { type MapEntry, mapEntries, mapImage } from './map/map-image.js';
