@@ -9,6 +9,7 @@ interface ConvertOptions {
   clusterSize?: string;
   progress?: boolean | string;
   force?: boolean;
+  sync: boolean;
   json?: boolean;
   backing: 'allow' | 'deny' | 'ignore';
 }
@@ -47,6 +48,10 @@ export function registerConvert(program: Command): void {
       'progress on stderr: auto (a bar on a TTY, the default), always or never; -p alone: always',
     )
     .option('--force', 'replace <output> if it exists')
+    .option(
+      '--no-sync',
+      'do not fsync the output before renaming it into place (faster; like qemu-img, a crash soon after can leave it incomplete)',
+    )
     .option('--json', 'progress and the result as JSON lines on stdout')
     .addOption(backingOption())
     .action((input: string, output: string, options: ConvertOptions) =>
@@ -78,6 +83,7 @@ async function runConvert(input: string, output: string, options: ConvertOptions
       snapshot: options.snapshot,
       backingPolicy: options.backing,
       overwrite: options.force ?? false,
+      sync: options.sync,
       signal: context.signal,
       onProgress: context.progress.listener,
     });

@@ -45,12 +45,12 @@ export async function openBackingFile(
   if (format === 'qcow2') {
     const device = await openInChain(
       path,
-      { backingPolicy: options.backingPolicy, l2CacheBytes: options.l2CacheBytes },
+      { backingPolicy: options.backingPolicy, l2CacheBytes: options.l2CacheBytes, io: options.io },
       chain,
     );
     return { device, path, format };
   }
-  const file = await FileDevice.open(path);
+  const file = await FileDevice.open(path, { io: options.io });
   return { device: new RawBackingFile(file), path, format };
 }
 

@@ -11,7 +11,13 @@ import { checkInputUnchanged, type OpenInputOptions, openInput } from './open-in
 export interface ConvertToRawOptions extends OpenInputOptions, LongRunningOptions {
   /** Replace an existing output file. Default false. */
   overwrite?: boolean | undefined;
-  /** Bytes per read request. Default 2 MiB. */
+  /**
+   * fsync the output before moving it into place (default true). Off, a crash
+   * soon after the command returns can leave a file with missing data under
+   * the output's name, which qemu-img convert's output can too.
+   */
+  sync?: boolean | undefined;
+  /** Bytes per read request. Default 1 MiB. */
   blockSize?: number | undefined;
   /** Requests in flight. Default 4. */
   concurrency?: number | undefined;
@@ -58,12 +64,15 @@ class BackgroundSync {
   #pending: Promise<void> | undefined;
   #failure: unknown;
 
-  constructor(device: FileDevice) {
+  readonly #enabled: boolean;
+
+  constructor(device: FileDevice, enabled: boolean) {
     this.#device = device;
+    this.#enabled = enabled;
   }
 
   progress(done: number): void {
-    if (this.#pending || done - this.#lastSyncAt < SYNC_INTERVAL) return;
+    if (!this.#enabled || this.#pending || done - this.#lastSyncAt < SYNC_INTERVAL) return;
     this.#lastSyncAt = done;
     this.#pending = this.#device.handle
       .datasync()
@@ -87,11 +96,13 @@ export async function copyToRawFile(
   output: string,
   options: Omit<ConvertToRawOptions, keyof OpenInputOptions> = {},
 ): Promise<CopyResult> {
+  const sync = options.sync ?? true;
   const target = await createOutputFile(output, {
     size: source.size,
     overwrite: options.overwrite ?? false,
+    sync,
   });
-  const syncer = new BackgroundSync(target.device);
+  const syncer = new BackgroundSync(target.device, sync);
   try {
     const result = await copy(source, target.device, {
       signal: options.signal,
@@ -99,7 +110,10 @@ export async function copyToRawFile(
         syncer.progress(event.done);
         options.onProgress?.(event);
       },
-      blockSize: options.blockSize ?? 2 << 20,
+      // Measured on the 2-core bench machine (4 GiB / 1 GiB data): reads on the
+      // thread pool, 1 MiB blocks, 4 in flight overlap reading (and inflating)
+      // with the synchronous writes; half the time of 256 KiB one at a time.
+      blockSize: options.blockSize ?? 1 << 20,
       concurrency: options.concurrency ?? 4,
       phase: 'convert',
     });

@@ -14,6 +14,8 @@ export interface OpenInputOptions {
   snapshot?: string | undefined;
   backingPolicy?: BackingPolicy | undefined;
   l2CacheBytes?: number | undefined;
+  /** How the input is read (see OpenQcow2Options.io). Default `async`. */
+  io?: 'sync' | 'async' | undefined;
 }
 
 export interface OpenedInput {
@@ -21,7 +23,11 @@ export interface OpenedInput {
   format: InputFormat;
 }
 
-/** Opens a conversion source read-only: qcow2 (by magic, or when told) or raw. */
+/**
+ * Opens a conversion source read-only: qcow2 (by magic, or when told) or raw.
+ * Reads go through the thread pool by default, so that a copy into a file
+ * (written synchronously) reads the next blocks while it writes this one.
+ */
 export async function openInput(
   path: string,
   options: OpenInputOptions = {},
@@ -31,12 +37,13 @@ export async function openInput(
     if (options.snapshot !== undefined) {
       throw new Qcow2Error('UNSUPPORTED', 'a raw image has no snapshots', { path });
     }
-    return { device: await FileDevice.open(path), format };
+    return { device: await FileDevice.open(path, { io: options.io ?? 'async' }), format };
   }
   const device = await openQcow2(path, {
     snapshot: options.snapshot,
     backingPolicy: options.backingPolicy,
     l2CacheBytes: options.l2CacheBytes,
+    io: options.io ?? 'async',
   });
   return { device, format };
 }

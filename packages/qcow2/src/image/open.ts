@@ -22,6 +22,12 @@ export interface OpenQcow2Options {
   l2CacheBytes?: number | undefined;
   /** The writer to use for a writable open; default: the package's own. */
   writePath?: Qcow2WritePathFactory | undefined;
+  /**
+   * How the image's files are read (blockio's FileDevice `io`): `sync` (the default
+   * for regular files) is cheapest per request; `async` reads on the thread pool, so
+   * a copy overlaps reading with its synchronous writes (convert uses it).
+   */
+  io?: 'sync' | 'async' | undefined;
 }
 
 /** Files already open in the chain being built, by device and inode, and the depth. */
@@ -59,7 +65,7 @@ export async function openInChain(
   if (writable && options.snapshot !== undefined) {
     throw new Qcow2Error('UNSUPPORTED', 'a snapshot view is read-only', { path });
   }
-  const file = await FileDevice.open(path, { writable, zeroExtends: writable });
+  const file = await FileDevice.open(path, { writable, zeroExtends: writable, io: options.io });
   const opened: BlockDevice[] = [file];
   try {
     const identity = await fileIdentity(file);
@@ -118,7 +124,11 @@ export async function openInChain(
     if (metadata.dataFile !== undefined) {
       checkPolicy(policy, path, metadata.dataFile, 'external data file');
       const dataPath = resolveNamedFile(path, metadata.dataFile, 'external data file');
-      dataFile = await FileDevice.open(dataPath, { writable, zeroExtends: writable });
+      dataFile = await FileDevice.open(dataPath, {
+        writable,
+        zeroExtends: writable,
+        io: options.io,
+      });
       opened.push(dataFile);
       ownsDataFile = true;
     }

@@ -6,6 +6,7 @@ import {
   clampRange,
   type Extent,
   type FileDevice,
+  Semaphore,
 } from '@x/blockio';
 import type { TableCache } from '../cache/table-cache.js';
 import type { CompressionType } from '../compression/decompress.js';
@@ -57,6 +58,9 @@ import type { Qcow2WritePath } from './write-path.js';
  * blocks the read path, extents(), map and the writer's copy-on-write share.
  */
 
+/** Compressed clusters inflated at once per image (libuv's pool has 4 threads). */
+const INFLATE_CONCURRENCY = 4;
+
 export interface Qcow2ImageParts {
   file: FileDevice;
   metadata: Qcow2Metadata;
@@ -93,6 +97,11 @@ export class Qcow2Image extends BaseBlockDevice {
   readonly #mappingContext: MappingContext;
   /** Recently inflated clusters keyed by their compressed host offset. */
   readonly decompressedClusters = new Map<number, Promise<Buffer>>();
+  /**
+   * Inflations in flight for this image. More than the thread pool has threads
+   * only queues buffers (and evicts them from the CPU caches) without going faster.
+   */
+  readonly inflateSlots = new Semaphore(INFLATE_CONCURRENCY);
 
   constructor(parts: Qcow2ImageParts) {
     super({

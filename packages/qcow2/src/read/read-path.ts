@@ -175,9 +175,11 @@ async function inflate(
   // The last sector may reach past the end of the file; QEMU reads it as zeros.
   const length = Math.min(descriptor.length, image.file.size - descriptor.offset);
   const input = prefetched ? await prefetched : await image.file.read(descriptor.offset, length);
-  return decompressCluster(image.compressionType, input, image.geometry.clusterSize, {
-    path: image.name,
-    offset: descriptor.offset,
-    guestOffset: clusterOffset,
-  });
+  return image.inflateSlots.run(() =>
+    decompressCluster(image.compressionType, input, image.geometry.clusterSize, {
+      path: image.name,
+      offset: descriptor.offset,
+      guestOffset: clusterOffset,
+    }),
+  );
 }
