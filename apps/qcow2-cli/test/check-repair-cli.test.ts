@@ -47,7 +47,7 @@ describe('qcow2 check', () => {
 
   it('--json prints one document with qemu-img keys and our exit code', async () => {
     const path = await copy(clearCopied);
-    const result = await qcow2('check', '--json', path);
+    const result = await qcow2('check', '--json', '--mode', 'error', path);
     expect(result.code).toBe(2);
     const report = JSON.parse(result.stdout);
     expect(report).toMatchObject({

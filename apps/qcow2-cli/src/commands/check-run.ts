@@ -7,7 +7,7 @@ import {
   inspectImage,
   type L2EntryEvent,
   type WalkOwner,
-} from '@x/qcow2';
+} from '@x/qcow2/diagnosis';
 import { LineWriter } from '../line-writer.js';
 
 const MODES = ['check', 'error', 'dump', 'info'];

@@ -51,7 +51,7 @@ export function registerPoke(program: Command): void {
         const width = Number(options.width);
         if (![1, 2, 4, 8].includes(width)) throw new UsageError('--width must be 1, 2, 4 or 8');
         if (offset > BigInt(Number.MAX_SAFE_INTEGER)) throw new UsageError('--offset is too large');
-        const { pokeImage } = await import('@x/qcow2');
+        const { pokeImage } = await import('@x/qcow2/diagnosis');
         const result = await pokeImage(image, {
           offset: Number(offset),
           value,

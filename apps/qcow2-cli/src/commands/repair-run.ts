@@ -4,7 +4,7 @@ import {
   formatCheckReport,
   type RepairResult,
   repairImage,
-} from '@x/qcow2';
+} from '@x/qcow2/diagnosis';
 import type { RepairCliOptions } from './repair.js';
 
 const hex = (value: number) => `0x${value.toString(16)}`;

@@ -45,7 +45,7 @@ export function registerSetFeature(program: Command): void {
         const unknown = bits.filter((bit) => !FLAGS.includes(bit));
         if (unknown.length > 0)
           throw new UsageError(`unknown bit ${unknown.join(', ')}: only corrupt and dirty`);
-        const { setFeature } = await import('@x/qcow2');
+        const { setFeature } = await import('@x/qcow2/diagnosis');
         const result = await setFeature(image, {
           set: options.set as Array<'corrupt' | 'dirty'>,
           clear: options.clear as Array<'corrupt' | 'dirty'>,

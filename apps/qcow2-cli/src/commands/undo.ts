@@ -32,7 +32,7 @@ export function registerUndo(program: Command): void {
     .action(async (image: string, options: UndoCliOptions) => {
       const { runCommand } = await import('@x/blockio/cli');
       await runCommand({ program: 'qcow2', json: options.json }, async (context) => {
-        const { undoRepair } = await import('@x/qcow2');
+        const { undoRepair } = await import('@x/qcow2/diagnosis');
         const result = await undoRepair(image, options);
         if (options.json) context.printJson(result);
         else {

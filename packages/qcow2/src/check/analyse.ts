@@ -90,6 +90,8 @@ export async function analyseImage(
 
   const tally = new RefcountTally();
   const activeData = new RefcountTally({ saturating: true });
+  const copiedSet = new RefcountTally({ saturating: true });
+  const copiedClear = new RefcountTally({ saturating: true });
   const stats: ActiveStats = {
     allocated: 0,
     fragmented: 0,
@@ -112,6 +114,8 @@ export async function analyseImage(
     activeData,
     metadata,
     aliased,
+    copiedSet,
+    copiedClear,
     stored,
     findings,
     stats,
@@ -171,6 +175,7 @@ export async function analyseImage(
     fileClusters: facts.fileClusters,
     findings,
     onMismatch: options.onMismatch,
+    copied: { set: copiedSet, clear: copiedClear },
     signal: options.signal,
     onBlock: () => blocksProgress.advance(facts.clusterSize),
   });

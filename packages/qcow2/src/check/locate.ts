@@ -6,6 +6,14 @@ import type { FindingCollector, FindingReference } from './report.js';
 import { forEachTable } from './table-iterator.js';
 import type { WalkOwner } from './walk-tables.js';
 
+const LOCATED_KINDS = [
+  'copied',
+  'refcount-error',
+  'reused-cluster',
+  'refcount-overflow',
+  'leak',
+] as const;
+
 /** Clusters located at most (the locate pass walks every table once more). */
 const MAX_LOCATED_CLUSTERS = 1000;
 /** References listed per cluster at most. */
@@ -25,7 +33,7 @@ export async function locateReferences(
   signal?: AbortSignal,
 ): Promise<void> {
   const wanted = new Map<number, FindingReference[]>();
-  for (const kind of ['refcount-error', 'reused-cluster', 'refcount-overflow', 'leak'] as const) {
+  for (const kind of LOCATED_KINDS) {
     for (const finding of findings.kept(kind)) {
       if (finding.cluster === undefined || wanted.size >= MAX_LOCATED_CLUSTERS) continue;
       wanted.set(finding.cluster, []);
@@ -106,10 +114,18 @@ export async function locateReferences(
       signal,
     );
   }
-  for (const kind of ['refcount-error', 'reused-cluster', 'refcount-overflow', 'leak'] as const) {
+  for (const kind of LOCATED_KINDS) {
     for (const finding of findings.kept(kind)) {
-      if (finding.cluster !== undefined && wanted.has(finding.cluster)) {
-        finding.referencedBy = wanted.get(finding.cluster);
+      if (finding.cluster === undefined || !wanted.has(finding.cluster)) continue;
+      const references = wanted.get(finding.cluster) ?? [];
+      finding.referencedBy = references;
+      // A COPIED mismatch is found per cluster; name the active L2 entry it is about.
+      const entry = references.find((r) => r.owner === 'active' && r.structure === 'L2 table');
+      if (kind === 'copied' && entry !== undefined && finding.entryIndex === undefined) {
+        finding.tableIndex = entry.tableIndex;
+        finding.entryIndex = entry.entryIndex;
+        finding.entryOffset = entry.entryOffset;
+        finding.virtualOffset = entry.virtualOffset;
       }
     }
   }

@@ -17,6 +17,11 @@ export interface CompareOptions {
   findings?: FindingCollector | undefined;
   /** Every mismatch (repair uses this; findings keep only a bounded number). */
   onMismatch?: MismatchVisitor | undefined;
+  /**
+   * Active data clusters mapped with COPIED set / clear: checked against the stored
+   * refcounts (COPIED must be set exactly when the refcount is 1).
+   */
+  copied?: { set: RefcountTally; clear: RefcountTally } | undefined;
   signal?: AbortSignal | undefined;
   onBlock?: (() => void) | undefined;
 }
@@ -33,6 +38,8 @@ export interface CompareResult {
   uncovered: number;
   /** (highest cluster with a stored or counted reference + 1) × cluster size, as qemu-img reports. */
   imageEndOffset: number;
+  /** Active data clusters whose COPIED flag disagrees with refcount == 1. */
+  copiedMismatches: number;
 }
 
 /**
@@ -55,6 +62,7 @@ export async function compareRefcounts(options: CompareOptions): Promise<Compare
     zeroStored: 0,
     uncovered: 0,
     imageEndOffset: 0,
+    copiedMismatches: 0,
   };
   let highest = 0;
   const buffer = Buffer.alloc(clusterSize);
@@ -114,6 +122,48 @@ export async function compareRefcounts(options: CompareOptions): Promise<Compare
     }
   };
 
+  const copiedMismatch = (cluster: number, storedValue: number, copied: boolean) => {
+    result.copiedMismatches++;
+    if (findings === undefined) return;
+    if (!findings.wantsDetails('copied')) {
+      findings.addCount('copied', 1);
+      return;
+    }
+    findings.add({
+      kind: 'copied',
+      message: `OFLAG_COPIED data cluster: cluster ${cluster} refcount=${storedValue} but COPIED is ${copied ? 'set' : 'clear'}`,
+      structure: 'L2 table',
+      owner: 'active',
+      cluster,
+      hostOffset: cluster * clusterSize,
+      refcount: storedValue,
+    });
+  };
+  /** COPIED set needs refcount 1, COPIED clear needs anything else (blocks absent: refcount 0). */
+  const checkCopied = (block: Uint8Array | undefined, first: number, count: number) => {
+    const copied = options.copied;
+    if (copied === undefined) return;
+    for (const [flags, wantOne] of [
+      [copied.set, true],
+      [copied.clear, false],
+    ] as const) {
+      flags.segments(first, count, (start, length, value) => {
+        if (value === 0) return;
+        const entry = start - first;
+        if (value !== DENSE_SEGMENT && block !== undefined) {
+          const uniform = readRefcount(block, entry, order);
+          if ((uniform === 1) === wantOne && stored.rangeEquals(block, entry, length, uniform))
+            return;
+        }
+        for (let k = 0; k < length; k++) {
+          if (value === DENSE_SEGMENT && flags.get(start + k) === 0) continue;
+          const storedValue = block === undefined ? 0 : readRefcount(block, entry + k, order);
+          if ((storedValue === 1) !== wantOne) copiedMismatch(start + k, storedValue, wantOne);
+        }
+      });
+    }
+  };
+
   for (let index = 0; index * perBlock < total; index++) {
     throwIfAborted(options.signal);
     const first = index * perBlock;
@@ -142,6 +192,7 @@ export async function compareRefcounts(options: CompareOptions): Promise<Compare
           mismatch(cluster, 0, counted);
         }
       });
+      checkCopied(undefined, first, count);
       options.onBlock?.();
       continue;
     }
@@ -159,6 +210,7 @@ export async function compareRefcounts(options: CompareOptions): Promise<Compare
         if (storedValue !== counted) mismatch(start + k, storedValue, counted);
       }
     });
+    checkCopied(buffer, first, count);
     options.onBlock?.();
   }
   result.imageEndOffset = (highest + 1) * clusterSize;

@@ -9,7 +9,7 @@ export const REFBLOCK_ABSENT = -1;
 export const REFBLOCK_INVALID = -2;
 
 /** Bytes of refcount blocks kept in the cache (at least one block). */
-const CACHE_BYTES = 1 << 20;
+const CACHE_BYTES = 256 << 10;
 
 /**
  * The refcounts stored in the image: the refcount table (validated entry by

@@ -1,16 +1,11 @@
 import { type BlockDevice, throwIfAborted } from '@x/blockio';
-import { decodeCompressedDescriptor, entryOffset, readRefcount } from '../format/table-entries.js';
+import { decodeCompressedDescriptor, entryOffset } from '../format/table-entries.js';
 import { describeL2Entry, type L2EntryDescription } from './describe-entry.js';
 import type { HeaderFacts } from './header-facts.js';
 import type { MetadataMap } from './metadata-map.js';
 import type { RefcountTally } from './refcount-tally.js';
 import type { CheckFinding, FindingCollector, FindingKind } from './report.js';
-import {
-  entryHex,
-  REFBLOCK_ABSENT,
-  REFBLOCK_INVALID,
-  type StoredRefcounts,
-} from './stored-refcounts.js';
+import { entryHex, type StoredRefcounts } from './stored-refcounts.js';
 
 const TWO_32 = 0x1_0000_0000;
 const HI_COPIED = 0x80000000;
@@ -72,6 +67,13 @@ export interface WalkEnvironment {
   metadata: MetadataMap;
   /** Clusters where guest data and metadata overlap (repair must not touch their refcounts). */
   aliased: RefcountTally;
+  /**
+   * Active data clusters mapped by an entry with COPIED set / clear (saturating). The
+   * refcount comparison checks them against the stored refcounts block by block, so the
+   * walk never waits for refcount blocks.
+   */
+  copiedSet: RefcountTally;
+  copiedClear: RefcountTally;
   stored: StoredRefcounts;
   findings: FindingCollector;
   stats: ActiveStats;
@@ -130,13 +132,6 @@ export class TableWalker {
   #expectB0 = 0;
   #expectB1 = 0;
 
-  // COPIED checks of the current table, resolved once it is scanned.
-  #pendingCount = 0;
-  readonly #pendingCluster: Float64Array;
-  readonly #pendingLength: Float64Array;
-  readonly #pendingEntry: Int32Array;
-  readonly #pendingCopied: Uint8Array;
-
   readonly #onCollision: (cluster: number) => void;
   #collisionFirstCluster = 0;
   #collisionEntry = 0;
@@ -150,18 +145,18 @@ export class TableWalker {
     this.#entries = geometry.l2Entries;
     this.#extended = geometry.extendedL2;
     this.#fileSize = env.facts.fileSize;
-    // Read ahead a few tables: up to 1 MiB of buffers, at least two.
-    const depth = Math.max(2, Math.min(8, Math.floor((1 << 20) / this.#clusterSize)));
+    // Read ahead as many tables as the device keeps requests in flight (one for a file
+    // read synchronously), within 512 KiB of buffers.
+    const depth = Math.max(
+      1,
+      Math.min(env.file.queueDepth ?? 4, Math.floor((512 << 10) / this.#clusterSize)),
+    );
     for (let k = 0; k < depth; k++) {
       const buffer = Buffer.alloc(this.#clusterSize);
       this.#buffers.push(buffer);
       this.#views.push(new DataView(buffer.buffer, buffer.byteOffset, this.#clusterSize));
     }
     this.#view = this.#views[0] as DataView;
-    this.#pendingCluster = new Float64Array(this.#entries);
-    this.#pendingLength = new Float64Array(this.#entries);
-    this.#pendingEntry = new Int32Array(this.#entries);
-    this.#pendingCopied = new Uint8Array(this.#entries);
     this.#onCollision = (cluster) => this.#reportReuse(cluster);
   }
 
@@ -291,7 +286,6 @@ export class TableWalker {
       this.#l2Offset = entryOffset(tables[k * 3 + 1] as number, tables[k * 3 + 2] as number);
       this.#guestBase = index * env.facts.geometry.l2Coverage;
       this.#scanTable();
-      await this.#resolveCopied();
       if (k + depth < count) reads[k % depth] = start(k + depth);
       await env.onTable?.();
     }
@@ -306,7 +300,6 @@ export class TableWalker {
     this.#prevDataEnd = 0;
     this.#runKind = RUN_NONE;
     this.#expectHi = -1;
-    this.#pendingCount = 0;
     let step = 0;
     for (let i = 0; i < entries; i++) {
       const at = i * size;
@@ -391,7 +384,9 @@ export class TableWalker {
         clean = false;
       }
     }
-    if (offset === 0) {
+    // With an external data file, host offset 0 is guest cluster 0's data (COPIED marks it allocated).
+    const dataAtZero = env.facts.dataFile && (hi & HI_COPIED) !== 0 && !zero;
+    if (offset === 0 && !dataAtZero) {
       if ((hi & HI_COPIED) !== 0 && !env.facts.dataFile) {
         this.#entryFinding('l2-entry', 'COPIED set on an entry without a host cluster', where);
         clean = false;
@@ -517,7 +512,12 @@ export class TableWalker {
           owner.report ? this.#onCollision : undefined,
         );
       }
-      this.#queueCopied(firstCluster, counted, index, (hi & HI_COPIED) !== 0);
+      if (owner.report) {
+        ((hi & HI_COPIED) !== 0 ? env.copiedSet : env.copiedClear).addRange(
+          firstCluster,
+          unaligned ? 1 : counted,
+        );
+      }
     }
     if (env.metadata.touches(firstCluster, clusters)) {
       this.#reportMetadataOverlap(firstCluster, clusters, index, hi, lo, unaligned);
@@ -569,74 +569,6 @@ export class TableWalker {
     if (owner.active && collided === 0) env.stats.exclusive++;
     if (env.metadata.touches(first, clusters)) {
       this.#reportMetadataOverlap(first, clusters, index, hi, lo, true);
-    }
-  }
-
-  #queueCopied(cluster: number, length: number, index: number, copied: boolean): void {
-    const at = this.#pendingCount++;
-    this.#pendingCluster[at] = cluster;
-    this.#pendingLength[at] = length;
-    this.#pendingEntry[at] = index;
-    this.#pendingCopied[at] = copied ? 1 : 0;
-  }
-
-  /** COPIED must be set exactly when the stored refcount is 1 (active tables only). */
-  async #resolveCopied(): Promise<void> {
-    const { env } = this;
-    const stored = env.stored;
-    const { refcountBlockEntries: perBlock, refcountOrder: order } = env.facts.geometry;
-    for (let p = 0; p < this.#pendingCount; p++) {
-      let cluster = this.#pendingCluster[p] as number;
-      let remaining = this.#pendingLength[p] as number;
-      let index = this.#pendingEntry[p] as number;
-      const copied = this.#pendingCopied[p] === 1;
-      while (remaining > 0) {
-        const blockIndex = Math.floor(cluster / perBlock);
-        const first = cluster - blockIndex * perBlock;
-        const length = Math.min(remaining, perBlock - first);
-        const offset = stored.blockOffset(blockIndex);
-        if (offset !== REFBLOCK_INVALID) {
-          const block = offset === REFBLOCK_ABSENT ? undefined : await stored.block(blockIndex);
-          if (block === undefined) {
-            if (copied) this.#copiedMismatches(index, cluster, length, undefined, first, order);
-          } else {
-            const uniform = readRefcount(block, first, order);
-            const fine = copied ? uniform === 1 : uniform !== 1;
-            if (!fine || !stored.rangeEquals(block, first, length, uniform)) {
-              this.#copiedMismatches(index, cluster, length, block, first, order, copied);
-            }
-          }
-        }
-        cluster += length;
-        index += length;
-        remaining -= length;
-      }
-    }
-    this.#pendingCount = 0;
-  }
-
-  #copiedMismatches(
-    index: number,
-    cluster: number,
-    length: number,
-    block: Uint8Array | undefined,
-    first: number,
-    order: number,
-    copied = true,
-  ): void {
-    const view = this.#view;
-    const size = this.#entrySize;
-    for (let k = 0; k < length; k++) {
-      const refcount = block === undefined ? 0 : readRefcount(block, first + k, order);
-      if ((refcount === 1) === copied) continue;
-      const at = (index + k) * size;
-      const hi = view.getUint32(at, false);
-      const lo = view.getUint32(at + 4, false);
-      this.#entryFinding(
-        'copied',
-        `OFLAG_COPIED data cluster: l2_entry=${entryHex(hi, lo).slice(2)} refcount=${refcount}`,
-        () => ({ ...this.#where(index + k, hi, lo, (cluster + k) * this.#clusterSize), refcount }),
-      );
     }
   }
 
