@@ -258,6 +258,16 @@ export async function repairImage(
  * one. The old refcount table and blocks are left in place, unreferenced (the
  * new ones are appended); the header is switched in one write at the end.
  * Clears the dirty bit. Keeps an undo log unless `undoLog` is false.
+ *
+ * What it counts: the header cluster, the active L1 and L2 tables with their
+ * data, every snapshot's L1/L2 tables and data (snapshots whose L1 cannot be
+ * read keep the refcounts they had), the snapshot table, bitmaps and the
+ * crypto header. Active L2 tables that are invalid (past the end, misplaced)
+ * are reported in `result.before` and not followed — so after pointing the
+ * active L1 at good tables, the old broken ones simply stop counting.
+ * Close any handle you hold on the image for writing before calling it: it
+ * opens the file itself. `result.after` is the check afterwards; its
+ * `exitCode` 0 means qemu-img will call the image clean.
  */
 export async function rebuildRefcounts(
   path: string,
