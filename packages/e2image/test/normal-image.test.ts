@@ -19,9 +19,14 @@ afterAll(async () => {
   await temp.remove();
 });
 
-/** Header fields that depend on when and where the image was made. */
+/**
+ * Header fields that depend on when and where the image was made. fs_device_name is the
+ * source path as given, and the peer's image was made under the fixture's temporary build
+ * directory: checked on its own below.
+ */
 const VOLATILE_HEADER_FIELDS = [
   'fs_hostname',
+  'fs_device_name',
   'image_device',
   'image_inode',
   'image_time_lo',
@@ -66,6 +71,13 @@ describe.each(MATRIX.map((recipe) => [recipe.name, recipe] as const))('%s', (nam
     const [ours, theirs] = await Promise.all([readFile(out), readFile(fixture.peerNormal)]);
     expect(ours.length).toBe(theirs.length);
     expect(maskHeader(ours).equals(maskHeader(theirs))).toBe(true);
+    // e2fsprogs keeps the first 63 bytes of the source path and a NUL.
+    const nameField = imageHeaderStruct.fields.find((f) => f.name === 'fs_device_name');
+    if (!nameField) throw new Error('fs_device_name');
+    const recorded = ours.subarray(nameField.offset, nameField.offset + nameField.type.size);
+    const expected = Buffer.alloc(nameField.type.size);
+    Buffer.from(fixture.image, 'latin1').copy(expected, 0, 0, nameField.type.size - 1);
+    expect(recorded.equals(expected)).toBe(true);
     // dumpe2fs reads it as an image file.
     const dump = await runPeerOk('dumpe2fs', ['-i', out]);
     expect(dump.stdout).toContain('Group 0:');
