@@ -25,7 +25,9 @@ export type Qcow2ErrorCode =
   /** The header's corrupt bit is set and the operation would write. */
   | 'MARKED_CORRUPT'
   /** The image's refcounts are stale (dirty bit) and the operation needs them. */
-  | 'DIRTY';
+  | 'DIRTY'
+  /** A snapshot's own tables are damaged, so it cannot be reverted to. */
+  | 'SNAPSHOT_DAMAGED';
 
 export class Qcow2Error extends BlockIoError {
   constructor(code: Qcow2ErrorCode, message: string, options: BlockIoErrorOptions = {}) {

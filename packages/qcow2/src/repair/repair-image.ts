@@ -88,11 +88,7 @@ export async function repairImage(
   options: RepairOptions = {},
 ): Promise<RepairResult> {
   const dryRun = options.dryRun === true;
-  const explicit = options.leaks || options.refcounts || options.copied || options.rebuildRefcounts;
-  const wantLeaks = explicit ? options.leaks === true : true;
-  const wantErrors = explicit ? options.refcounts === true : true;
-  const wantCopied = explicit ? options.copied === true : true;
-  const wantRebuild = options.rebuildRefcounts === true;
+  const { wantLeaks, wantErrors, wantCopied, wantRebuild } = selection(options);
   const logPath = options.undoLog === false ? undefined : (options.undoLog ?? undoLogPath(path));
 
   const file = await FileDevice.open(path, { writable: !dryRun });
@@ -103,25 +99,7 @@ export async function repairImage(
       onProgress: options.onProgress,
     });
     const before = buildReport(analysis, await allocatedBytes(path), performance.now() - started);
-    const { findings } = analysis;
-    const refused: string[] = [];
-    const result: RepairResult = {
-      image: path,
-      dryRun,
-      before,
-      after: undefined,
-      leaksFixed: 0,
-      refcountsFixed: 0,
-      copiedFixed: 0,
-      rebuilt: undefined,
-      flagsCleared: [],
-      refused,
-      writes: 0,
-      bytesWritten: 0,
-      planned: [],
-      undoLog: undefined,
-      exitCode: before.exitCode,
-    };
+    const result = emptyRepairResult(path, dryRun, before);
     if (before.exitCode === 0 && !wantRebuild) return result;
 
     const flags = [
@@ -142,94 +120,7 @@ export async function repairImage(
       dryRun,
     );
     try {
-      // Leaks may belong to what the walk could not see: keep them until that is fixed.
-      const damagedSnapshots =
-        analysis.snapshotTable.damaged ||
-        analysis.snapshotTable.snapshots.some((s) => !s.l1Readable);
-      const damagedTables = TABLE_DAMAGE.some((kind) => findings.count(kind) > 0);
-      const leaksUnsafe = damagedSnapshots || damagedTables;
-      if (wantLeaks && leaksUnsafe && before.leaks > 0) {
-        refused.push(
-          `${before.leaks} leaked clusters were not freed: ${damagedSnapshots ? 'the snapshot table is damaged' : 'some L1/L2 entries are invalid'}, so they may still belong to data the check could not reach; fix that first (see qcow2 check --mode error)`,
-        );
-      }
-      const rebuildNeeded =
-        analysis.compare.uncovered > 0 ||
-        findings.count('refcount-table') > 0 ||
-        findings.count('refcount-table-entry') > 0 ||
-        refcountStructureOverlaps(analysis);
-      if (wantRebuild || (wantErrors && rebuildNeeded)) {
-        result.rebuilt = await rebuild(
-          file,
-          analysis,
-          writer,
-          leaksUnsafe || !wantLeaks,
-          options.signal,
-        );
-      } else if (wantLeaks || wantErrors) {
-        const fix = await fixRefcounts(analysis, writer, {
-          fixLeaks: wantLeaks && !leaksUnsafe,
-          fixErrors: wantErrors,
-          protectedClusters: analysis.aliased,
-          signal: options.signal,
-        });
-        result.leaksFixed = fix.leaksFixed;
-        result.refcountsFixed = fix.errorsFixed;
-        if (fix.protectedSkipped > 0) {
-          refused.push(
-            `${fix.protectedSkipped} refcounts were left alone where guest data and metadata share clusters: raising them (as qemu-img does) would hide the aliasing; repoint the L2 entries named by qcow2 check --mode error`,
-          );
-        }
-      }
-      if (analysis.aliased.end > 0 && wantErrors && result.rebuilt !== undefined) {
-        refused.push(
-          'guest data aliases metadata: the rebuilt refcounts count both uses; repoint the L2 entries named by qcow2 check --mode error',
-        );
-      }
-
-      if (wantCopied) {
-        const { facts, lookup } = await copiedContext(
-          file,
-          analysis,
-          dryRun,
-          wantLeaks || wantErrors || wantRebuild,
-        );
-        const active = walkOwners(facts, [])[0];
-        if (active !== undefined) {
-          result.copiedFixed = await fixCopiedFlags(facts, active, lookup, writer, {
-            protectedClusters: analysis.aliased,
-            signal: options.signal,
-          });
-        }
-      }
-
-      if (!dryRun) {
-        let after = await recheck(file, path);
-        const remaining = (kinds: FindingKind[]) =>
-          kinds.some((kind) => (after.counts[kind] ?? 0) > 0);
-        const clear: bigint[] = [];
-        if (
-          after.dirtyBit &&
-          !remaining(['refcount-error', 'refcount-table', 'refcount-table-entry'])
-        ) {
-          clear.push(QCOW2_INCOMPAT_DIRTY);
-          result.flagsCleared.push('dirty');
-        }
-        if (after.corruptBit && !remaining(CORRUPTION_LEFT)) {
-          clear.push(QCOW2_INCOMPAT_CORRUPT);
-          result.flagsCleared.push('corrupt');
-        }
-        if (clear.length > 0) {
-          await updateIncompatibleFeatures(
-            writer,
-            { clear: clear.reduce((a, b) => a | b, 0n) },
-            `header: clear ${result.flagsCleared.join(' and ')} bit`,
-          );
-          after = await recheck(file, path);
-        }
-        result.after = after;
-        result.exitCode = after.exitCode;
-      }
+      await repairAnalysed(file, analysis, result, writer, options);
       await writer.sync();
       if (writer.log !== undefined) {
         await writer.log.finish(file.size);
@@ -245,6 +136,146 @@ export async function repairImage(
     return result;
   } finally {
     await file.close();
+  }
+}
+
+function selection(options: RepairOptions) {
+  const explicit = options.leaks || options.refcounts || options.copied || options.rebuildRefcounts;
+  return {
+    wantLeaks: explicit ? options.leaks === true : true,
+    wantErrors: explicit ? options.refcounts === true : true,
+    wantCopied: explicit ? options.copied === true : true,
+    wantRebuild: options.rebuildRefcounts === true,
+  };
+}
+
+/** A result with nothing done yet, for the image as `before` describes it. */
+export function emptyRepairResult(
+  path: string,
+  dryRun: boolean,
+  before: CheckReport,
+): RepairResult {
+  return {
+    image: path,
+    dryRun,
+    before,
+    after: undefined,
+    leaksFixed: 0,
+    refcountsFixed: 0,
+    copiedFixed: 0,
+    rebuilt: undefined,
+    flagsCleared: [],
+    refused: [],
+    writes: 0,
+    bytesWritten: 0,
+    planned: [],
+    undoLog: undefined,
+    exitCode: before.exitCode,
+  };
+}
+
+/**
+ * The repair itself, on an image already open and analysed, through the
+ * caller's MetadataWriter (so a caller that made its own changes first, like
+ * a snapshot rescue, keeps everything in one undo session). Fills in
+ * `result`; the caller syncs the writer and finishes the undo log.
+ */
+export async function repairAnalysed(
+  file: FileDevice,
+  analysis: ImageAnalysis,
+  result: RepairResult,
+  writer: MetadataWriter,
+  options: RepairOptions,
+): Promise<void> {
+  const { wantLeaks, wantErrors, wantCopied, wantRebuild } = selection(options);
+  const { findings } = analysis;
+  const { before, refused, dryRun } = result;
+  const path = result.image;
+  // Leaks may belong to what the walk could not see: keep them until that is fixed.
+  const damagedSnapshots =
+    analysis.snapshotTable.damaged || analysis.snapshotTable.snapshots.some((s) => !s.l1Readable);
+  const damagedTables = TABLE_DAMAGE.some((kind) => findings.count(kind) > 0);
+  const leaksUnsafe = damagedSnapshots || damagedTables;
+  if (wantLeaks && leaksUnsafe && before.leaks > 0) {
+    refused.push(
+      `${before.leaks} leaked clusters were not freed: ${damagedSnapshots ? 'the snapshot table is damaged' : 'some L1/L2 entries are invalid'}, so they may still belong to data the check could not reach; fix that first (see qcow2 check --mode error)`,
+    );
+  }
+  const rebuildNeeded =
+    analysis.compare.uncovered > 0 ||
+    findings.count('refcount-table') > 0 ||
+    findings.count('refcount-table-entry') > 0 ||
+    refcountStructureOverlaps(analysis);
+  if (wantRebuild || (wantErrors && rebuildNeeded)) {
+    result.rebuilt = await rebuild(
+      file,
+      analysis,
+      writer,
+      leaksUnsafe || !wantLeaks,
+      options.signal,
+    );
+  } else if (wantLeaks || wantErrors) {
+    const fix = await fixRefcounts(analysis, writer, {
+      fixLeaks: wantLeaks && !leaksUnsafe,
+      fixErrors: wantErrors,
+      protectedClusters: analysis.aliased,
+      signal: options.signal,
+    });
+    result.leaksFixed = fix.leaksFixed;
+    result.refcountsFixed = fix.errorsFixed;
+    if (fix.protectedSkipped > 0) {
+      refused.push(
+        `${fix.protectedSkipped} refcounts were left alone where guest data and metadata share clusters: raising them (as qemu-img does) would hide the aliasing; repoint the L2 entries named by qcow2 check --mode error`,
+      );
+    }
+  }
+  if (analysis.aliased.end > 0 && wantErrors && result.rebuilt !== undefined) {
+    refused.push(
+      'guest data aliases metadata: the rebuilt refcounts count both uses; repoint the L2 entries named by qcow2 check --mode error',
+    );
+  }
+
+  if (wantCopied) {
+    const { facts, lookup } = await copiedContext(
+      file,
+      analysis,
+      dryRun,
+      wantLeaks || wantErrors || wantRebuild,
+    );
+    const active = walkOwners(facts, [])[0];
+    if (active !== undefined) {
+      result.copiedFixed = await fixCopiedFlags(facts, active, lookup, writer, {
+        protectedClusters: analysis.aliased,
+        signal: options.signal,
+      });
+    }
+  }
+
+  if (!dryRun) {
+    let after = await recheck(file, path);
+    const remaining = (kinds: FindingKind[]) => kinds.some((kind) => (after.counts[kind] ?? 0) > 0);
+    const clear: bigint[] = [];
+    if (
+      after.dirtyBit &&
+      !remaining(['refcount-error', 'refcount-table', 'refcount-table-entry'])
+    ) {
+      clear.push(QCOW2_INCOMPAT_DIRTY);
+      result.flagsCleared.push('dirty');
+    }
+    if (after.corruptBit && !remaining(CORRUPTION_LEFT)) {
+      clear.push(QCOW2_INCOMPAT_CORRUPT);
+      result.flagsCleared.push('corrupt');
+    }
+    if (clear.length > 0) {
+      await updateIncompatibleFeatures(
+        writer,
+        { clear: clear.reduce((a, b) => a | b, 0n) },
+        `header: clear ${result.flagsCleared.join(' and ')} bit`,
+      );
+      after = await recheck(file, path);
+    }
+    result.after = after;
+    result.exitCode = after.exitCode;
   }
 }
 

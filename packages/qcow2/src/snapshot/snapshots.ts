@@ -1,9 +1,12 @@
 import { FileDevice } from '@x/blockio';
 import type { BackingPolicy } from '../backing/policy.js';
+import { analyseImage } from '../check/analyse.js';
 import { Qcow2Error } from '../errors.js';
 import { readQcow2Metadata } from '../format/image-metadata.js';
 import { openQcow2 } from '../image/open.js';
 import { Qcow2Writer } from '../write/writer.js';
+import { type RescueOptions, rescueApply, type SnapshotRescue } from './rescue-apply.js';
+import { damageBlockingApply } from './snapshot-damage.js';
 import {
   applySnapshotIn,
   type CreateSnapshotOptions,
@@ -92,13 +95,58 @@ export function createSnapshot(
   );
 }
 
-/** Reverts the active state to a snapshot (id first, then name), as `qemu-img snapshot -a`. */
-export function applySnapshot(
+/** The snapshot reverted to, and what a rescue did if one was needed. */
+export interface AppliedSnapshot extends SnapshotEntry {
+  /** Set when the active state was damaged and the snapshot was applied without trusting it. */
+  rescue: SnapshotRescue | undefined;
+}
+
+/**
+ * Reverts the active state to a snapshot (id first, then name). On a healthy
+ * image this is `qemu-img snapshot -a`, byte for byte. The image is checked
+ * first (read-only); when the active tables, the refcounts or the header
+ * flags are damaged, qemu-img's way would fail half way or free clusters the
+ * snapshot still uses, so a rescue is done instead (see `rescueApply`): the
+ * snapshot's tables are verified, made active, and the refcounts rebuilt,
+ * with an undo log. The image is left untouched, with SNAPSHOT_DAMAGED, when
+ * the snapshot's own tables are damaged too.
+ */
+export async function applySnapshot(
   path: string,
   idOrName: string,
-  options: SnapshotCommandOptions = {},
-): Promise<SnapshotEntry> {
-  return withWriter(path, options, async (writer) => info(await applySnapshotIn(writer, idOrName)));
+  options: SnapshotCommandOptions & RescueOptions = {},
+): Promise<AppliedSnapshot> {
+  const file = await FileDevice.open(path);
+  let analysis: Awaited<ReturnType<typeof analyseImage>>;
+  try {
+    analysis = await analyseImage(file, { signal: options.signal });
+  } finally {
+    await file.close();
+  }
+  const { snapshots, damaged } = analysis.snapshotTable;
+  const target =
+    snapshots.find((snapshot) => snapshot.id === idOrName) ??
+    snapshots.find((snapshot) => snapshot.name === idOrName);
+  if (target === undefined) {
+    throw new Qcow2Error(
+      'NO_SUCH_SNAPSHOT',
+      `no snapshot with id or name "${idOrName}" (the image has ${snapshots.length === 0 ? 'none' : snapshots.map((s) => `${s.id} "${s.name}"`).join(', ')}${damaged ? '; its snapshot table is damaged' : ''})`,
+      { path, structure: 'snapshot table' },
+    );
+  }
+  const damage = damageBlockingApply(analysis);
+  if (damage.length === 0) {
+    const applied = await withWriter(path, options, async (writer) =>
+      info(await applySnapshotIn(writer, idOrName)),
+    );
+    return { ...applied, rescue: undefined };
+  }
+  const rescue = await rescueApply(path, target, damage, analysis.findings.exitCode(), options);
+  const entry = (await listSnapshots(path)).find((snapshot) => snapshot.id === target.id);
+  if (entry === undefined) {
+    throw new Qcow2Error('CORRUPT', `snapshot ${target.id} is gone after the rescue`, { path });
+  }
+  return { ...entry, rescue };
 }
 
 /** Deletes a snapshot (id first, then name), as `qemu-img snapshot -d`. */
