@@ -72,6 +72,10 @@ const program = new Command('x-e2image')
       .choices(['deny', 'allow', 'ignore'])
       .default('deny'),
   )
+  .option(
+    '--no-sync',
+    'do not fsync the new output file before renaming it into place (faster; not crash-safe)',
+  )
   .option('--json', 'print progress and a summary as JSON Lines on stdout')
   .addOption(
     new Option('--progress <mode>', 'progress bar on stderr').choices(['auto', 'always', 'never']),

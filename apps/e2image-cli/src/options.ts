@@ -18,6 +18,8 @@ export interface CliOptions {
   json?: boolean;
   progress?: string;
   backing?: string;
+  /** commander's --no-sync: false when given. */
+  sync?: boolean;
 }
 
 export type BackingPolicy = 'deny' | 'allow' | 'ignore';
@@ -41,6 +43,8 @@ export type Plan =
       dryRun: boolean;
       force: boolean;
       backingPolicy: BackingPolicy;
+      /** fsync new output files before renaming them into place (not with --no-sync). */
+      sync: boolean;
     }
   | { kind: 'install'; device: string; image: string; force: boolean }
   | {
@@ -155,5 +159,6 @@ export function planFromArguments(args: string[], options: CliOptions): Plan {
     dryRun: options.n ?? false,
     force,
     backingPolicy: (options.backing ?? 'deny') as BackingPolicy,
+    sync: options.sync ?? true,
   };
 }

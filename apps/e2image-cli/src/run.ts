@@ -130,6 +130,7 @@ async function image(
       if (plan.dryRun) return { ...base, dryRun: true };
       const result = await writeQcow2Image(fs, plan.output, {
         allData: plan.allData,
+        sync: plan.sync,
         scramble: plan.scramble,
         signal: context.signal,
         onProgress: context.progress.listener,
@@ -182,6 +183,7 @@ async function raw(
       await writeRawImageFile(fs, plan.output, {
         ...common,
         destinationOffset: plan.destinationOffset,
+        sync: plan.sync,
       }),
     );
   }
@@ -247,6 +249,7 @@ async function convert(
   }
   const result = await writeDeviceToRawFile(device, plan.output, {
     destinationOffset: plan.destinationOffset,
+    sync: plan.sync,
     signal: context.signal,
     onProgress: context.progress.listener,
   });

@@ -11,6 +11,8 @@ import {
 export interface Qcow2ImageOptions extends RawImageOptions {
   /** Replace an existing output file (atomically). Default true, like e2image. */
   overwrite?: boolean | undefined;
+  /** fsync the image before it is renamed into place. Default true. */
+  sync?: boolean | undefined;
 }
 
 export interface Qcow2ImageResult extends RawImageResult {
@@ -72,7 +74,7 @@ export async function writeQcow2Image(
         orderedWrites: true,
       });
       throwIfAborted(options.signal, path);
-      await image.flush();
+      if (options.sync ?? true) await image.flush();
     } finally {
       await image.close();
     }

@@ -139,6 +139,8 @@ export interface RawImageFileOptions extends RawImageOptions {
   destinationOffset?: number | undefined;
   /** Replace an existing output file (atomically). Default true, like e2image. */
   overwrite?: boolean | undefined;
+  /** fsync the image before it is renamed into place. Default true. */
+  sync?: boolean | undefined;
 }
 
 /**
@@ -150,7 +152,10 @@ export async function writeRawImageFile(
   path: string,
   options: RawImageFileOptions = {},
 ): Promise<RawImageResult> {
-  const output = await createOutputFile(path, { overwrite: options.overwrite ?? true });
+  const output = await createOutputFile(path, {
+    overwrite: options.overwrite ?? true,
+    sync: options.sync ?? true,
+  });
   try {
     const offset = options.destinationOffset ?? 0;
     const target = offset > 0 ? new SliceDevice(output.device, offset) : output.device;

@@ -74,6 +74,8 @@ export interface DeviceToRawOptions extends LongRunningOptions {
   destinationOffset?: number | undefined;
   /** Replace an existing output file. Default true (e2image overwrites). */
   overwrite?: boolean | undefined;
+  /** fsync the output before it is renamed into place. Default true. */
+  sync?: boolean | undefined;
 }
 
 /**
@@ -90,6 +92,7 @@ export async function writeDeviceToRawFile(
   const output = await createOutputFile(path, {
     overwrite: options.overwrite ?? true,
     size: offset + source.size,
+    sync: options.sync ?? true,
   });
   try {
     const target = offset > 0 ? new SliceDevice(output.device, offset) : output.device;
