@@ -4,6 +4,7 @@ import { addExamples } from './read-options.js';
 interface SnapshotOptions {
   json?: boolean;
   allExcept?: string;
+  undoLog?: string;
 }
 
 const ACTIONS = ['list', 'create', 'apply', 'delete'] as const;
@@ -17,13 +18,19 @@ export function registerSnapshot(program: Command): void {
       'Manage internal snapshots like `qemu-img snapshot -l|-c|-a|-d`, with the same ' +
         'on-disk result. ID|NAME matches a snapshot id first, then a name (qemu-img 7.2 ' +
         'deletes by name only). `delete --all-except ID|NAME` deletes every other snapshot. ' +
-        'Exit codes: 0 done, 1 failure (e.g. no such snapshot), 2 usage error.',
+        '`apply` checks the image first: when the active tables, refcounts or header flags ' +
+        'are damaged it rolls back anyway, as long as the snapshot is intact (a rescue: the ' +
+        "snapshot's L1 table becomes active, the refcounts are rebuilt, every overwritten byte " +
+        'goes to <image>.qcow2-undo for `qcow2 undo`); it refuses with SNAPSHOT_DAMAGED, ' +
+        "writing nothing, when the snapshot's own tables are damaged. " +
+        'Exit codes: 0 done, 1 failure (e.g. no such snapshot, snapshot damaged), 2 usage error.',
     )
     .argument('<action>', `one of ${ACTIONS.join(', ')}`)
     .argument('<image>', 'qcow2 image')
     .argument('[id-or-name]', 'snapshot name (create) or id/name (apply, delete)')
     .option('--json', 'print the result as JSON on stdout')
     .option('--all-except <id-or-name>', 'with delete: delete all snapshots but this one')
+    .option('--undo-log <path>', 'with apply: undo log of a rescue (default <image>.qcow2-undo)')
     .action((action: string, image: string, target: string | undefined, options: SnapshotOptions) =>
       runSnapshot(action, image, target, options),
     );
@@ -56,6 +63,12 @@ async function runSnapshot(
     if (options.allExcept !== undefined && action !== 'delete') {
       throw new UsageError('--all-except only goes with delete');
     }
+    if (options.undoLog !== undefined && action !== 'apply') {
+      throw new UsageError('--undo-log only goes with apply');
+    }
+    if (options.allExcept !== undefined && target !== undefined) {
+      throw new UsageError('give either a snapshot to delete or --all-except, not both');
+    }
     const name = target as string;
     switch (action as Action) {
       case 'list': {
@@ -71,9 +84,12 @@ async function runSnapshot(
         return;
       }
       case 'apply': {
-        const applied = await qcow2.applySnapshot(image, name);
-        if (context.json) context.printJson(toJson(applied));
-        else context.print(`reverted to snapshot ${applied.id} "${applied.name}"`);
+        const applied = await qcow2.applySnapshot(image, name, {
+          undoLog: options.undoLog,
+          signal: context.signal,
+        });
+        if (context.json) context.printJson({ ...toJson(applied), rescue: applied.rescue ?? null });
+        else printApplied(context.print, context.warn, image, applied);
         return;
       }
       case 'delete': {
@@ -115,6 +131,54 @@ function toJson(entry: Entry): Record<string, unknown> {
     icount: entry.icount === 0xffffffffffffffffn ? undefined : entry.icount,
     'disk-size': entry.diskSize,
   };
+}
+
+interface Applied extends Entry {
+  rescue:
+    | {
+        damage: Array<{ kind: string; count: number; example: string }>;
+        l1TableOffset: number;
+        refused: string[];
+        flagsCleared: string[];
+        writes: number;
+        bytesWritten: number;
+        undoLog: string | undefined;
+        exitCode: number;
+        after: { verdict: string } | undefined;
+      }
+    | undefined;
+}
+
+function printApplied(
+  print: (line: string) => void,
+  warn: (line: string) => void,
+  image: string,
+  applied: Applied,
+): void {
+  const { rescue } = applied;
+  if (rescue === undefined) {
+    print(`reverted to snapshot ${applied.id} "${applied.name}"`);
+    return;
+  }
+  print(
+    `reverted to snapshot ${applied.id} "${applied.name}" by a rescue: the active state was damaged`,
+  );
+  for (const damage of rescue.damage) {
+    print(`  ${damage.example}${damage.count > 1 ? ` (and ${damage.count - 1} more)` : ''}`);
+  }
+  print(
+    `the snapshot's L1 table was copied to 0x${rescue.l1TableOffset.toString(16)} and made active; refcounts rebuilt${rescue.flagsCleared.length > 0 ? `; ${rescue.flagsCleared.join(' and ')} bit cleared` : ''}`,
+  );
+  print(`wrote ${rescue.writes} ranges (${rescue.bytesWritten} bytes)`);
+  for (const reason of rescue.refused) warn(reason);
+  if (rescue.undoLog) print(`undo log: ${rescue.undoLog} (undo with: qcow2 undo ${image})`);
+  if (rescue.exitCode !== 0) {
+    warn(
+      `the image is not clean yet (${rescue.after?.verdict ?? 'unknown'}); see qcow2 check --mode error ${image}`,
+    );
+  } else {
+    print('check afterwards: clean');
+  }
 }
 
 function printTable(print: (line: string) => void, entries: Entry[]): void {
