@@ -45,13 +45,16 @@ rmSync(scratch, { recursive: true, force: true });
 mkdirSync(scratch, { recursive: true });
 
 let failed = false;
+/** Steps that could not run here (a program they need is missing), with why. */
+const skipped = [];
 for (const name of steps) {
   const directory = join(scratch, name.replace(/\.mjs$/, ''));
   mkdirSync(directory, { recursive: true });
   const context = createDemoContext({ root, directory, title: name });
   try {
     const { default: step } = await import(pathToFileURL(join(here, 'steps', name)).href);
-    await step(context);
+    const outcome = await step(context);
+    if (outcome?.skipped) skipped.push(`${name.replace(/^\d+-|\.mjs$/g, '')} (${outcome.skipped})`);
   } catch (error) {
     failed = true;
     context.fail(error);
@@ -63,5 +66,10 @@ for (const name of steps) {
 if (!flags.keep) rmSync(scratch, { recursive: true, force: true });
 else if (existsSync(scratch))
   console.log(`\nFiles kept in ${relative(process.cwd(), scratch) || '.'}`);
-console.log(failed ? '\ndemo: a step failed' : `\ndemo: ${steps.length} step(s) done`);
+const skippedNote = skipped.length > 0 ? `; skipped: ${skipped.join(', ')}` : '';
+console.log(
+  failed
+    ? `\ndemo: a step failed${skippedNote}`
+    : `\ndemo: ${steps.length - skipped.length} step(s) done${skippedNote}`,
+);
 process.exit(failed ? 1 : 0);
