@@ -68,7 +68,11 @@ function warningPrinter(context: CommandContext) {
   return {
     listener: (warning: E2imageWarning) => {
       count++;
-      if (count <= SHOWN_WARNINGS) context.warn(warning.message);
+      if (count > SHOWN_WARNINGS) return;
+      context.warn(warning.message);
+      // --json: stdout is JSON Lines, so a warning is an event like progress.
+      if (context.json)
+        process.stdout.write(`${JSON.stringify({ event: 'warning', ...warning })}\n`);
     },
     finish: () => {
       if (count > SHOWN_WARNINGS) context.warn(`… and ${count - SHOWN_WARNINGS} more warnings`);

@@ -149,3 +149,51 @@ function markUninitGroupBlocks(fs: Filesystem, bits: Buffer): void {
     if (descriptor.inodeBitmap) bitmap.mark(descriptor.inodeBitmap);
   }
 }
+
+/**
+ * Warns (BITMAP_MISMATCH, once per group) where the block bitmap calls a group's
+ * own bitmap or inode table blocks free, or the inode bitmap calls a reserved
+ * inode free. e2image copies bitmaps as they are and says nothing; a mismatch is
+ * still worth knowing about before trusting the image.
+ */
+export function reportBitmapMismatches(fs: Filesystem, bitmaps: Bitmaps): void {
+  const firstCluster = fs.blockToCluster(fs.firstDataBlock);
+  const isFree = (block: number) => {
+    if (block < fs.firstDataBlock || block >= fs.blocksCount) return false;
+    const bit = fs.blockToCluster(block) - firstCluster;
+    return ((bitmaps.block[bit >>> 3] as number) & (1 << (bit & 7))) === 0;
+  };
+  for (let group = 0; group < fs.groupCount; group++) {
+    const descriptor = fs.groupDescriptor(group);
+    const tables: Array<[string, number, number]> = [
+      ['block bitmap', descriptor.blockBitmap, 1],
+      ['inode bitmap', descriptor.inodeBitmap, 1],
+      ['inode table', descriptor.inodeTable, fs.inodeBlocksPerGroup],
+    ];
+    search: for (const [what, start, count] of tables) {
+      if (start === 0) continue;
+      for (let block = start; block < start + count; block++) {
+        if (!isFree(block)) continue;
+        fs.warn({
+          code: 'BITMAP_MISMATCH',
+          message: `group ${group}: the block bitmap says block ${block} is free, but it holds the ${what} of group ${group}`,
+          group,
+          block,
+        });
+        break search;
+      }
+    }
+  }
+  const firstIno = fs.superblock.s_rev_level === 0 ? 11 : fs.superblock.s_first_ino;
+  for (let ino = 1; ino < Math.min(firstIno, fs.inodesPerGroup + 1); ino++) {
+    const bit = ino - 1;
+    if (((bitmaps.inode[bit >>> 3] as number) & (1 << (bit & 7))) !== 0) continue;
+    fs.warn({
+      code: 'BITMAP_MISMATCH',
+      message: `group 0: the inode bitmap says reserved inode ${ino} is free`,
+      group: 0,
+      inode: ino,
+    });
+    break;
+  }
+}

@@ -1,7 +1,7 @@
 import { throwIfAborted } from '@x/blockio';
 import { verifyExtentBlockChecksum } from './checksum.js';
 import { E2imageError } from './errors.js';
-import type { Filesystem } from './filesystem.js';
+import { type Filesystem, readExact } from './filesystem.js';
 import {
   EXT_INIT_MAX_LEN,
   EXT2_DIND_BLOCK,
@@ -53,6 +53,15 @@ export interface WalkOptions {
    */
   data: boolean;
   signal?: AbortSignal | undefined;
+  /**
+   * Throw where ext2fs_block_iterate3 carries on: an extent root that fails
+   * ext2fs_extent_header_verify (libext2fs then silently walks nothing), and a
+   * mapping block referenced twice (libext2fs walks it again). Reading a file
+   * wants this; imaging (e2image's bytes) does not. Default false: warn and
+   * carry on, walking each mapping block once so that shared or self-referencing
+   * blocks cannot multiply the work.
+   */
+  strict?: boolean | undefined;
 }
 
 /**
@@ -85,11 +94,10 @@ export function walkInodeBlocksSync(
 ): boolean {
   if (inode.usesExtents) {
     const root = inode.blockArea;
-    if (isAllZero(root)) {
+    if (isAllZero(root) || !usableExtentRoot(fs, inode, root, options)) {
       visitTranslator(fs, inode, visitor);
       return true;
     }
-    checkExtentHeader(fs, inode, root, root.length, undefined, undefined);
     if (root.readUInt16LE(EH_DEPTH) !== 0) return false;
     visitTranslator(fs, inode, visitor);
     visitLeaf(root, visitor);
@@ -115,6 +123,33 @@ export function walkInodeBlocksSync(
   return true;
 }
 
+/**
+ * ext2fs_extent_open2 verifies the root header (magic, entries, eh_max) and
+ * ext2fs_block_iterate3 returns success without walking anything when that
+ * fails, so e2image copies none of the inode's blocks and says nothing. Strict
+ * walks throw; lenient ones warn and skip the tree. An absurd depth is not one
+ * of libext2fs' root checks: it always throws.
+ */
+function usableExtentRoot(
+  fs: Filesystem,
+  inode: Inode,
+  root: Buffer,
+  options: Pick<WalkOptions, 'strict'>,
+): boolean {
+  const problem = extentHeaderProblem(root, root.length);
+  if (problem !== undefined) {
+    if (options.strict) throw extentTreeError(fs, inode, undefined, problem);
+    fs.warn({
+      code: 'EXTENT_TREE_SKIPPED',
+      message: `inode ${inode.ino}: extent tree root: ${problem}; its blocks are left out, as e2image does`,
+      inode: inode.ino,
+    });
+    return false;
+  }
+  checkExtentHeader(fs, inode, root, root.length, undefined, undefined);
+  return true;
+}
+
 function visitTranslator(fs: Filesystem, inode: Inode, visitor: BlockVisitor): void {
   if (fs.superblock.s_creator_os === EXT2_OS_HURD && inode.translator !== 0) {
     visitor.mapping?.(inode.translator, 'translator');
@@ -126,6 +161,38 @@ function isAllZero(bytes: Uint8Array): boolean {
   return true;
 }
 
+/** What ext2fs_extent_header_verify rejects in a node of `size` bytes, or undefined. */
+function extentHeaderProblem(node: Buffer, size: number): string | undefined {
+  const magic = node.readUInt16LE(EH_MAGIC);
+  if (magic !== EXT3_EXT_MAGIC) return `bad magic 0x${magic.toString(16)} (expected 0xf30a)`;
+  const entries = node.readUInt16LE(EH_ENTRIES);
+  const max = node.readUInt16LE(EH_MAX);
+  if (entries > max) return `eh_entries ${entries} exceeds eh_max ${max}`;
+  const capacity = Math.floor((size - EXTENT_HEADER_SIZE) / EXTENT_ENTRY_SIZE);
+  // Two entries' worth of room may hold the checksum tail.
+  if (max > capacity || max < capacity - 2) {
+    return `eh_max ${max} does not fit a ${size}-byte node (expected ${capacity - 2}..${capacity})`;
+  }
+  return undefined;
+}
+
+function extentTreeError(
+  fs: Filesystem,
+  inode: Inode,
+  block: number | undefined,
+  what: string,
+): E2imageError {
+  const where = block === undefined ? 'extent tree root' : `extent tree block ${block}`;
+  // describe() puts `where` and the offset in front; the message names the inode.
+  return new E2imageError('BAD_EXTENT_TREE', `inode ${inode.ino}: ${what}`, {
+    path: fs.device.name,
+    inode: inode.ino,
+    block,
+    structure: where,
+    offset: block === undefined ? undefined : block * fs.blockSize,
+  });
+}
+
 /** ext2fs_extent_header_verify, plus the depth a child must have. */
 function checkExtentHeader(
   fs: Filesystem,
@@ -135,33 +202,22 @@ function checkExtentHeader(
   block: number | undefined,
   expectedDepth: number | undefined,
 ): void {
-  const where = block === undefined ? 'extent tree root' : `extent tree block ${block}`;
-  const fail = (what: string) =>
-    new E2imageError('BAD_EXTENT_TREE', `inode ${inode.ino}: ${where}: ${what}`, {
-      path: fs.device.name,
-      inode: inode.ino,
-      block,
-      structure: where,
-      offset: block === undefined ? undefined : block * fs.blockSize,
-    });
-  const magic = node.readUInt16LE(EH_MAGIC);
-  if (magic !== EXT3_EXT_MAGIC) throw fail(`bad magic 0x${magic.toString(16)} (expected 0xf30a)`);
-  const entries = node.readUInt16LE(EH_ENTRIES);
-  const max = node.readUInt16LE(EH_MAX);
-  if (entries > max) throw fail(`eh_entries ${entries} exceeds eh_max ${max}`);
-  const capacity = Math.floor((size - EXTENT_HEADER_SIZE) / EXTENT_ENTRY_SIZE);
-  // Two entries' worth of room may hold the checksum tail.
-  if (max > capacity || max < capacity - 2) {
-    throw fail(
-      `eh_max ${max} does not fit a ${size}-byte node (expected ${capacity - 2}..${capacity})`,
-    );
-  }
+  const problem = extentHeaderProblem(node, size);
+  if (problem !== undefined) throw extentTreeError(fs, inode, block, problem);
   const depth = node.readUInt16LE(EH_DEPTH);
   if (expectedDepth === undefined && depth > EXT4_MAX_EXTENT_DEPTH) {
-    throw fail(`depth ${depth} exceeds the maximum of ${EXT4_MAX_EXTENT_DEPTH}`);
+    throw extentTreeError(
+      fs,
+      inode,
+      block,
+      `depth ${depth} exceeds the maximum of ${EXT4_MAX_EXTENT_DEPTH}`,
+    );
   }
   if (expectedDepth !== undefined && depth !== expectedDepth) {
-    throw fail(
+    throw extentTreeError(
+      fs,
+      inode,
+      block,
       `depth ${depth} where the parent says ${expectedDepth} (a loop or a misplaced node)`,
     );
   }
@@ -189,9 +245,17 @@ async function walkExtentTree(
   options: WalkOptions,
 ): Promise<void> {
   const root = Buffer.from(inode.blockArea);
-  checkExtentHeader(fs, inode, root, root.length, undefined, undefined);
-  const visited = new Set<number>();
-  await walkExtentNode(fs, inode, visitor, options, root, root.readUInt16LE(EH_DEPTH), visited);
+  if (!usableExtentRoot(fs, inode, root, options)) return;
+  const walk: ExtentWalk = { visited: new Set<number>(), ancestors: [], warned: false };
+  await walkExtentNode(fs, inode, visitor, options, root, root.readUInt16LE(EH_DEPTH), walk);
+}
+
+/** Bounds an extent walk: each tree block is read once, whatever points at it. */
+interface ExtentWalk {
+  readonly visited: Set<number>;
+  /** Blocks on the path from the root to the node being walked. */
+  readonly ancestors: number[];
+  warned: boolean;
 }
 
 async function walkExtentNode(
@@ -201,7 +265,7 @@ async function walkExtentNode(
   options: WalkOptions,
   node: Buffer,
   depth: number,
-  visited: Set<number>,
+  walk: ExtentWalk,
 ): Promise<void> {
   if (depth === 0) {
     visitLeaf(node, visitor);
@@ -216,24 +280,33 @@ async function walkExtentNode(
     fs.checkBlockRange(child, 1, 'BAD_EXTENT_TREE', `extent tree block ${child}`, {
       inode: inode.ino,
     });
-    if (visited.has(child)) {
-      throw new E2imageError(
-        'BAD_EXTENT_TREE',
-        `inode ${inode.ino}: extent tree block ${child} is referenced twice (a loop)`,
-        {
-          path: fs.device.name,
-          inode: inode.ino,
-          block: child,
-          structure: `extent tree block ${child}`,
-        },
+    // libext2fs (since 1.46.6) refuses a child that is one of its own ancestors.
+    if (walk.ancestors.includes(child)) {
+      throw extentTreeError(
+        fs,
+        inode,
+        child,
+        `extent tree block ${child} points back at one of its own parents (a cycle)`,
       );
     }
-    visited.add(child);
-    const buffer = await fs.readBlocks(
-      child,
-      1,
-      `extent tree block ${child} of inode ${inode.ino}`,
-    );
+    if (walk.visited.has(child)) {
+      // Two index entries sharing a subtree: libext2fs walks it again and finds
+      // the same blocks, so walking it once gives e2image's set.
+      const what = 'is referenced by more than one index entry';
+      if (options.strict) throw extentTreeError(fs, inode, child, what);
+      if (!walk.warned) {
+        walk.warned = true;
+        fs.warn({
+          code: 'MAPPING_BLOCK_REUSED',
+          message: `inode ${inode.ino}: extent tree block ${child} ${what}; walked once`,
+          inode: inode.ino,
+          block: child,
+        });
+      }
+      continue;
+    }
+    walk.visited.add(child);
+    const buffer = await readMappingBlock(fs, inode, child, `extent tree block ${child}`);
     checkExtentHeader(fs, inode, buffer, fs.blockSize, child, depth - 1);
     if (fs.metadataChecksums) {
       const tail = EXTENT_HEADER_SIZE + buffer.readUInt16LE(EH_MAX) * EXTENT_ENTRY_SIZE;
@@ -253,16 +326,80 @@ async function walkExtentNode(
         });
       }
     }
-    await walkExtentNode(fs, inode, visitor, options, buffer, depth - 1, visited);
+    walk.ancestors.push(child);
+    await walkExtentNode(fs, inode, visitor, options, buffer, depth - 1, walk);
+    walk.ancestors.pop();
   }
 }
 
-function checkIndirect(fs: Filesystem, inode: Inode, block: number, structure: string): void {
-  // block_iterate_ind: the callback has already seen the block; a pointer outside
-  // the filesystem stops the walk with EXT2_ET_BAD_IND_BLOCK.
-  fs.checkBlockRange(block, 1, 'BAD_INDIRECT_BLOCK', `${structure} ${block}`, { inode: inode.ino });
+/**
+ * What block_iterate_ind finds wrong with an indirect block pointer before it
+ * reads the block: outside the filesystem (EXT2_ET_BAD_IND_BLOCK), or past the
+ * end of a truncated device (the read fails). libext2fs reads every indirect
+ * block, even where only its number matters, so the device check applies even
+ * when we would not read it.
+ */
+function indirectProblem(
+  fs: Filesystem,
+  inode: Inode,
+  block: number,
+  structure: string,
+): E2imageError | undefined {
+  const context = {
+    path: fs.device.name,
+    inode: inode.ino,
+    block,
+    offset: block * fs.blockSize,
+    structure: `${structure} ${block}`,
+  };
+  if (block < fs.firstDataBlock || block >= fs.blocksCount) {
+    return new E2imageError(
+      'BAD_INDIRECT_BLOCK',
+      `inode ${inode.ino}: block ${block} lies outside the filesystem (blocks ${fs.firstDataBlock}..${fs.blocksCount - 1})`,
+      context,
+    );
+  }
+  if ((block + 1) * fs.blockSize > fs.device.size && !fs.device.zeroExtends) {
+    return new E2imageError(
+      'TRUNCATED',
+      `inode ${inode.ino}: block ${block} lies past the end of the device (${fs.device.size} bytes)`,
+      context,
+    );
+  }
+  return undefined;
 }
 
+function checkIndirect(fs: Filesystem, inode: Inode, block: number, structure: string): void {
+  const problem = indirectProblem(fs, inode, block, structure);
+  if (problem) throw problem;
+}
+
+/** One extent or indirect block; a device too short for it is TRUNCATED naming the inode. */
+function readMappingBlock(
+  fs: Filesystem,
+  inode: Inode,
+  block: number,
+  structure: string,
+): Promise<Buffer> {
+  return readExact(fs.device, block * fs.blockSize, fs.blockSize, structure, {
+    block,
+    inode: inode.ino,
+  });
+}
+
+/** Indirect levels, for messages and for the walked-once sets. */
+const INDIRECT_KINDS = ['indirect', 'double-indirect', 'triple-indirect'] as const;
+
+type Level = 0 | 1 | 2;
+
+/**
+ * The block map walk of ext2fs_block_iterate3, including how it reports errors:
+ * a bad pointer ends the walk of the (double/triple-)indirect block holding it,
+ * but the inode's next top-level pointer is still walked, and libext2fs keeps
+ * only the last status of its reads: a later indirect block read successfully
+ * clears the error, and e2image carries on. So the walk remembers the pending
+ * error and throws it only if nothing cleared it (strict walks throw at once).
+ */
 async function walkBlockMap(
   fs: Filesystem,
   inode: Inode,
@@ -275,52 +412,101 @@ async function walkBlockMap(
     const block = inode.blockPointer(i);
     if (block !== 0) runs.add(i, block);
   }
+  let pending: E2imageError | undefined;
+  let cleared: E2imageError | undefined;
+  const fail = (error: E2imageError): false => {
+    if (options.strict) throw error;
+    cleared ??= pending;
+    pending = error;
+    return false;
+  };
+  // The read libext2fs makes of a good indirect block resets its status.
+  const succeed = () => {
+    cleared ??= pending;
+    pending = undefined;
+  };
+  // libext2fs has no loop check for block maps: a (double-)indirect block that
+  // points at itself or at a sibling is walked again each time, up to
+  // perBlock^3 times. Walking a block again at the same level finds the same
+  // blocks and ends the same way, so each (block, level) is walked once and its
+  // outcome remembered: the same set and the same status, bounded work.
+  const outcomes = [
+    new Map<number, boolean>(),
+    new Map<number, boolean>(),
+    new Map<number, boolean>(),
+  ];
+  let warned = false;
+  const repeat = (block: number, level: Level, ok: boolean): boolean => {
+    const kind = INDIRECT_KINDS[level];
+    const message = `inode ${inode.ino}: ${kind} block ${block} is referenced more than once`;
+    if (options.strict) {
+      throw new E2imageError('BAD_INDIRECT_BLOCK', message, {
+        path: fs.device.name,
+        inode: inode.ino,
+        block,
+        offset: block * fs.blockSize,
+        structure: `${kind} block ${block}`,
+      });
+    }
+    if (!warned) {
+      warned = true;
+      fs.warn({
+        code: 'MAPPING_BLOCK_REUSED',
+        message: `${message}; walked once`,
+        inode: inode.ino,
+        block,
+      });
+    }
+    if (ok) succeed();
+    return ok;
+  };
+  /** Walks one mapping block; false when libext2fs would report BLOCK_ERROR. */
+  const walk = async (block: number, level: Level, base: number): Promise<boolean> => {
+    const kind = INDIRECT_KINDS[level];
+    visitor.mapping?.(block, kind);
+    const seen = outcomes[level] as Map<number, boolean>;
+    const known = seen.get(block);
+    if (known !== undefined) return repeat(block, level, known);
+    const problem = indirectProblem(fs, inode, block, `${kind} block`);
+    if (problem) {
+      seen.set(block, false);
+      return fail(problem);
+    }
+    succeed();
+    let ok = true;
+    if (level > 0 || options.data) {
+      const entries = await readMappingBlock(fs, inode, block, `${kind} block ${block}`);
+      const span = perBlock ** level;
+      for (let i = 0; i < perBlock; i++) {
+        if (level === 2) throwIfAborted(options.signal, fs.device.name);
+        const target = entries.readUInt32LE(i * 4);
+        if (target === 0) continue;
+        if (level === 0) runs.add(base + i, target);
+        else if (!(await walk(target, (level - 1) as Level, base + i * span))) {
+          ok = false;
+          break;
+        }
+      }
+    }
+    seen.set(block, ok);
+    return ok;
+  };
   let logical = EXT2_NDIR_BLOCKS;
-  const indirect = async (block: number, base: number) => {
-    visitor.mapping?.(block, 'indirect');
-    checkIndirect(fs, inode, block, 'indirect block');
-    if (!options.data) return;
-    const entries = await fs.readBlocks(block, 1, `indirect block ${block} of inode ${inode.ino}`);
-    for (let i = 0; i < perBlock; i++) {
-      const target = entries.readUInt32LE(i * 4);
-      if (target !== 0) runs.add(base + i, target);
-    }
-  };
-  const doubleIndirect = async (block: number, base: number) => {
-    visitor.mapping?.(block, 'double-indirect');
-    checkIndirect(fs, inode, block, 'double-indirect block');
-    const entries = await fs.readBlocks(
-      block,
-      1,
-      `double-indirect block ${block} of inode ${inode.ino}`,
-    );
-    for (let i = 0; i < perBlock; i++) {
-      const target = entries.readUInt32LE(i * 4);
-      if (target !== 0) await indirect(target, base + i * perBlock);
-    }
-  };
-  const ind = inode.blockPointer(EXT2_IND_BLOCK);
-  if (ind !== 0) await indirect(ind, logical);
-  logical += perBlock;
-  const dind = inode.blockPointer(EXT2_DIND_BLOCK);
-  if (dind !== 0) await doubleIndirect(dind, logical);
-  logical += perBlock * perBlock;
-  const tind = inode.blockPointer(EXT2_TIND_BLOCK);
-  if (tind !== 0) {
-    visitor.mapping?.(tind, 'triple-indirect');
-    checkIndirect(fs, inode, tind, 'triple-indirect block');
-    const entries = await fs.readBlocks(
-      tind,
-      1,
-      `triple-indirect block ${tind} of inode ${inode.ino}`,
-    );
-    for (let i = 0; i < perBlock; i++) {
-      throwIfAborted(options.signal, fs.device.name);
-      const target = entries.readUInt32LE(i * 4);
-      if (target !== 0) await doubleIndirect(target, logical + i * perBlock * perBlock);
-    }
+  for (const level of [0, 1, 2] as const) {
+    const block = inode.blockPointer(EXT2_IND_BLOCK + level);
+    if (block !== 0) await walk(block, level, logical);
+    logical += perBlock ** (level + 1);
   }
   runs.flush();
+  if (pending) throw pending;
+  if (cleared) {
+    fs.warn({
+      code: 'BAD_BLOCK_MAP',
+      message: `${cleared.message}; the rest of that mapping block is left out and the walk goes on, as e2image does`,
+      inode: inode.ino,
+      block: cleared.block,
+    });
+  }
 }
 
 /** Joins single-block data reports into runs of consecutive logical and physical blocks. */

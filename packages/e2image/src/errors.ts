@@ -53,6 +53,11 @@ export class E2imageError extends BlockIoError {
     this.block = options.block;
   }
 
+  /** The one-line description, ending with the stable code scripts can match. */
+  override describe(): string {
+    return `${super.describe()} [${this.code}]`;
+  }
+
   override toJSON(): Record<string, unknown> {
     return { ...super.toJSON(), group: this.group, inode: this.inode, block: this.block };
   }
@@ -83,6 +88,18 @@ export type E2imageWarningCode =
   /** A directory block with a bad rec_len or name_len, found while scrambling. */
   | 'CORRUPT_DIRECTORY_BLOCK'
   /** A bitmap says a block/inode is free that the tables use, or the reverse. */
-  | 'BITMAP_MISMATCH';
+  | 'BITMAP_MISMATCH'
+  /**
+   * An inode's extent tree root fails libext2fs' header check: e2image copies none
+   * of its blocks (ext2fs_block_iterate3 reports success having walked nothing).
+   */
+  | 'EXTENT_TREE_SKIPPED'
+  /** An extent or indirect block referenced more than once in one inode: walked once. */
+  | 'MAPPING_BLOCK_REUSED'
+  /**
+   * A bad indirect block pointer that e2image steps over: libext2fs keeps only the
+   * status of its last read, so a later good indirect block hides the error.
+   */
+  | 'BAD_BLOCK_MAP';
 
 export type WarningListener = (warning: E2imageWarning) => void;

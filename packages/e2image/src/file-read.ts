@@ -37,7 +37,9 @@ export async function fileExtents(
       data: (logical, physical, count, unwritten) =>
         runs.push({ logical, physical, count, unwritten }),
     },
-    { data: true, signal: options.signal },
+    // A file's contents depend on every pointer: anything libext2fs would
+    // tolerate (a skipped tree, a shared mapping block) is an error here.
+    { data: true, signal: options.signal, strict: true },
   );
   runs.sort((a, b) => a.logical - b.logical);
   return runs;

@@ -1,4 +1,4 @@
-import { type BlockDevice, BlockIoError, formatOffset } from '@x/blockio';
+import { type BlockDevice, BlockIoError } from '@x/blockio';
 import {
   checksumSeed,
   groupDescriptorChecksum,
@@ -259,7 +259,7 @@ export class Filesystem implements Geometry {
     if (block < this.firstDataBlock || block + count > this.blocksCount || count < 0) {
       throw new E2imageError(
         code,
-        `${structure} at block ${block}${count > 1 ? `+${count}` : ''} lies outside the filesystem (blocks ${this.firstDataBlock}..${this.blocksCount - 1})`,
+        `block ${block}${count > 1 ? `+${count}` : ''} lies outside the filesystem (blocks ${this.firstDataBlock}..${this.blocksCount - 1})`,
         { path: this.device.name, structure, block, ...context },
       );
     }
@@ -329,7 +329,23 @@ export class Filesystem implements Geometry {
 
   private async readDescriptors(superblockLocation: number): Promise<void> {
     const groupBlock = superblockLocation || this.firstDataBlock;
-    const table = Buffer.alloc(this.descBlocks * this.blockSize);
+    // The table's size comes from the superblock (s_blocks_count over
+    // s_blocks_per_group): check that the device can hold it before allocating,
+    // so a forged geometry is an error, not a multi-gigabyte allocation.
+    const tableBytes = this.descBlocks * this.blockSize;
+    if (tableBytes > this.device.size || tableBytes > MAX_DESCRIPTOR_TABLE_BYTES) {
+      throw new E2imageError(
+        tableBytes > this.device.size ? 'TRUNCATED' : 'BAD_SUPERBLOCK',
+        `${this.groupCount} block groups need ${this.descBlocks} descriptor blocks (${tableBytes} bytes), more than the ${tableBytes > this.device.size ? `${this.device.size}-byte device holds` : 'reader supports'}`,
+        {
+          path: this.device.name,
+          block: groupBlock + 1,
+          offset: (groupBlock + 1) * this.blockSize,
+          structure: 'group descriptor table',
+        },
+      );
+    }
+    const table = Buffer.alloc(tableBytes);
     // Without meta_bg the descriptor blocks are contiguous: one read.
     const contiguous = !(this.featureIncompat & EXT2_FEATURE_INCOMPAT_META_BG);
     if (contiguous) {
@@ -429,6 +445,12 @@ function checkBlockSizeArgument(blockSize: number, path: string): void {
   }
 }
 
+/**
+ * 1 GiB of group descriptors: 2^25 groups of 64 bytes, 4 PiB of 4 KiB blocks in
+ * 128 MiB groups — past the 2^53-byte limit of byte offsets anyway.
+ */
+const MAX_DESCRIPTOR_TABLE_BYTES = 1 << 30;
+
 /** Reads exactly `length` bytes or throws TRUNCATED naming the structure. */
 export async function readExact(
   device: BlockDevice,
@@ -445,7 +467,7 @@ export async function readExact(
   if (offset + length > device.size && !device.zeroExtends) {
     throw new E2imageError(
       'TRUNCATED',
-      `${structure} at offset ${formatOffset(offset)} (${length} bytes) lies past the end of the device (${device.size} bytes)`,
+      `its ${length} bytes run past the end of the device (${device.size} bytes)`,
       { path: device.name, offset, structure, ...context },
     );
   }

@@ -9,7 +9,7 @@ import {
   ProgressTracker,
   throwIfAborted,
 } from '@x/blockio';
-import { readBitmaps } from './bitmaps.js';
+import { readBitmaps, reportBitmapMismatches } from './bitmaps.js';
 import { E2imageError } from './errors.js';
 import { type Filesystem, readExact } from './filesystem.js';
 import {
@@ -104,6 +104,7 @@ export async function writeNormalImage(
   progress.finish();
 
   const bitmaps = await readBitmaps(fs);
+  reportBitmapMismatches(fs, bitmaps);
   const offsetBlockmap = position;
   const blockMap = padToBlock(bitmaps.block, blockSize);
   await write(offsetBlockmap, blockMap);
