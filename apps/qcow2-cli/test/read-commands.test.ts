@@ -182,12 +182,54 @@ describe('qcow2 convert', () => {
     expect((await qcow2('convert', '--force', image, out)).code).toBe(0);
   });
 
-  it('usage errors exit 2; qcow2 output is not available yet (exit 1)', async () => {
+  it('usage errors exit 2', async () => {
     expect((await qcow2('convert', '-O', 'vmdk', image, temp.file('x'))).code).toBe(2);
     expect((await qcow2('convert', '-c', image, temp.file('y.raw'))).code).toBe(2);
-    const qcow2Out = await qcow2('convert', '-O', 'qcow2', image, temp.file('z.qcow2'));
-    expect(qcow2Out.code).toBe(1);
-    expect(qcow2Out.stderr).toMatch(/not available yet/);
+    for (const size of ['3000', '4M', '256', 'big']) {
+      const run = await qcow2(
+        'convert',
+        '-O',
+        'qcow2',
+        '--cluster-size',
+        size,
+        image,
+        temp.file('z'),
+      );
+      expect(run.code, size).toBe(2);
+      expect(run.stderr).toMatch(/cluster.size/);
+    }
+    expect(existsSync(temp.file('z'))).toBe(false);
+  });
+
+  it('-O qcow2 [-c] [--cluster-size] output equals qemu-img convert byte for byte', async () => {
+    const cases: Array<[string, string[], string[]]> = [
+      [chainTop, [], []],
+      [image, ['--snapshot', 'first', '-c'], ['-l', 'snapshot.name=first', '-c']],
+      [rawInput, ['--cluster-size', '4k', '--no-sync'], ['-o', 'cluster_size=4096']],
+      [rawInput, ['-c', '--cluster-size', '2M'], ['-c', '-o', 'cluster_size=2M']],
+    ];
+    for (const [index, [input, ours, theirs]] of cases.entries()) {
+      const out = temp.file(`ours-${index}.qcow2`);
+      const expected = temp.file(`qemu-${index}.qcow2`);
+      const run = await qcow2('convert', '-O', 'qcow2', ...ours, input, out);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout).toBe('');
+      await qemuImg('convert', '-O', 'qcow2', ...theirs, input, expected);
+      expect(await filesEqual(out, expected), `${input} ${ours.join(' ')}`).toBe(true);
+      expect(existsSync(`${out}.partial`)).toBe(false);
+    }
+    const check = await runPeerOk('qemu-img', ['check', temp.file('ours-1.qcow2')]);
+    expect(check.stdout).toMatch(/No errors were found on the image/);
+  });
+
+  it('-O qcow2 --json ends in a done event with the file size', async () => {
+    const out = temp.file('json.qcow2');
+    const run = await qcow2('convert', '-O', 'qcow2', '--json', image, out);
+    expect(run.code, run.stderr).toBe(0);
+    const done = JSON.parse(run.stdout.trim().split('\n').at(-1) as string);
+    expect(done).toMatchObject({ event: 'done', format: 'qcow2', 'virtual-size': 16 << 20 });
+    expect(done['file-size']).toBeGreaterThan(4 << 20);
+    expect(done['bytes-written']).toBeGreaterThanOrEqual(4 << 20);
   });
 
   it('a corrupt image fails with a typed error and leaves no output behind', async () => {

@@ -3,6 +3,11 @@ export { RawBackingFile } from './backing/raw-backing-file.js';
 export { TableCache, type TableCacheOptions } from './cache/table-cache.js';
 export { type CompressionType, decompressCluster } from './compression/decompress.js';
 export {
+  type ConvertToQcow2Options,
+  type ConvertToQcow2Result,
+  convertToQcow2,
+} from './convert/convert-to-qcow2.js';
+export {
   type ConvertResult,
   type ConvertToRawOptions,
   convertToRaw,

@@ -1,5 +1,11 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { BlockIoError, createOutputFile, FileDevice, isPowerOfTwo } from '@x/blockio';
+import {
+  BlockIoError,
+  createOutputFile,
+  FileDevice,
+  isPowerOfTwo,
+  type OutputFile,
+} from '@x/blockio';
 import { Qcow2Error } from '../errors.js';
 import {
   MAX_CLUSTER_BITS,
@@ -16,6 +22,7 @@ import {
 import type { Qcow2Header } from '../format/header.js';
 import { readQcow2Metadata } from '../format/image-metadata.js';
 import { openQcow2 } from '../image/open.js';
+import type { Qcow2Image } from '../image/qcow2-image.js';
 import { encodeHeaderCluster, type HeaderState, rewriteHeader } from '../write/header-writer.js';
 import { Qcow2Writer } from '../write/writer.js';
 
@@ -54,50 +61,66 @@ export interface CreateQcow2Options {
  * renamed into place when complete.
  */
 export async function createQcow2(path: string, options: CreateQcow2Options = {}): Promise<void> {
-  const settings = await validate(path, options);
   const output = await createOutputFile(path, { overwrite: options.overwrite ?? false });
   try {
-    const clusterSize = settings.clusterSize;
-    const state: HeaderState = {
-      header: settings.header,
-      backingFile: undefined,
-      backingFormat: undefined,
-      dataFile: options.dataFile,
-      cryptoHeader: undefined,
-      bitmaps: undefined,
-      unknownExtensions: [],
-    };
-    // Cluster 0: header; cluster 1: refcount table pointing at cluster 2; cluster 2: refcount block.
-    const initial = Buffer.alloc(3 * clusterSize);
-    encodeHeaderCluster(state, clusterSize, path).copy(initial, 0);
-    initial.writeBigUInt64BE(BigInt(2 * clusterSize), clusterSize);
-    await output.device.write(0, initial);
-    if (options.dataFile !== undefined) await createDataFile(path, options.dataFile, options);
-
-    const image = await openQcow2(output.partialPath, { writable: true, backingPolicy: 'allow' });
-    try {
-      const writer = image.writePath;
-      if (!(writer instanceof Qcow2Writer)) {
-        throw new Qcow2Error('UNSUPPORTED', 'the image has no qcow2 writer', { path });
-      }
-      await writer.exclusive(async () => {
-        await writer.refcounts.allocClusters(3 * clusterSize);
-        await rewriteHeader(writer.file, writer.state, clusterSize);
-      });
-      await writer.resize(settings.size, { preallocation: options.preallocation ?? 'off' });
-      if (options.backingFile !== undefined) {
-        await writer.exclusive(async () => {
-          writer.state.backingFile = options.backingFile;
-          writer.state.backingFormat = options.backingFormat;
-          await rewriteHeader(writer.file, writer.state, clusterSize);
-        });
-      }
-    } finally {
-      await image.close();
-    }
+    const image = await createQcow2In(output, options);
+    await image.close();
     await output.commit();
   } catch (error) {
     await output.abort();
+    throw error;
+  }
+}
+
+/**
+ * createQcow2's steps into an output file the caller owns (still under its
+ * `.partial` name): returns the new image open for writing, for a caller
+ * that fills it (convert) before closing it and committing the output.
+ */
+export async function createQcow2In(
+  output: OutputFile,
+  options: CreateQcow2Options = {},
+): Promise<Qcow2Image> {
+  const path = output.path;
+  const settings = await validate(path, options);
+  const clusterSize = settings.clusterSize;
+  const state: HeaderState = {
+    header: settings.header,
+    backingFile: undefined,
+    backingFormat: undefined,
+    dataFile: options.dataFile,
+    cryptoHeader: undefined,
+    bitmaps: undefined,
+    unknownExtensions: [],
+  };
+  // Cluster 0: header; cluster 1: refcount table pointing at cluster 2; cluster 2: refcount block.
+  const initial = Buffer.alloc(3 * clusterSize);
+  encodeHeaderCluster(state, clusterSize, path).copy(initial, 0);
+  initial.writeBigUInt64BE(BigInt(2 * clusterSize), clusterSize);
+  await output.device.write(0, initial);
+  if (options.dataFile !== undefined) await createDataFile(path, options.dataFile, options);
+
+  const image = await openQcow2(output.partialPath, { writable: true, backingPolicy: 'allow' });
+  try {
+    const writer = image.writePath;
+    if (!(writer instanceof Qcow2Writer)) {
+      throw new Qcow2Error('UNSUPPORTED', 'the image has no qcow2 writer', { path });
+    }
+    await writer.exclusive(async () => {
+      await writer.refcounts.allocClusters(3 * clusterSize);
+      await rewriteHeader(writer.file, writer.state, clusterSize);
+    });
+    await writer.resize(settings.size, { preallocation: options.preallocation ?? 'off' });
+    if (options.backingFile !== undefined) {
+      await writer.exclusive(async () => {
+        writer.state.backingFile = options.backingFile;
+        writer.state.backingFormat = options.backingFormat;
+        await rewriteHeader(writer.file, writer.state, clusterSize);
+      });
+    }
+    return image;
+  } catch (error) {
+    await image.close().catch(() => {});
     throw error;
   }
 }

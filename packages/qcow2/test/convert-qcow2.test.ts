@@ -1,0 +1,223 @@
+import { existsSync } from 'node:fs';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { cachedFixture, makeTempDir, runPeerOk, seededBytes } from '@x/test-utils';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type ConvertToQcow2Options, convertToQcow2 } from '../src/index.js';
+import { PACKAGE_ROOT, qemuImage } from './support/qemu-fixtures.js';
+import {
+  backingChain,
+  convertedImage,
+  dataFileImage,
+  MIXED_WRITES,
+  PLAIN_WRITES,
+  snapshotImage,
+} from './support/read-fixtures.js';
+import { expectClean, firstDifference } from './write/support.js';
+
+const temp = await makeTempDir('qcow2-convert-qcow2-');
+afterAll(() => temp.remove());
+
+/**
+ * A sparse raw file whose data does not line up with anything: runs of random
+ * and of compressible bytes at sector-but-not-cluster-aligned offsets, some
+ * crossing 2 MiB (qemu-img's buffer) boundaries, with zero stretches inside
+ * them of 100 B to 70 KiB (shorter and longer than qemu-img's 4 KiB minimum
+ * hole), and a size that is not a multiple of any cluster size; once sparse
+ * and once with every byte allocated.
+ */
+async function scatteredRaw(layout: 'sparse' | 'dense' = 'sparse'): Promise<string> {
+  const directory = await cachedFixture(PACKAGE_ROOT, 'convert-scattered', 'v2', async (dir) => {
+    const size = 12 * (1 << 20) + 7 * 512;
+    const image = Buffer.alloc(size);
+    let state = 12345;
+    const next = (limit: number) => {
+      state = (state * 1103515245 + 12345) >>> 0;
+      return state % limit;
+    };
+    const skews = [0, 512, 1536, 4096, 32768];
+    for (let i = 0; i < 24; i++) {
+      const offset = Math.min(next(size >> 9) * 512 + (skews[i % skews.length] as number), size);
+      const length = Math.min(1 + next(300_000), size - offset);
+      const run =
+        i % 3 === 0
+          ? Buffer.from('qcow2 cluster sector '.repeat(Math.ceil(length / 21)).slice(0, length))
+          : seededBytes(length, i);
+      for (let count = 0; count < 4; count++) {
+        const at = next(length);
+        const hole = [100, 512, 3000, 4096, 8192, 70000][next(6)] as number;
+        run.fill(0, at, Math.min(length, at + hole));
+      }
+      run.copy(image, offset);
+    }
+    // Data right up to the (odd) end, so the short last cluster is written.
+    seededBytes(3000, 99).copy(image, size - 3000);
+    // Dense: every byte written, so only qemu-img's zero scan finds the holes.
+    await writeFile(join(dir, 'dense.raw'), image);
+    // Sparse: holes wherever a file system block is zero, so block status finds them.
+    const sparse = join(dir, 'sparse.raw');
+    await writeFile(sparse, image);
+    await runPeerOk('fallocate', ['--dig-holes', sparse]);
+  });
+  return join(directory, `${layout}.raw`);
+}
+
+let counter = 0;
+
+/**
+ * Converts with our library and with `qemu-img convert -O qcow2` and expects
+ * the same bytes, and an image qemu-img check calls clean.
+ */
+async function expectSameAsQemu(
+  input: string,
+  options: Pick<ConvertToQcow2Options, 'clusterSize' | 'compress' | 'snapshot'> = {},
+): Promise<Buffer> {
+  const index = counter++;
+  const ours = temp.file(`ours-${index}.qcow2`);
+  const theirs = temp.file(`qemu-${index}.qcow2`);
+  await convertToQcow2(input, ours, { ...options, backingPolicy: 'allow', sync: false });
+  const args = ['convert', '-O', 'qcow2'];
+  if (options.compress) args.push('-c');
+  if (options.clusterSize !== undefined) args.push('-o', `cluster_size=${options.clusterSize}`);
+  if (options.snapshot !== undefined) {
+    const key = /^\d+$/.test(options.snapshot) ? 'snapshot.id' : 'snapshot.name';
+    args.push('-l', `${key}=${options.snapshot}`);
+  }
+  await runPeerOk('qemu-img', [...args, input, theirs], { cwd: dirname(input) });
+  const [a, b] = await Promise.all([readFile(ours), readFile(theirs)]);
+  const where = firstDifference(a, b);
+  expect(
+    { sizes: [a.byteLength, b.byteLength], firstDifference: where },
+    `${input} ${JSON.stringify(options)}`,
+  ).toEqual({ sizes: [b.byteLength, b.byteLength], firstDifference: -1 });
+  await expectClean(ours);
+  return a;
+}
+
+const CLUSTER_SIZES = [512, 4096, 65536, 2 << 20];
+
+describe('convertToQcow2 writes the bytes qemu-img convert -O qcow2 writes', () => {
+  for (const clusterSize of CLUSTER_SIZES) {
+    it(`raw source, ${clusterSize}-byte clusters, plain and compressed`, async () => {
+      for (const layout of ['sparse', 'dense'] as const) {
+        const input = await scatteredRaw(layout);
+        await expectSameAsQemu(input, { clusterSize });
+        await expectSameAsQemu(input, { clusterSize, compress: true });
+      }
+    });
+  }
+
+  it('the default cluster size is 64 KiB', async () => {
+    const image = await expectSameAsQemu(await scatteredRaw());
+    expect(image.readUInt32BE(20)).toBe(16);
+  });
+
+  it('qcow2 source with data, zero, compressed, discarded and unaligned clusters', async () => {
+    const input = await qemuImage('read-mixed', { size: '64M', commands: MIXED_WRITES });
+    for (const clusterSize of [512, 65536, 2 << 20]) {
+      await expectSameAsQemu(input, { clusterSize });
+      await expectSameAsQemu(input, { clusterSize, compress: true });
+    }
+  });
+
+  it('deflate- and zstd-compressed sources', async () => {
+    for (const input of [
+      await convertedImage('converted-zlib', { compress: true }),
+      await convertedImage('converted-zstd', {
+        compress: true,
+        createOptions: 'compression_type=zstd',
+      }),
+    ]) {
+      await expectSameAsQemu(input);
+      await expectSameAsQemu(input, { compress: true });
+      await expectSameAsQemu(input, { clusterSize: 4096 });
+    }
+  });
+
+  it('a backing chain (raw base, qcow2 in between) read as one disk', async () => {
+    const input = await backingChain('raw');
+    await expectSameAsQemu(input);
+    await expectSameAsQemu(input, { clusterSize: 4096, compress: true });
+    await expectSameAsQemu(await backingChain('qcow2'), { clusterSize: 512 });
+  });
+
+  it('extended L2 (subclusters), external data file, metadata preallocation', async () => {
+    const extended = await qemuImage('read-extl2', {
+      size: '64M',
+      options: 'extended_l2=on,cluster_size=128k',
+      commands: MIXED_WRITES,
+    });
+    await expectSameAsQemu(extended);
+    await expectSameAsQemu(extended, { clusterSize: 4096, compress: true });
+    const dataFile = await dataFileImage(false);
+    await expectSameAsQemu(dataFile);
+    await expectSameAsQemu(dataFile, { compress: true });
+    const preallocated = await qemuImage('convert-prealloc', {
+      size: '16M',
+      options: 'preallocation=metadata,cluster_size=4k',
+      commands: PLAIN_WRITES.slice(0, 1).concat('write -P 0x61 9M 100k'),
+    });
+    await expectSameAsQemu(preallocated);
+    await expectSameAsQemu(preallocated, { compress: true });
+  });
+
+  it('an internal snapshot, by name and by id', async () => {
+    const input = await snapshotImage();
+    await expectSameAsQemu(input, { snapshot: 's1' });
+    await expectSameAsQemu(input, { snapshot: '2', compress: true });
+  });
+
+  it('a raw source whose size is not a multiple of 512', async () => {
+    const input = temp.file('odd.raw');
+    await writeFile(input, seededBytes(1_000_123, 5));
+    const image = await expectSameAsQemu(input, { clusterSize: 4096 });
+    expect(image.readBigUInt64BE(24)).toBe(1_000_448n);
+    await expectSameAsQemu(input, { compress: true });
+  });
+});
+
+describe('convertToQcow2 output safety', () => {
+  it('aborts cleanly: no output and no partial file', async () => {
+    const controller = new AbortController();
+    const out = temp.file('aborted.qcow2');
+    const conversion = convertToQcow2(await scatteredRaw(), out, {
+      signal: controller.signal,
+      onProgress: () => controller.abort(new Error('test')),
+    });
+    await expect(conversion).rejects.toMatchObject({ code: 'ABORTED' });
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(`${out}.partial`)).toBe(false);
+  });
+
+  it('refuses bad cluster sizes and existing outputs with typed errors', async () => {
+    const input = await scatteredRaw();
+    const out = temp.file('refused.qcow2');
+    await expect(convertToQcow2(input, out, { clusterSize: 3000 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await expect(convertToQcow2(input, out, { clusterSize: 4 << 20 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await writeFile(out, 'keep me');
+    await expect(convertToQcow2(input, out)).rejects.toMatchObject({ code: 'EEXIST' });
+    expect(await readFile(out, 'utf8')).toBe('keep me');
+    expect(existsSync(`${out}.partial`)).toBe(false);
+  });
+
+  it('reports progress up to the virtual size', async () => {
+    const input = await scatteredRaw();
+    let last = { done: 0, total: -1 };
+    const out = temp.file('progress.qcow2');
+    const result = await convertToQcow2(input, out, {
+      sync: false,
+      onProgress: (event) => {
+        last = event;
+      },
+    });
+    expect(last.done).toBe(last.total);
+    expect(last.total).toBe(result.virtualSize);
+    expect(result.inputFormat).toBe('raw');
+    expect(result.bytesWritten).toBeGreaterThan(0);
+    expect(result.fileSize).toBe((await stat(out)).size);
+  });
+});
