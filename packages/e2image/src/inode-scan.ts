@@ -11,8 +11,12 @@ export interface InodeChunk {
   /** Inode number of the first inode in `bytes`. */
   readonly firstIno: number;
   readonly count: number;
-  /** `count * inodeSize` bytes, a buffer of its own (safe to keep). */
+  /** `count * inodeSize` bytes, a buffer of its own (safe to keep) unless `reuseBuffers`. */
   readonly bytes: Buffer;
+  /** The first inode table block read for the chunk. */
+  readonly tableBlock: number;
+  /** Every block read for the chunk (`bytes` and the rest of its last block). */
+  readonly tableBytes: Buffer;
 }
 
 export interface ScanOptions {
@@ -25,6 +29,13 @@ export interface ScanOptions {
    * as ext2fs_get_next_inode does. Default true.
    */
   skipUninitialized?: boolean | undefined;
+  /**
+   * Read into two buffers used in turn instead of a new one per chunk: a chunk's
+   * `bytes` then stay valid only until the chunk after it is asked for. Saves the
+   * allocation, page faults and garbage collection of a buffer per chunk (a
+   * scan of 200,000 inodes spent a fifth of its time there). Default false.
+   */
+  reuseBuffers?: boolean | undefined;
 }
 
 interface ChunkPlan {
@@ -47,16 +58,26 @@ export async function* scanInodeTables(
 ): AsyncGenerator<InodeChunk> {
   const chunkBlocks = Math.max(1, Math.floor((options.chunkBytes ?? 1 << 20) / fs.blockSize));
   const plans = planChunks(fs, chunkBlocks, options.skipUninitialized ?? true);
+  const buffers = options.reuseBuffers
+    ? [
+        Buffer.allocUnsafe(chunkBlocks * fs.blockSize),
+        Buffer.allocUnsafe(chunkBlocks * fs.blockSize),
+      ]
+    : undefined;
+  let turn = 0;
   let next: Promise<InodeChunk> | undefined;
   const start = (): Promise<InodeChunk> | undefined => {
     const plan = plans.next();
     if (plan.done) return undefined;
     const { group, firstIno, count, block, blocks } = plan.value;
-    return fs.readBlocks(block, blocks, `inode table of group ${group}`).then((buffer) => ({
+    const into = buffers?.[turn++ % 2];
+    return fs.readBlocks(block, blocks, `inode table of group ${group}`, into).then((buffer) => ({
       group,
       firstIno,
       count,
       bytes: buffer.subarray(0, count * fs.inodeSize),
+      tableBlock: block,
+      tableBytes: buffer,
     }));
   };
   next = start();

@@ -11,14 +11,26 @@ import type { Filesystem } from './filesystem.js';
 import {
   EXT2_BG_BLOCK_UNINIT,
   EXT2_BG_INODE_UNINIT,
+  EXT2_OS_HURD,
+  EXT3_EXT_MAGIC,
+  EXT4_EXTENTS_FL,
   EXT4_FEATURE_INCOMPAT_MMP,
   EXT4_GRP_QUOTA_INO,
+  EXT4_INLINE_DATA_FL,
   EXT4_USR_QUOTA_INO,
   LINUX_S_IFDIR,
   LINUX_S_IFLNK,
   LINUX_S_IFMT,
+  LINUX_S_IFREG,
 } from './format/constants.js';
-import { I_LINKS_COUNT, I_MODE } from './format/inode.js';
+import {
+  I_BLOCK,
+  I_FILE_ACL_HIGH,
+  I_FILE_ACL_LO,
+  I_FLAGS,
+  I_LINKS_COUNT,
+  I_MODE,
+} from './format/inode.js';
 import { descriptorBlockLocation } from './geometry.js';
 import type { Inode } from './inode.js';
 import { scanInodeTables } from './inode-scan.js';
@@ -35,6 +47,13 @@ export interface CollectMetadataOptions extends LongRunningOptions {
   verifyChecksums?: boolean | undefined;
   /** Inodes whose block maps are walked at once when that needs reads. Default 8. */
   concurrency?: number | undefined;
+  /**
+   * Called with each run of inode table blocks of the set as the scan reads it, so
+   * that a copy of the metadata can write them out there and then instead of
+   * reading them a second time. `bytes` (whole blocks) are valid only until the
+   * returned promise settles.
+   */
+  onInodeTableBlocks?: ((block: number, bytes: Buffer) => Promise<void>) | undefined;
 }
 
 export interface MetadataSet {
@@ -68,7 +87,10 @@ export async function collectMetadata(
   const blocks = new ExtentSet();
   const directories = new ExtentSet();
   markTableBlocks(fs, blocks, options.outputIsBlockDevice ?? false);
-  await markInodeBlocks(fs, blocks, directories, options);
+  // Only blocks the set holds are handed to onInodeTableBlocks; the scan reads no
+  // others, but the set, not the scan, is what says what to copy.
+  const tables = options.onInodeTableBlocks ? blocks.clone() : undefined;
+  await markInodeBlocks(fs, blocks, directories, options, tables);
   const extents = toByteExtents(fs, blocks, true);
   return {
     extents: extents.set,
@@ -134,6 +156,7 @@ async function markInodeBlocks(
   blocks: ExtentSet,
   directories: ExtentSet,
   options: CollectMetadataOptions,
+  tables: ExtentSet | undefined,
 ): Promise<void> {
   const allData = options.allData ?? false;
   const verify = options.verifyChecksums ?? false;
@@ -167,15 +190,31 @@ async function markInodeBlocks(
   const progress = new ProgressTracker('scan inodes', fs.inodesCount, options.onProgress);
   const concurrency = options.concurrency ?? 8;
 
-  for await (const chunk of scanInodeTables(fs, { signal: options.signal })) {
+  // Regular files whose block map holds nothing e2image copies are most inodes:
+  // they are decided from the table bytes, without an Inode object per inode.
+  const quickFiles = !allData && fs.superblock.s_creator_os !== EXT2_OS_HURD;
+  const is64bit = fs.is64bit;
+
+  // The chunks' buffers are reused: every inode of a chunk is done with (the
+  // pending walks included) before the next chunk is asked for.
+  const scan = scanInodeTables(fs, { signal: options.signal, reuseBuffers: true });
+  for await (const chunk of scan) {
     const pending: Array<{ inode: Inode; visitor: BlockVisitor; data: boolean }> = [];
     const size = fs.inodeSize;
+    const table = chunk.bytes;
     for (let i = 0; i < chunk.count; i++) {
       const at = i * size;
-      if (chunk.bytes.readUInt16LE(at + I_LINKS_COUNT) === 0) continue;
+      if ((table[at + I_LINKS_COUNT] as number) === 0 && table[at + I_LINKS_COUNT + 1] === 0) {
+        continue;
+      }
       const ino = chunk.firstIno + i;
-      const bytes = chunk.bytes.subarray(at, at + size);
-      if (verify) fs.verifyInode(ino, bytes);
+      if (verify) fs.verifyInode(ino, table.subarray(at, at + size));
+      if (quickFiles && !wholeInodes.has(ino) && plainRegularFile(table, at)) {
+        const acl = fileAclBlock(table, at, is64bit);
+        if (acl !== 0) blocks.add(acl, 1);
+        continue;
+      }
+      const bytes = table.subarray(at, at + size);
       const inode = fs.inodeFromBytes(ino, bytes);
       const acl = inode.fileAcl;
       if (acl !== 0) blocks.add(acl, 1);
@@ -207,10 +246,62 @@ async function markInodeBlocks(
         options.signal,
       );
     }
+    const onTable = options.onInodeTableBlocks;
+    if (onTable && tables) {
+      const count = chunk.tableBytes.length / fs.blockSize;
+      if (tables.covers(chunk.tableBlock, count)) await onTable(chunk.tableBlock, chunk.tableBytes);
+    }
     progress.set(chunk.firstIno + chunk.count - 1);
   }
   throwIfAborted(options.signal, fs.device.name);
   progress.finish();
+}
+
+function u16(bytes: Uint8Array, at: number): number {
+  return (bytes[at] as number) | ((bytes[at + 1] as number) << 8);
+}
+
+function u32(bytes: Uint8Array, at: number): number {
+  return (
+    ((bytes[at] as number) |
+      ((bytes[at + 1] as number) << 8) |
+      ((bytes[at + 2] as number) << 16) |
+      ((bytes[at + 3] as number) << 24)) >>>
+    0
+  );
+}
+
+/** Inode.fileAcl on table bytes. */
+function fileAclBlock(table: Uint8Array, at: number, is64bit: boolean): number {
+  const lo = u32(table, at + I_FILE_ACL_LO);
+  return is64bit ? lo + u16(table, at + I_FILE_ACL_HIGH) * 2 ** 32 : lo;
+}
+
+/**
+ * A regular file whose walk would mark nothing but its xattr block: an extent
+ * tree that is a valid leaf inside the inode (or empty), or a block map without
+ * indirect blocks. Anything else, including a root the walk would reject, takes
+ * the full path (which reports it the same way as before).
+ */
+function plainRegularFile(table: Uint8Array, at: number): boolean {
+  if ((u16(table, at + I_MODE) & LINUX_S_IFMT) !== LINUX_S_IFREG) return false;
+  const flags = u32(table, at + I_FLAGS);
+  if (flags & EXT4_INLINE_DATA_FL) return false;
+  const root = at + I_BLOCK;
+  if (flags & EXT4_EXTENTS_FL) {
+    const magic = u16(table, root);
+    if (magic !== EXT3_EXT_MAGIC) return false;
+    const entries = u16(table, root + 2);
+    const max = u16(table, root + 4);
+    const depth = u16(table, root + 6);
+    // The walk's own checks for a 60-byte root: eh_max 2..4, entries <= max.
+    return depth === 0 && entries <= max && max >= 2 && max <= 4;
+  }
+  // i_block[12..14]: indirect, double- and triple-indirect pointers.
+  for (let pointer = root + 48; pointer < root + 60; pointer++) {
+    if (table[pointer] !== 0) return false;
+  }
+  return true;
 }
 
 /**

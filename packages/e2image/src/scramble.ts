@@ -108,7 +108,13 @@ export class MetadataSourceDevice extends BaseBlockDevice {
     blockSize: number,
     scramble?: { directories: ExtentSet; scrambler: DirectoryScrambler },
   ) {
-    super({ name: source.name, size: source.size, readOnly: true, alignment: source.alignment });
+    super({
+      name: source.name,
+      size: source.size,
+      readOnly: true,
+      alignment: source.alignment,
+      queueDepth: source.queueDepth,
+    });
     this.#source = source;
     this.#blockSize = blockSize;
     this.#directories = scramble?.directories;

@@ -99,7 +99,6 @@ export async function writeDeviceToRawFile(
     const result = await copy(source, target, {
       signal: options.signal,
       onProgress: options.onProgress,
-      blockSize: 2 << 20,
       phase: 'convert',
       targetIsZeroed: true,
     });
