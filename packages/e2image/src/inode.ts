@@ -3,10 +3,14 @@ import {
   EXT4_EXTENTS_FL,
   EXT4_HUGE_FILE_FL,
   EXT4_INLINE_DATA_FL,
+  LINUX_S_IFBLK,
+  LINUX_S_IFCHR,
   LINUX_S_IFDIR,
+  LINUX_S_IFIFO,
   LINUX_S_IFLNK,
   LINUX_S_IFMT,
   LINUX_S_IFREG,
+  LINUX_S_IFSOCK,
 } from './format/constants.js';
 import {
   I_BLOCK,
@@ -38,13 +42,13 @@ export type FileType =
   | 'unknown';
 
 const TYPES: Record<number, FileType> = {
-  16807: 'regular',
-  9604: 'directory',
-  21609: 'symlink',
-  4802: 'character-device',
-  14406: 'block-device',
-  2401: 'fifo',
-  26411: 'socket',
+  [LINUX_S_IFREG]: 'regular',
+  [LINUX_S_IFDIR]: 'directory',
+  [LINUX_S_IFLNK]: 'symlink',
+  [LINUX_S_IFCHR]: 'character-device',
+  [LINUX_S_IFBLK]: 'block-device',
+  [LINUX_S_IFIFO]: 'fifo',
+  [LINUX_S_IFSOCK]: 'socket',
 };
 
 /**

@@ -85,10 +85,15 @@ describe.each(MATRIX.map((recipe) => [recipe.name, recipe] as const))(
       const { fs, close } = await open(fixture);
       try {
         let count = 0;
+        const types = new Set<string>();
         for await (const inode of iterateInodes(fs)) {
           expect(inode).toBeInstanceOf(Inode);
+          types.add(inode.fileType);
           count++;
         }
+        // Every in-use inode has a type; the tree holds files, directories and links.
+        expect(types.has('unknown')).toBe(false);
+        for (const type of ['regular', 'directory', 'symlink']) expect(types.has(type)).toBe(true);
         // The bitmap also counts reserved inodes nobody links to.
         let unlinkedReserved = 0;
         for (let ino = 1; ino < fs.superblock.s_first_ino; ino++) {
