@@ -2,8 +2,9 @@ import { existsSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { cachedFixture, makeTempDir, runPeerOk, seededBytes } from '@x/test-utils';
+import { deflateRaw } from 'pako';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type ConvertToQcow2Options, convertToQcow2 } from '../src/index.js';
+import { type ConvertToQcow2Options, convertToQcow2, deflateCluster } from '../src/index.js';
 import { PACKAGE_ROOT, qemuImage } from './support/qemu-fixtures.js';
 import {
   backingChain,
@@ -62,6 +63,29 @@ async function scatteredRaw(layout: 'sparse' | 'dense' = 'sparse'): Promise<stri
   return join(directory, `${layout}.raw`);
 }
 
+/** Bytes QEMU's zlib parameters deflate `cluster` to, however many that is. */
+const deflatedLength = (cluster: Uint8Array) =>
+  deflateRaw(cluster, { level: -1, windowBits: 12, memLevel: 9, strategy: 0 }).byteLength;
+
+/**
+ * Clusters that deflate to exactly cluster_size - 1 bytes (QEMU stores them
+ * uncompressed: zlib fills its cluster_size - 1 byte buffer and returns Z_OK,
+ * not Z_STREAM_END) and to cluster_size - 2 (stored compressed): random bytes
+ * with a zeroed head just long enough, found by search.
+ */
+function boundaryClusters(clusterSize: number): Buffer[] {
+  const base = seededBytes(clusterSize, 1);
+  return [clusterSize - 1, clusterSize - 2].map((target) => {
+    for (let zeroed = 0; zeroed < clusterSize / 4; zeroed++) {
+      const cluster = Buffer.from(base).fill(0, 0, zeroed);
+      const length = deflatedLength(cluster);
+      if (length === target) return cluster;
+      if (length < target) break;
+    }
+    throw new Error(`no ${clusterSize}-byte cluster deflating to ${target} bytes found`);
+  });
+}
+
 let counter = 0;
 
 /**
@@ -70,7 +94,10 @@ let counter = 0;
  */
 async function expectSameAsQemu(
   input: string,
-  options: Pick<ConvertToQcow2Options, 'clusterSize' | 'compress' | 'snapshot'> = {},
+  options: Pick<
+    ConvertToQcow2Options,
+    'clusterSize' | 'compress' | 'snapshot' | 'deflateWorkers'
+  > = {},
 ): Promise<Buffer> {
   const index = counter++;
   const ours = temp.file(`ours-${index}.qcow2`);
@@ -107,9 +134,10 @@ describe('convertToQcow2 writes the bytes qemu-img convert -O qcow2 writes', () 
     });
   }
 
-  it('the default cluster size is 64 KiB', async () => {
+  it('the default cluster size is 64 KiB; -c deflates the same without worker threads', async () => {
     const image = await expectSameAsQemu(await scatteredRaw());
     expect(image.readUInt32BE(20)).toBe(16);
+    await expectSameAsQemu(await scatteredRaw('dense'), { compress: true, deflateWorkers: 0 });
   });
 
   it('qcow2 source with data, zero, compressed, discarded and unaligned clusters', async () => {
@@ -173,6 +201,19 @@ describe('convertToQcow2 writes the bytes qemu-img convert -O qcow2 writes', () 
     const image = await expectSameAsQemu(input, { clusterSize: 4096 });
     expect(image.readBigUInt64BE(24)).toBe(1_000_448n);
     await expectSameAsQemu(input, { compress: true });
+  });
+});
+
+describe('compressed clusters at the size limit', () => {
+  it('a cluster deflating to cluster_size - 1 bytes is stored as it is, one byte less compressed', async () => {
+    for (const clusterSize of [4096, 65536]) {
+      const [exact, oneLess] = boundaryClusters(clusterSize) as [Buffer, Buffer];
+      expect(deflateCluster(exact)).toBeUndefined();
+      expect(deflateCluster(oneLess)?.byteLength).toBe(clusterSize - 2);
+      const input = temp.file(`boundary-${clusterSize}.raw`);
+      await writeFile(input, Buffer.concat([exact, oneLess, oneLess, exact]));
+      await expectSameAsQemu(input, { clusterSize, compress: true });
+    }
   });
 });
 

@@ -92,7 +92,7 @@ async function runConvert(input: string, output: string, options: ConvertOptions
     let summary: Record<string, unknown>;
     if (options.outputFormat === 'qcow2') {
       // The writer (and pako) load only for qcow2 output.
-      const { convertToQcow2 } = await import('@x/qcow2');
+      const { convertToQcow2 } = await import('@x/qcow2/convert');
       const result = await convertToQcow2(input, output, {
         ...common,
         clusterSize,

@@ -7,8 +7,20 @@ export interface SectorRun {
   sectors: number;
 }
 
-function sectorIsZero(buffer: Uint8Array, index: number): boolean {
-  return isZeroRange(buffer, index * SECTOR, (index + 1) * SECTOR);
+/**
+ * Which sectors of `buffer` (the first `count`) are all zero, one byte each
+ * (1 = zero). Data sectors nearly always have a non-zero first or last byte,
+ * so most sectors cost two byte reads; only candidates are compared in full.
+ */
+export function zeroSectors(buffer: Uint8Array, count: number, into?: Uint8Array): Uint8Array {
+  const flags = into && into.byteLength >= count ? into : new Uint8Array(count);
+  for (let index = 0; index < count; index++) {
+    const start = index * SECTOR;
+    const end = start + SECTOR;
+    flags[index] =
+      buffer[start] === 0 && buffer[end - 1] === 0 && isZeroRange(buffer, start, end) ? 1 : 0;
+  }
+  return flags;
 }
 
 /**
@@ -19,16 +31,17 @@ function sectorIsZero(buffer: Uint8Array, index: number): boolean {
  * counted as data if it lies within the block — so writes end aligned.
  */
 function sameSectors(
-  buffer: Uint8Array,
+  zero: Uint8Array,
   first: number,
   count: number,
   sector: number,
   alignment: number,
 ): SectorRun {
   if (count <= 0) return { allocated: false, sectors: 0 };
-  let isZero = sectorIsZero(buffer, first);
+  const kind = zero[first];
   let i = 1;
-  while (i < count && sectorIsZero(buffer, first + i) === isZero) i++;
+  while (i < count && zero[first + i] === kind) i++;
+  let isZero = kind === 1;
   if (i === count) return { allocated: !isZero, sectors: i };
   const tail = (sector + i) & (alignment - 1);
   if (tail) {
@@ -40,12 +53,13 @@ function sameSectors(
 }
 
 /**
- * qemu-img's is_allocated_sectors_min(): like sameSectors, but once the
- * buffer starts with data, zero runs shorter than `min` sectors are written
- * along with the data around them instead of splitting the write.
+ * qemu-img's is_allocated_sectors_min() over the zero flags of a buffer
+ * (zeroSectors): like sameSectors, but once the run starts with data, zero
+ * runs shorter than `min` sectors are written along with the data around
+ * them instead of splitting the write.
  */
 export function allocatedSectorsMin(
-  buffer: Uint8Array,
+  zero: Uint8Array,
   first: number,
   count: number,
   min: number,
@@ -53,12 +67,12 @@ export function allocatedSectorsMin(
   alignment: number,
 ): SectorRun {
   const minimum = Math.min(min, count);
-  const head = sameSectors(buffer, first, count, sector, alignment);
+  const head = sameSectors(zero, first, count, sector, alignment);
   if (!head.allocated) return head;
   let used = head.sectors;
   let checked = used;
   while (checked < count) {
-    const run = sameSectors(buffer, first + checked, count - checked, sector + checked, alignment);
+    const run = sameSectors(zero, first + checked, count - checked, sector + checked, alignment);
     checked += run.sectors;
     if (run.allocated) used = checked;
     else if (run.sectors >= minimum) break;

@@ -7,6 +7,12 @@ import { readL2Entry, writeL2Entry } from './l2-entries.js';
 import { getClusterTable, l2Table } from './l2-tables.js';
 import type { Qcow2Writer } from './writer.js';
 
+/** deflateCluster's result for a whole cluster, computed ahead (on a worker thread). */
+export interface PrecompressedCluster {
+  /** The deflated bytes, or undefined when the cluster does not shrink. */
+  compressed: Uint8Array | undefined;
+}
+
 /**
  * Writes one guest cluster compressed (QEMU's
  * qcow2_co_pwritev_compressed_task()): the cluster (zero-padded when it is the
@@ -18,6 +24,7 @@ export async function writeCompressedCluster(
   writer: Qcow2Writer,
   guestOffset: number,
   data: Uint8Array,
+  deflated?: PrecompressedCluster,
 ): Promise<void> {
   const { geometry } = writer;
   const clusterSize = geometry.clusterSize;
@@ -56,7 +63,7 @@ export async function writeCompressedCluster(
     cluster = new Uint8Array(clusterSize);
     cluster.set(data);
   }
-  const compressed = deflateCluster(cluster);
+  const compressed = deflated && cluster === data ? deflated.compressed : deflateCluster(cluster);
   if (compressed === undefined) {
     await writeGuestData(writer, guestOffset, data);
     return;

@@ -13,7 +13,11 @@ import type { L1Table } from '../image/l1-table.js';
 import type { Qcow2Image } from '../image/qcow2-image.js';
 import type { Qcow2WritePath } from '../image/write-path.js';
 import { type SnapshotRecord, snapshotRecords } from '../snapshot/snapshot-table-writer.js';
-import { alignFileEnd, writeCompressedCluster } from './compressed-write.js';
+import {
+  alignFileEnd,
+  type PrecompressedCluster,
+  writeCompressedCluster,
+} from './compressed-write.js';
 import { writeGuestData } from './data-write.js';
 import {
   HEADER_AUTOCLEAR_OFFSET,
@@ -56,6 +60,11 @@ export class Qcow2Writer implements Qcow2WritePath {
   readonly l2Cache: TableCache;
   /** Bytes of the on-disk snapshot table, without padding after the last entry. */
   snapshotTableBytes: number;
+  /**
+   * fsync the files on close (default). Off for images that are synced another
+   * way or not at all, as qemu-img convert's target (cache=unsafe) is not.
+   */
+  syncOnClose = true;
   #snapshots: SnapshotRecord[] | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #prepared = false;
@@ -215,8 +224,10 @@ export class Qcow2Writer implements Qcow2WritePath {
     return this.exclusive(async () => {
       await this.#flushAll(false);
       if (this.#markedDirty) await this.markClean();
-      await this.file.flush();
-      if (this.hasDataFile) await this.dataFile.flush();
+      if (this.syncOnClose) {
+        await this.file.flush();
+        if (this.hasDataFile) await this.dataFile.flush();
+      }
       this.#closed = true;
     });
   }
@@ -224,7 +235,11 @@ export class Qcow2Writer implements Qcow2WritePath {
   // ---- Beyond the BlockDevice interface ---------------------------------------
 
   /** Writes one cluster compressed (see writeCompressedCluster). */
-  writeCompressed(guestOffset: number, cluster: Uint8Array): Promise<void> {
+  writeCompressed(
+    guestOffset: number,
+    cluster: Uint8Array,
+    deflated?: PrecompressedCluster,
+  ): Promise<void> {
     return this.exclusive(async () => {
       if (guestOffset + cluster.byteLength > this.image.size) {
         throw new BlockIoError(
@@ -234,7 +249,7 @@ export class Qcow2Writer implements Qcow2WritePath {
         );
       }
       await this.prepareForWrite();
-      await writeCompressedCluster(this, guestOffset, cluster);
+      await writeCompressedCluster(this, guestOffset, cluster, deflated);
     });
   }
 
