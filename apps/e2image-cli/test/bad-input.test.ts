@@ -1,7 +1,4 @@
-import { spawn } from 'node:child_process';
 import { copyFile, readFile, stat, truncate } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { filesEqual, makeTempDir, runPeer, runPeerOk, type TempDir } from '@x/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -12,28 +9,7 @@ import {
   type SmallFixtures,
   sourceState,
 } from '../../../packages/e2image/test/support/damage.js';
-
-const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'x-e2image.js');
-
-interface Result {
-  code: number | null;
-  stdout: Buffer;
-  stderr: string;
-}
-
-function run(args: string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr }));
-  });
-}
+import { type Result, run } from './support/run-cli.js';
 
 function jsonLines(result: Result): Array<Record<string, unknown>> {
   return result.stdout

@@ -1,7 +1,4 @@
-import { spawn } from 'node:child_process';
 import { copyFile, readFile, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { filesEqual, makeTempDir, runPeerOk, type TempDir } from '@x/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -9,28 +6,7 @@ import {
   type Fixture,
   MATRIX,
 } from '../../../packages/e2image/test/support/fixtures.js';
-
-const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'x-e2image.js');
-
-interface Result {
-  code: number | null;
-  stdout: Buffer;
-  stderr: string;
-}
-
-function run(args: string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr }));
-  });
-}
+import { run } from './support/run-cli.js';
 
 let temp: TempDir;
 let fixture: Fixture;
