@@ -8,6 +8,20 @@ import { join } from 'node:path';
 
 const TIME = '/usr/bin/time';
 
+/**
+ * Removed from the environment of every timed contender (a case's own `env` may still set
+ * them). NODE_EXTRA_CA_CERTS makes every Node process read and parse a CA bundle at
+ * start-up (about +40 ms and +2 MiB here); sandboxes and CI images set it, a user's shell
+ * normally does not, and no contender opens a TLS connection. Recorded in results.json.
+ */
+export const UNSET_FOR_CONTENDERS = ['NODE_EXTRA_CA_CERTS'];
+
+function contenderEnv(extra) {
+  const env = { ...process.env };
+  for (const name of UNSET_FOR_CONTENDERS) delete env[name];
+  return { ...env, ...extra };
+}
+
 /** Settings the runner passes through the environment (all optional when run directly). */
 export function benchSettings() {
   const quick = process.env.BENCH_QUICK === '1';
@@ -31,7 +45,7 @@ export function timeProcess(argv, options = {}) {
   try {
     const result = spawnSync(TIME, ['-f', '%e %M', '-o', report, '--', ...argv], {
       cwd: options.cwd,
-      env: { ...process.env, ...options.env },
+      env: contenderEnv(options.env),
       stdio: ['ignore', 'ignore', 'pipe'],
       maxBuffer: 16 << 20,
     });

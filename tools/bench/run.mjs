@@ -18,6 +18,7 @@ import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { UNSET_FOR_CONTENDERS } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -113,6 +114,8 @@ const results = {
     quick: flags.quick,
     runs: flags.runs ? Number(flags.runs) : flags.quick ? 3 : 5,
     dropCaches: flags['drop-caches'],
+    // Removed from every timed process's environment (lib.mjs says why).
+    unsetEnv: UNSET_FOR_CONTENDERS,
   },
   rows,
 };
