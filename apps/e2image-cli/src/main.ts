@@ -1,6 +1,5 @@
-import { runCommand } from '@x/blockio/cli';
 import { Command, Option } from 'commander';
-import { type CliOptions, planFromArguments } from './options.js';
+import type { CliOptions } from './options.js';
 
 const EXAMPLES = `
 Examples:
@@ -87,6 +86,8 @@ const program = new Command('x-e2image')
     process.exit(error.exitCode === 0 ? 0 : 2);
   })
   .action(async (source: string, image: string | undefined, options: CliOptions) => {
+    // Loaded only once a job runs: --help and usage errors need nothing but commander.
+    const { runCommand } = await import('@x/blockio/cli');
     await runCommand(
       {
         program: 'x-e2image',
@@ -94,6 +95,7 @@ const program = new Command('x-e2image')
         progress: options.progress ?? (options.p ? 'always' : 'auto'),
       },
       async (context) => {
+        const { planFromArguments } = await import('./options.js');
         const plan = planFromArguments(image === undefined ? [source] : [source, image], options);
         const { execute } = await import('./run.js');
         return execute(plan, context);
