@@ -14,6 +14,12 @@ export interface OutputFileOptions {
    * the old file or the whole new one. Default true; turn off only for scratch output.
    */
   sync?: boolean;
+  /**
+   * How writes reach the kernel (FileDevice `io`). Default `sync`. `async` puts
+   * them on libuv's thread pool, so a caller that reads on its own thread keeps
+   * writing while it reads (see qcow2's copyToRawFile).
+   */
+  io?: 'sync' | 'async';
 }
 
 /**
@@ -62,7 +68,11 @@ export async function createOutputFile(
     }
     await unlink(partialPath).catch(() => {});
   }
-  const device = await FileDevice.open(partialPath, { create: true, zeroExtends: true });
+  const device = await FileDevice.open(partialPath, {
+    create: true,
+    zeroExtends: true,
+    io: options.io,
+  });
   device.markZeroed();
   let state: 'open' | 'committed' | 'aborted' = 'open';
   try {

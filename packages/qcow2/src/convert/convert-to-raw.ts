@@ -21,6 +21,11 @@ export interface ConvertToRawOptions extends OpenInputOptions, LongRunningOption
   blockSize?: number | undefined;
   /** Requests in flight. Default 4. */
   concurrency?: number | undefined;
+  /**
+   * How the input is read. Default `sync` here: page-cache reads cost less than
+   * the hand-off to the thread pool, and the output is written there instead.
+   */
+  io?: 'sync' | 'async' | undefined;
 }
 
 export interface ConvertResult extends CopyResult {
@@ -40,7 +45,8 @@ export async function convertToRaw(
   output: string,
   options: ConvertToRawOptions = {},
 ): Promise<ConvertResult> {
-  const { device, format } = await openInput(input, options);
+  // Reads on this thread, writes on the thread pool (see copyToRawFile).
+  const { device, format } = await openInput(input, { ...options, io: options.io ?? 'sync' });
   try {
     const result = await copyToRawFile(device, output, options);
     return { ...result, inputFormat: format, virtualSize: device.size };
@@ -101,6 +107,13 @@ export async function copyToRawFile(
     size: source.size,
     overwrite: options.overwrite ?? false,
     sync,
+    // Writing into fresh page-cache pages is the dearest part of the copy (about
+    // twice a page-cache read) and ext4 serialises writes to one file anyway: one
+    // pool thread streams them while this thread reads, scans for zeros and hands
+    // out the next block. Measured against reading on the pool and writing here
+    // (4 GiB image, 1 GiB data, 2 shared cores, medians of 8): 0.86 s against
+    // 1.23 s wall, 0.94 s against 1.31 s CPU.
+    io: 'async',
   });
   const syncer = new BackgroundSync(target.device, sync);
   try {
@@ -110,9 +123,10 @@ export async function copyToRawFile(
         syncer.progress(event.done);
         options.onProgress?.(event);
       },
-      // Measured on the 2-core bench machine (4 GiB / 1 GiB data): reads on the
-      // thread pool, 1 MiB blocks, 4 in flight overlap reading (and inflating)
-      // with the synchronous writes; half the time of 256 KiB one at a time.
+      // Measured on the 2-core bench machine (4 GiB / 1 GiB data): 1 MiB blocks,
+      // 4 in flight keep the writing thread (and the inflating ones) busy; 2 MiB
+      // blocks doubled the CPU time (buffers no longer stay in cache), and 8 in
+      // flight of 256 KiB cost a fifth more.
       blockSize: options.blockSize ?? 1 << 20,
       concurrency: options.concurrency ?? 4,
       phase: 'convert',
