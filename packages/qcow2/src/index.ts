@@ -85,6 +85,11 @@ export { type MapEntry, mapEntries, mapImage } from './map/map-image.js';
 export { detectMetadataPreallocation } from './map/metadata-preallocation.js';
 export type { GuestMapping, MappingType } from './read/guest-mapping.js';
 export { readBacking } from './read/read-path.js';
+export {
+  type SequentialImageOptions,
+  type SequentialImageResult,
+  SequentialQcow2Image,
+} from './sequential/sequential-image.js';
 export type { RescueOptions, SnapshotRescue } from './snapshot/rescue-apply.js';
 export type { SnapshotApplyDamage } from './snapshot/snapshot-damage.js';
 export type { CreateSnapshotOptions } from './snapshot/snapshot-operations.js';
