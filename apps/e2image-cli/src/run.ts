@@ -12,13 +12,14 @@ import {
   filesystemBytes,
   installNormalImageFile,
   moveFilesystem,
+  type OpenedSource,
   openSource,
   type RawImageResult,
   streamDevice,
   streamRawImage,
-  writeDeviceToRawFile,
   writeNormalImageFile,
   writeQcow2Image,
+  writeQcow2ToRawFile,
   writeRawImage,
   writeRawImageFile,
 } from '@x/e2image';
@@ -108,8 +109,7 @@ async function image(
     backingPolicy: plan.backingPolicy,
   });
   try {
-    if (source.format === 'qcow2' && isPlainRaw(plan))
-      return await convert(source.whole, plan, context);
+    if (source.qcow2 && isPlainRaw(plan)) return await convert(source.qcow2, plan, context);
     const fs = await Filesystem.open(source.device, {
       superblock: plan.superblock,
       blockSize: plan.blockSize,
@@ -232,7 +232,7 @@ function isPlainRaw(plan: ImagePlan): boolean {
 }
 
 async function convert(
-  device: BlockDevice,
+  device: NonNullable<OpenedSource['qcow2']>,
   plan: ImagePlan,
   context: CommandContext,
 ): Promise<Record<string, unknown>> {
@@ -251,7 +251,7 @@ async function convert(
     });
     return { ...base, bytesWritten: result.bytesWritten };
   }
-  const result = await writeDeviceToRawFile(device, plan.output, {
+  const result = await writeQcow2ToRawFile(device, plan.output, {
     destinationOffset: plan.destinationOffset,
     sync: plan.sync,
     signal: context.signal,

@@ -72,6 +72,7 @@ export {
   writeNormalImageFile,
 } from './normal-image.js';
 export { type Qcow2ImageOptions, type Qcow2ImageResult, writeQcow2Image } from './qcow2-image.js';
+export { copyQcow2Clusters } from './qcow2-to-raw.js';
 export {
   type ByteSink,
   filesystemBytes,
@@ -95,5 +96,6 @@ export {
   openSource,
   type SourceFormat,
   writeDeviceToRawFile,
+  writeQcow2ToRawFile,
 } from './source.js';
 export { type ExtendedAttribute, readXattrs } from './xattr.js';

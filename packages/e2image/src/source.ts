@@ -7,6 +7,8 @@ import {
   type LongRunningOptions,
   SliceDevice,
 } from '@x/blockio';
+import type { Qcow2Image } from '@x/qcow2';
+import { copyQcow2Clusters } from './qcow2-to-raw.js';
 
 /** The QCOW2 magic "QFI\xfb" (big-endian), as at byte 0 of every QCOW2 image. */
 const QCOW_MAGIC = 0x514649fb;
@@ -28,6 +30,8 @@ export interface OpenedSource {
   /** The whole source (guest view for QCOW2), without the offset. */
   readonly whole: BlockDevice;
   readonly format: SourceFormat;
+  /** The QCOW2 image when the format is qcow2 (`whole` is that image). */
+  readonly qcow2: Qcow2Image | undefined;
   close(): Promise<void>;
 }
 
@@ -53,16 +57,19 @@ export async function openSource(
 ): Promise<OpenedSource> {
   const format = options.format ?? (await detectSourceFormat(path));
   let whole: BlockDevice;
+  let qcow2: Qcow2Image | undefined;
   if (format === 'qcow2') {
-    const { openQcow2 } = await import('@x/qcow2');
-    whole = await openQcow2(path, { backingPolicy: options.backingPolicy ?? 'deny' });
+    // The read side alone: all of @x/qcow2 costs more to load than many conversions.
+    const { openQcow2 } = await import('@x/qcow2/read');
+    qcow2 = await openQcow2(path, { backingPolicy: options.backingPolicy ?? 'deny' });
+    whole = qcow2;
   } else {
     whole = await FileDevice.open(path);
   }
   const offset = options.offset ?? 0;
   try {
     const device = offset > 0 ? new SliceDevice(whole, offset) : whole;
-    return { device, whole, format, close: () => whole.close() };
+    return { device, whole, format, qcow2, close: () => whole.close() };
   } catch (error) {
     await whole.close();
     throw error;
@@ -79,29 +86,53 @@ export interface DeviceToRawOptions extends LongRunningOptions {
 }
 
 /**
- * e2image -r image.qcow2 out.raw: every guest byte of `source` into a new sparse
- * raw file (holes where the source has none), for any QCOW2 image rather than
- * only those e2image wrote.
+ * Every guest byte of `source` into a new sparse raw file (holes where the
+ * source has none).
  */
-export async function writeDeviceToRawFile(
+export function writeDeviceToRawFile(
   source: BlockDevice,
   path: string,
   options: DeviceToRawOptions = {},
 ): Promise<CopyResult> {
-  const offset = options.destinationOffset ?? 0;
-  const output = await createOutputFile(path, {
-    overwrite: options.overwrite ?? true,
-    size: offset + source.size,
-    sync: options.sync ?? true,
-  });
-  try {
-    const target = offset > 0 ? new SliceDevice(output.device, offset) : output.device;
-    const result = await copy(source, target, {
+  return writeRawFileWith(source.size, path, options, (target) =>
+    copy(source, target, {
       signal: options.signal,
       onProgress: options.onProgress,
       phase: 'convert',
       targetIsZeroed: true,
-    });
+    }),
+  );
+}
+
+/**
+ * e2image -r image.qcow2 out.raw: for any QCOW2 image rather than only those
+ * e2image wrote, copying its allocated clusters directly (copyQcow2Clusters).
+ */
+export function writeQcow2ToRawFile(
+  image: Qcow2Image,
+  path: string,
+  options: DeviceToRawOptions = {},
+): Promise<CopyResult> {
+  return writeRawFileWith(image.size, path, options, (target) =>
+    copyQcow2Clusters(image, target, options),
+  );
+}
+
+async function writeRawFileWith(
+  size: number,
+  path: string,
+  options: DeviceToRawOptions,
+  fill: (target: BlockDevice) => Promise<CopyResult>,
+): Promise<CopyResult> {
+  const offset = options.destinationOffset ?? 0;
+  const output = await createOutputFile(path, {
+    overwrite: options.overwrite ?? true,
+    size: offset + size,
+    sync: options.sync ?? true,
+  });
+  try {
+    const target = offset > 0 ? new SliceDevice(output.device, offset) : output.device;
+    const result = await fill(target);
     await output.commit();
     return result;
   } catch (error) {

@@ -1,4 +1,5 @@
 import { FileDevice } from '@x/blockio';
+import type { Qcow2Image } from '@x/qcow2';
 import { filesEqual, makeTempDir, runPeer, runPeerOk, type TempDir } from '@x/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -6,6 +7,7 @@ import {
   openSource,
   writeDeviceToRawFile,
   writeQcow2Image,
+  writeQcow2ToRawFile,
   writeRawImageFile,
 } from '../src/index.js';
 import { buildFixture, MATRIX } from './support/fixtures.js';
@@ -49,7 +51,7 @@ describe.each(MATRIX.map((recipe) => [recipe.name, recipe] as const))(
       const source = await openSource(qcow2);
       const ours = temp.file(`${name}-ours-back.raw`);
       try {
-        await writeDeviceToRawFile(source.device, ours);
+        await writeQcow2ToRawFile(source.qcow2 as Qcow2Image, ours);
       } finally {
         await source.close();
       }
@@ -84,26 +86,68 @@ describe.each(MATRIX.map((recipe) => [recipe.name, recipe] as const))(
 );
 
 describe('QCOW2 → raw for any QCOW2 image', () => {
-  it('equals qemu-img convert -O raw for compressed, zero and discarded clusters', async () => {
-    const image = temp.file('mixed.qcow2');
-    await runPeerOk('qemu-img', ['create', '-q', '-f', 'qcow2', image, '32M']);
-    await runPeerOk('qemu-io', [
-      '-c',
-      'write -P 0x5a 0 3M',
-      '-c',
-      'write -z 8M 64k',
-      '-c',
-      'write -c -P 0x11 12M 128k',
-      '-c',
-      'discard 1M 64k',
-      image,
+  it.each([
+    ['plain', []],
+    ['extended L2', ['-o', 'extended_l2=on,cluster_size=64k']],
+  ])(
+    '%s: equals qemu-img convert -O raw for compressed, zero and discarded clusters, by both paths',
+    async (label, options) => {
+      const image = temp.file(`mixed-${label}.qcow2`);
+      await runPeerOk('qemu-img', ['create', '-q', '-f', 'qcow2', ...options, image, '32M']);
+      await runPeerOk('qemu-io', [
+        '-c',
+        'write -P 0x5a 0 3M',
+        '-c',
+        'write -P 0x33 5M 5k',
+        '-c',
+        'write -z 8M 64k',
+        '-c',
+        'write -c -P 0x11 12M 128k',
+        '-c',
+        'write -P 0 20M 64k',
+        '-c',
+        'discard 1M 64k',
+        image,
+      ]);
+      const theirs = temp.file(`mixed-${label}-qemu.raw`);
+      await runPeerOk('qemu-img', ['convert', '-O', 'raw', image, theirs]);
+      const source = await openSource(image);
+      const generic = temp.file(`mixed-${label}-generic.raw`);
+      const clusters = temp.file(`mixed-${label}-clusters.raw`);
+      try {
+        await writeDeviceToRawFile(source.device, generic);
+        await writeQcow2ToRawFile(source.qcow2 as Qcow2Image, clusters);
+      } finally {
+        await source.close();
+      }
+      expect(await filesEqual(generic, theirs)).toBe(true);
+      expect(await filesEqual(clusters, theirs)).toBe(true);
+    },
+  );
+
+  it('with a backing file allowed, the conversion reads through it', async () => {
+    const base = temp.file('convert-base.qcow2');
+    const overlay = temp.file('convert-overlay.qcow2');
+    await runPeerOk('qemu-img', ['create', '-q', '-f', 'qcow2', base, '4M']);
+    await runPeerOk('qemu-io', ['-c', 'write -P 0x21 0 2M', base]);
+    await runPeerOk('qemu-img', [
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '-b',
+      base,
+      '-F',
+      'qcow2',
+      overlay,
     ]);
-    const theirs = temp.file('mixed-qemu.raw');
-    await runPeerOk('qemu-img', ['convert', '-O', 'raw', image, theirs]);
-    const source = await openSource(image);
-    const ours = temp.file('mixed-ours.raw');
+    await runPeerOk('qemu-io', ['-c', 'write -P 0x42 1M 64k', overlay]);
+    const theirs = temp.file('overlay-qemu.raw');
+    await runPeerOk('qemu-img', ['convert', '-O', 'raw', overlay, theirs]);
+    const source = await openSource(overlay, { backingPolicy: 'allow' });
+    const ours = temp.file('overlay-ours.raw');
     try {
-      await writeDeviceToRawFile(source.device, ours);
+      await writeQcow2ToRawFile(source.qcow2 as Qcow2Image, ours);
     } finally {
       await source.close();
     }
