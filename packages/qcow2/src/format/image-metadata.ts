@@ -221,7 +221,10 @@ export async function readQcow2Metadata(
     );
   }
 
-  const virtualSize = toSafeNumber(header.size, 'virtual size', where(24));
+  // QEMU keeps the size in whole sectors (total_sectors = size / 512), so a
+  // header size that is not a multiple of 512 (never written by qemu-img or us,
+  // which round up) loses its tail there; we show the guest QEMU shows.
+  const virtualSize = Math.floor(toSafeNumber(header.size, 'virtual size', where(24)) / 512) * 512;
   const l1TableOffset = toSafeNumber(header.l1TableOffset, 'L1 table offset', where(40));
   const refcountTableOffset = toSafeNumber(
     header.refcountTableOffset,
@@ -276,7 +279,9 @@ export async function readQcow2Metadata(
   );
 
   let backingFile: string | undefined;
-  if (header.backingFileOffset !== 0n) {
+  // A zero-length name is no backing file, as in QEMU (it opens a backing file
+  // only when the name it read is not empty).
+  if (header.backingFileOffset !== 0n && header.backingFileSize !== 0) {
     const offset = toSafeNumber(header.backingFileOffset, 'backing file name offset', where(8));
     if (header.backingFileSize > QCOW2_MAX_BACKING_FILE_SIZE) {
       throw new Qcow2Error(
