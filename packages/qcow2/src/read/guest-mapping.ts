@@ -70,18 +70,21 @@ export function mapL2Range(
   const clusterSize = geometry.clusterSize;
   const entrySize = geometry.l2EntrySize;
   let position = start;
+  let index = 0;
+  let at = 0;
+  // One closure per call, not per entry: it names the entry being looked at.
+  const where = () => ({
+    path: context.path,
+    offset: l2Offset + at,
+    structure: `L2 table at 0x${l2Offset.toString(16)} entry ${index}`,
+  });
   while (position < end) {
     const clusterStart = position - (position % clusterSize);
     const clusterEnd = Math.min(clusterStart + clusterSize, end);
-    const index = geometry.l2Index(position);
-    const at = index * entrySize;
+    index = geometry.l2Index(position);
+    at = index * entrySize;
     const hi = table.readUInt32BE(at);
     const lo = table.readUInt32BE(at + 4);
-    const where = () => ({
-      path: context.path,
-      offset: l2Offset + at,
-      structure: `L2 table at 0x${l2Offset.toString(16)} entry ${index}`,
-    });
 
     if ((hi & HI_COMPRESSED) !== 0) {
       if (context.hasDataFile) {
