@@ -103,6 +103,11 @@ export async function collectMetadata(
 /** mark_table_blocks: superblock, descriptors, MMP, and per group the inode table and bitmaps. */
 function markTableBlocks(fs: Filesystem, blocks: ExtentSet, outputIsBlockDevice: boolean): void {
   const primary = fs.firstDataBlock;
+  // A damaged _hi half of a 64-bit descriptor gives a block number past 2^53: it
+  // lies past s_blocks_count (checked on open), so it is kept as an out-of-range
+  // block that toByteExtents ignores with a warning, as e2image ignores it.
+  const markGroupBlocks = (block: number, count: number) =>
+    blocks.add(Number.isSafeInteger(block + count) ? block : fs.blocksCount, count);
   const markSuperAndDescriptors = (superblock: number) => {
     blocks.add(superblock, 1);
     for (let index = 0; index < fs.descBlocks; index++) {
@@ -113,7 +118,13 @@ function markTableBlocks(fs: Filesystem, blocks: ExtentSet, outputIsBlockDevice:
   if (fs.superblockLocation !== 0) markSuperAndDescriptors(fs.superblockLocation);
   markSuperAndDescriptors(primary);
   if (fs.hasFeatureIncompat(EXT4_FEATURE_INCOMPAT_MMP)) {
-    blocks.add(toSafeNumber(fs.superblock.s_mmp_block, 's_mmp_block'), 1);
+    blocks.add(
+      toSafeNumber(fs.superblock.s_mmp_block, 's_mmp_block', {
+        path: fs.device.name,
+        structure: 'superblock s_mmp_block',
+      }),
+      1,
+    );
   }
   const csum = fs.groupDescriptorChecksums;
   for (let group = 0; group < fs.groupCount; group++) {
@@ -134,13 +145,13 @@ function markTableBlocks(fs: Filesystem, blocks: ExtentSet, outputIsBlockDevice:
         });
         tableBlocks = 0;
       }
-      blocks.add(descriptor.inodeTable, tableBlocks);
+      markGroupBlocks(descriptor.inodeTable, tableBlocks);
     }
     if (!(descriptor.flags & EXT2_BG_BLOCK_UNINIT) && descriptor.blockBitmap) {
-      blocks.add(descriptor.blockBitmap, 1);
+      markGroupBlocks(descriptor.blockBitmap, 1);
     }
     if (!(descriptor.flags & EXT2_BG_INODE_UNINIT) && descriptor.inodeBitmap) {
-      blocks.add(descriptor.inodeBitmap, 1);
+      markGroupBlocks(descriptor.inodeBitmap, 1);
     }
   }
 }
