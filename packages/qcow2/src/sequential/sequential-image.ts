@@ -29,6 +29,8 @@ export interface SequentialImageResult {
 /** L1/L2 entry bit 63 (QCOW_OFLAG_COPIED): refcount is exactly one. */
 const COPIED_HIGH = 0x80000000;
 const TWO_TO_32 = 0x1_0000_0000;
+/** A refcount of 1 in a 16-bit big-endian refcount block entry. */
+const REFCOUNT_ONE = Buffer.from([0, 1]);
 
 /**
  * A new QCOW2 image (version 2, 16-bit refcounts, no snapshots) built in one
@@ -193,8 +195,9 @@ export class SequentialQcow2Image extends BaseBlockDevice {
     for (let index = 0; index < layout.blocks; index++) {
       const first = index * refcountsPerBlock;
       const count = Math.min(refcountsPerBlock, layout.totalClusters - first);
-      block.fill(0);
-      for (let entry = 0; entry < count; entry++) block.writeUInt16BE(1, entry * 2);
+      // 16-bit big-endian ones, then zeros past the last cluster.
+      block.fill(REFCOUNT_ONE, 0, count * 2);
+      block.fill(0, count * 2);
       await this.#file.write((blocksStart + index) * clusterSize, block);
     }
     if (this.#l1.byteLength > 0) await this.#file.write(clusterSize, this.#l1);
