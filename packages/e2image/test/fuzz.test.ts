@@ -286,6 +286,47 @@ describe('random corruption of mke2fs-made filesystems', () => {
   });
 });
 
+describe('random corruption, compared with e2image -r', () => {
+  it('makes the same raw image as e2image whenever both succeed (seeded)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.nat(), damageArbitrary, async (which, what) => {
+        const fixture = fixtures[which % fixtures.length] as Fixture;
+        const copy = damage(fixture, what);
+        const image = temp.file(`compare-${counter++}.img`);
+        await writeFile(image, copy.bytes);
+        try {
+          const ours = await ourRawImage(image, `${image}.ours`);
+          // e2image can print without bound on some damage (stderr past runPeer's
+          // 256 MiB buffer): nothing to compare with then.
+          const peer = await peerImage(['-r', image, `${image}.peer`]).catch(() => ({
+            code: -1,
+            stderr: 'e2image printed without bound',
+          }));
+          const key = `compare ours=${ours.error?.code ?? 'ok'} peer=${peer.code}`;
+          stats.set(key, (stats.get(key) ?? 0) + 1);
+          if (ours.error === undefined && peer.code === 0) {
+            if (!(await filesEqual(`${image}.ours`, `${image}.peer`))) {
+              throw new Error(`${fixture.name}: ${copy.what}: raw image differs from e2image's`);
+            }
+          } else if (process.env.FUZZ_STATS && (ours.error === undefined) !== (peer.code === 0)) {
+            console.log(
+              `${fixture.name}: ${copy.what}: ours ${ours.error?.describe() ?? 'ok'}; peer ${peer.code} ${peer.stderr.trim().split('\n').slice(-1)[0]}`,
+            );
+          }
+        } finally {
+          for (const file of [image, `${image}.ours`, `${image}.peer`])
+            await rm(file, { force: true });
+        }
+      }),
+      {
+        seed: Number(process.env.FUZZ_SEED ?? 20261204),
+        numRuns: Number(process.env.FUZZ_COMPARE_RUNS ?? 30),
+        endOnFailure: true,
+      },
+    );
+  });
+});
+
 describe('fuzz findings, kept as regressions', () => {
   it('has both fixtures', () =>
     expect(fixtures.map((f) => f.name).sort()).toEqual(['ext2', 'ext4']));
