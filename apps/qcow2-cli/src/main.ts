@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import { Command } from 'commander';
 import { registerCheck } from './commands/check.js';
 import { registerConvert } from './commands/convert.js';
@@ -9,6 +10,14 @@ import { registerRepair } from './commands/repair.js';
 import { registerSetFeature } from './commands/set-feature.js';
 import { registerSnapshot } from './commands/snapshot.js';
 import { registerUndo } from './commands/undo.js';
+
+// Most of our jobs are short (0.3-1 s), and V8's optimising compiler, running on the
+// second core, was compiling functions that had run a few milliseconds. A 16x budget
+// before a function is optimised (as x-e2image sets) keeps that for code that stays hot.
+// Measured, whole processes, medians of 5: check of a 1 TiB image CPU 0.47 -> 0.33 s and
+// RSS 58 -> 55 MiB; convert -O raw of 4 GiB/1 GiB wall 0.56 -> 0.51 s; a 2.5 s convert
+// of a deflate-compressed image is not slower.
+setFlagsFromString('--interrupt-budget=1081344');
 
 // Each command module only declares its options here; the code that does the
 // work is imported when the command runs, so start-up stays small.
