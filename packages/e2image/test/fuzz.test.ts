@@ -1,6 +1,6 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { BlockIoError, FileDevice } from '@x/blockio';
-import { filesEqual, makeTempDir, type TempDir } from '@x/test-utils';
+import { filesEqual, fuzzParameters, makeTempDir, type TempDir } from '@x/test-utils';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -277,11 +277,7 @@ describe('random corruption of mke2fs-made filesystems', () => {
         const copy = damage(fixture, what);
         await exercise({ bytes: copy.bytes, what: `${fixture.name}: ${copy.what}` });
       }),
-      {
-        seed: Number(process.env.FUZZ_SEED ?? 20261204),
-        numRuns: Number(process.env.FUZZ_RUNS ?? 150),
-        endOnFailure: true,
-      },
+      fuzzParameters('FUZZ_RUNS', 150),
     );
   });
 });
@@ -318,11 +314,7 @@ describe('random corruption, compared with e2image -r', () => {
             await rm(file, { force: true });
         }
       }),
-      {
-        seed: Number(process.env.FUZZ_SEED ?? 20261204),
-        numRuns: Number(process.env.FUZZ_COMPARE_RUNS ?? 30),
-        endOnFailure: true,
-      },
+      fuzzParameters('FUZZ_COMPARE_RUNS', 30),
     );
   });
 });

@@ -1,6 +1,6 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { BlockIoError } from '@x/blockio';
-import { makeTempDir, runPeer, runPeerOk, sha256File } from '@x/test-utils';
+import { fuzzParameters, makeTempDir, runPeer, runPeerOk, sha256File } from '@x/test-utils';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -296,11 +296,7 @@ describe('random corruption of qemu-made images', () => {
           what: `${fixture.name}: ${damage(fixture, what).what}`,
         });
       }),
-      {
-        seed: Number(process.env.FUZZ_SEED ?? 20261204),
-        numRuns: Number(process.env.FUZZ_RUNS ?? 150),
-        endOnFailure: true,
-      },
+      fuzzParameters('FUZZ_RUNS', 150),
     );
   });
 });
@@ -342,11 +338,7 @@ describe('random corruption, compared with qemu-img', () => {
             await rm(file, { force: true });
         }
       }),
-      {
-        seed: Number(process.env.FUZZ_SEED ?? 20261204),
-        numRuns: Number(process.env.FUZZ_COMPARE_RUNS ?? 40),
-        endOnFailure: true,
-      },
+      fuzzParameters('FUZZ_COMPARE_RUNS', 40),
     );
   });
 });
