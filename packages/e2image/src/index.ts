@@ -72,7 +72,6 @@ export {
   writeNormalImageFile,
 } from './normal-image.js';
 export { type Qcow2ImageOptions, type Qcow2ImageResult, writeQcow2Image } from './qcow2-image.js';
-export { copyQcow2Clusters } from './qcow2-to-raw.js';
 export {
   type ByteSink,
   filesystemBytes,

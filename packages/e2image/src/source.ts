@@ -8,7 +8,6 @@ import {
   SliceDevice,
 } from '@x/blockio';
 import type { Qcow2Image } from '@x/qcow2';
-import { copyQcow2Clusters } from './qcow2-to-raw.js';
 
 /** The QCOW2 magic "QFI\xfb" (big-endian), as at byte 0 of every QCOW2 image. */
 const QCOW_MAGIC = 0x514649fb;
@@ -113,9 +112,11 @@ export function writeQcow2ToRawFile(
   path: string,
   options: DeviceToRawOptions = {},
 ): Promise<CopyResult> {
-  return writeRawFileWith(image.size, path, options, (target) =>
-    copyQcow2Clusters(image, target, options),
-  );
+  return writeRawFileWith(image.size, path, options, async (target) => {
+    // Loaded here, as openQcow2 is above: plain -r of a device never needs @x/qcow2.
+    const { copyQcow2Clusters } = await import('@x/qcow2/read');
+    return copyQcow2Clusters(image, target, options);
+  });
 }
 
 async function writeRawFileWith(

@@ -13,6 +13,7 @@ export {
   convertToRaw,
   copyToRawFile,
 } from './convert/convert-to-raw.js';
+export { copyQcow2Clusters } from './convert/copy-clusters.js';
 export {
   checkInputUnchanged,
   detectFormat,

@@ -11,6 +11,7 @@ export {
   convertToRaw,
   copyToRawFile,
 } from './convert/convert-to-raw.js';
+export { copyQcow2Clusters } from './convert/copy-clusters.js';
 export {
   detectFormat,
   type InputFormat,

@@ -8,7 +8,8 @@ import {
   QCOW_VERSION_2,
 } from '../format/constants.js';
 import { encodeHeader } from '../format/header.js';
-import { refcountLayout } from './sequential-layout.js';
+import { standardEntry } from '../write/l2-entries.js';
+import { refcountMetadataSize } from '../write/refcount-metadata-size.js';
 
 export interface SequentialImageOptions {
   /** Guest size of the image in bytes. */
@@ -26,9 +27,6 @@ export interface SequentialImageResult {
   refcountBlocks: number;
 }
 
-/** L1/L2 entry bit 63 (QCOW_OFLAG_COPIED): refcount is exactly one. */
-const COPIED_HIGH = 0x80000000;
-const TWO_TO_32 = 0x1_0000_0000;
 /** A refcount of 1 in a 16-bit big-endian refcount block entry. */
 const REFCOUNT_ONE = Buffer.from([0, 1]);
 
@@ -182,7 +180,15 @@ export class SequentialQcow2Image extends BaseBlockDevice {
     if (this.#finished) return this.#finished;
     await this.#flushL2();
     const clusterSize = this.clusterSize;
-    const layout = refcountLayout(this.#nextHostCluster, clusterSize);
+    // Every cluster is used once, the refcount structures included, which follow the
+    // rest: the same fixed point QEMU finds for 16-bit refcounts.
+    const used = this.#nextHostCluster;
+    const sizes = refcountMetadataSize(used, clusterSize, 4, false);
+    const layout = {
+      tableClusters: sizes.tableClusters,
+      blocks: sizes.refblocks,
+      totalClusters: used + sizes.tableClusters + sizes.refblocks,
+    };
     const tableStart = this.#nextHostCluster;
     const blocksStart = tableStart + layout.tableClusters;
     const table = Buffer.alloc(layout.tableClusters * clusterSize);
@@ -269,7 +275,8 @@ export class SequentialQcow2Image extends BaseBlockDevice {
 
   /** A table entry: host offset with QCOW_OFLAG_COPIED (every refcount is one). */
   #setEntry(view: DataView, index: number, hostOffset: number): void {
-    view.setUint32(index * 8, Math.floor(hostOffset / TWO_TO_32) | COPIED_HIGH, false);
-    view.setUint32(index * 8 + 4, hostOffset % TWO_TO_32, false);
+    const { hi, lo } = standardEntry(hostOffset, { copied: true });
+    view.setUint32(index * 8, hi, false);
+    view.setUint32(index * 8 + 4, lo, false);
   }
 }

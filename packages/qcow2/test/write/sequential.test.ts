@@ -3,7 +3,7 @@ import { copy, createOutputFile, FileDevice } from '@x/blockio';
 import { makeTempDir } from '@x/test-utils';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openQcow2, SequentialQcow2Image } from '../../src/index.js';
-import { refcountLayout } from '../../src/sequential/sequential-layout.js';
+import { refcountMetadataSize } from '../../src/write/refcount-metadata-size.js';
 import { expectClean, firstDifference, guestBytes } from './support.js';
 
 const temp = await makeTempDir('qcow2-sequential-');
@@ -117,10 +117,10 @@ describe('SequentialQcow2Image', () => {
       [18_397, 4096],
       [10_000_000, 65536],
     ] as const) {
-      const layout = refcountLayout(used, clusterSize);
-      expect(layout.totalClusters).toBe(used + layout.tableClusters + layout.blocks);
-      expect(layout.blocks * (clusterSize / 2)).toBeGreaterThanOrEqual(layout.totalClusters);
-      expect(layout.tableClusters * (clusterSize / 8)).toBeGreaterThanOrEqual(layout.blocks);
+      const { refblocks, tableClusters } = refcountMetadataSize(used, clusterSize, 4, false);
+      const totalClusters = used + tableClusters + refblocks;
+      expect(refblocks * (clusterSize / 2)).toBeGreaterThanOrEqual(totalClusters);
+      expect(tableClusters * (clusterSize / 8)).toBeGreaterThanOrEqual(refblocks);
     }
   });
 });

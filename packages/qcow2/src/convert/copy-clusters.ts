@@ -7,7 +7,8 @@ import {
   ProgressTracker,
   throwIfAborted,
 } from '@x/blockio';
-import type { GuestMapping, Qcow2Image } from '@x/qcow2';
+import type { Qcow2Image } from '../image/qcow2-image.js';
+import type { GuestMapping } from '../read/guest-mapping.js';
 
 /** Largest single read/write of guest data: a host run longer than this is split. */
 const RUN_LIMIT = 1 << 20;
@@ -16,7 +17,7 @@ const L2_SLICE = 512;
 
 /**
  * Copies the guest data of a QCOW2 image into a target that reads as zeros (a
- * new raw file), the way e2image -r image.qcow2 does: walk the L1 and L2 tables
+ * new raw file), the way e2fsprogs' e2image -r image.qcow2 does (x-e2image uses it): walk the L1 and L2 tables
  * and copy each allocated cluster to its guest offset. Host-contiguous runs of
  * guest-contiguous clusters (an e2image -Q file is almost all such runs) are read
  * and written with one request each, straight from the data file, so guest data
@@ -95,10 +96,10 @@ class RunWriter {
 
   async add(mapping: GuestMapping): Promise<void> {
     // No backing file and a zeroed target: these read as zeros and stay holes.
-    if (mapping.type === 'unallocated' || mapping.type === 'zero-plain') return;
-    if (mapping.type === 'zero-alloc') return;
+    const type = mapping.type;
+    if (type === 'unallocated' || type === 'zero-plain' || type === 'zero-alloc') return;
     if (mapping.type === 'compressed' || mapping.hostOffset === undefined) {
-      // Rare here (e2image never compresses): the image's read path inflates it.
+      // Rare in e2image's files (it never compresses): the image's read path inflates it.
       await this.flush();
       await this.#copyThroughImage(mapping.offset, mapping.length);
       return;
