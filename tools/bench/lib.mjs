@@ -90,19 +90,23 @@ export function settle(outputs = []) {
 export function measureCase({ pkg, name, ours, peers, runs, target = null, env }) {
   const contenders = [ours, ...peers];
   const samples = contenders.map(() => []);
+  // Every contender's outputs go before every run, not only its own: an output left
+  // in place would be written back by the next sync and hold a GiB of page cache
+  // while the next contender allocates its own.
+  const allOutputs = contenders.flatMap((contender) => contender.outputs ?? []);
   for (const contender of contenders) {
-    settle(contender.outputs);
+    settle(allOutputs);
     timeProcess(contender.argv, { env });
   }
   for (let round = 0; round < runs; round++) {
     for (let k = 0; k < contenders.length; k++) {
       const index = (round + k) % contenders.length;
       const contender = contenders[index];
-      settle(contender.outputs);
+      settle(allOutputs);
       samples[index].push(timeProcess(contender.argv, { env }));
     }
   }
-  for (const contender of contenders) settle(contender.outputs);
+  settle(allOutputs);
 
   const summary = (contender, list) => ({
     name: contender.name,

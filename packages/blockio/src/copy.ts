@@ -1,6 +1,7 @@
 import { BlockCursor, type Chunk, extentsOfRanges } from './block-cursor.js';
 import type { BlockDevice, ByteRange } from './block-device.js';
 import { BlockIoError, throwIfAborted } from './errors.js';
+import { eventLoopYielder } from './event-loop-yielder.js';
 import type { LongRunningOptions } from './progress/progress-event.js';
 import { ProgressTracker } from './progress/progress-tracker.js';
 import { assertOffset, checkedAdd } from './safe-number.js';
@@ -184,27 +185,6 @@ async function writeNonZeroRuns(
 
 const DEFAULT_BLOCK_SIZE = 256 << 10;
 const MAX_BLOCK_SIZE = 64 << 20;
-const EVENT_LOOP_SLICE_MS = 20;
-
-/**
- * Devices that complete requests synchronously (FileDevice on regular files) never
- * give the event loop a turn, and then SIGINT, timers and stream writes wait until
- * the copy ends. Every few milliseconds of work, hand out a macrotask turn; in
- * between, no promise at all.
- */
-function eventLoopYielder(): () => Promise<void> | undefined {
-  let sliceStart = performance.now();
-  return () => {
-    if (performance.now() - sliceStart < EVENT_LOOP_SLICE_MS) return undefined;
-    return new Promise<void>((resolve) =>
-      setImmediate(() => {
-        sliceStart = performance.now();
-        resolve();
-      }),
-    );
-  };
-}
-
 const MAX_CONCURRENCY = 64;
 
 /** Memory is `concurrency × blockSize`: keep both sane. */

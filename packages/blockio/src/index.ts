@@ -22,6 +22,7 @@ export {
   fromSystemError,
   throwIfAborted,
 } from './errors.js';
+export { eventLoopYielder } from './event-loop-yielder.js';
 export { ExtentSet } from './extent-set.js';
 export { FileDevice, type OpenFileOptions } from './file-device.js';
 export {

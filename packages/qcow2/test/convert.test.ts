@@ -75,4 +75,29 @@ describe('convertToRaw writes the same file as qemu-img convert -O raw', () => {
     expect(existsSync(out)).toBe(false);
     expect(existsSync(`${out}.partial`)).toBe(false);
   });
+
+  it('gives the event loop turns during a copy whose reads and writes complete synchronously', async () => {
+    // Abort from a macrotask scheduled once the copy has started: a copy that never
+    // yields would finish before the abort could run (and so would SIGINT handlers).
+    const image = await qemuImage('convert-long-copy', {
+      size: '256M',
+      options: 'cluster_size=4k',
+      commands: ['write -P 7 0 192M'],
+    });
+    const controller = new AbortController();
+    let scheduled = false;
+    const out = temp.file('interrupted.raw');
+    await expect(
+      convertToRaw(image, out, {
+        signal: controller.signal,
+        onProgress: () => {
+          if (scheduled) return;
+          scheduled = true;
+          setImmediate(() => controller.abort(new Error('interrupted')));
+        },
+      }),
+    ).rejects.toMatchObject({ code: 'ABORTED' });
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(`${out}.partial`)).toBe(false);
+  });
 });

@@ -2,6 +2,7 @@ import {
   type BlockDevice,
   type CopyResult,
   copy,
+  eventLoopYielder,
   isZeroRange,
   type LongRunningOptions,
   ProgressTracker,
@@ -85,9 +86,13 @@ class RunWriter {
   readonly #image: Qcow2Image;
   readonly #target: BlockDevice;
   readonly #buffer = Buffer.allocUnsafe(RUN_LIMIT);
+  // Reads and writes may complete synchronously (FileDevice on regular files):
+  // give SIGINT, timers and progress output a turn now and then.
+  readonly #maybeYield = eventLoopYielder();
   #guest = 0;
   #host = 0;
   #length = 0;
+  #throughImage = false;
 
   constructor(image: Qcow2Image, target: BlockDevice) {
     this.#image = image;
@@ -98,24 +103,23 @@ class RunWriter {
     // No backing file and a zeroed target: these read as zeros and stay holes.
     const type = mapping.type;
     if (type === 'unallocated' || type === 'zero-plain' || type === 'zero-alloc') return;
-    if (mapping.type === 'compressed' || mapping.hostOffset === undefined) {
-      // Rare in e2image's files (it never compresses): the image's read path inflates it.
-      await this.flush();
-      await this.#copyThroughImage(mapping.offset, mapping.length);
-      return;
-    }
+    // Compressed clusters are gathered into guest-contiguous runs read through the
+    // image, which inflates a run's clusters concurrently on the thread pool.
+    const throughImage = type === 'compressed' || mapping.hostOffset === undefined;
     let guest = mapping.offset;
-    let host = mapping.hostOffset;
+    let host = mapping.hostOffset ?? 0;
     let length = mapping.length;
     while (length > 0) {
       const continues =
         this.#length > 0 &&
+        this.#throughImage === throughImage &&
         this.#guest + this.#length === guest &&
-        this.#host + this.#length === host;
+        (throughImage || this.#host + this.#length === host);
       if (!continues) {
         await this.flush();
         this.#guest = guest;
         this.#host = host;
+        this.#throughImage = throughImage;
       }
       const take = Math.min(length, RUN_LIMIT - this.#length);
       this.#length += take;
@@ -130,19 +134,12 @@ class RunWriter {
     const length = this.#length;
     if (length === 0) return;
     this.#length = 0;
+    await this.#maybeYield();
     const view = this.#buffer.subarray(0, length);
-    await this.#image.dataFile.read(this.#host, view);
+    if (this.#throughImage) await this.#image.read(this.#guest, view);
+    else await this.#image.dataFile.read(this.#host, view);
     this.bytesRead += length;
     await this.#writeNonZero(this.#guest, view);
-  }
-
-  async #copyThroughImage(offset: number, length: number): Promise<void> {
-    for (let done = 0; done < length; done += RUN_LIMIT) {
-      const view = this.#buffer.subarray(0, Math.min(RUN_LIMIT, length - done));
-      await this.#image.read(offset + done, view);
-      this.bytesRead += view.byteLength;
-      await this.#writeNonZero(offset + done, view);
-    }
   }
 
   /** Writes `bytes` at guest `offset`, leaving all-zero clusters as holes. */
