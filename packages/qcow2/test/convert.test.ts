@@ -65,6 +65,25 @@ describe('convertToRaw writes the same file as qemu-img convert -O raw', () => {
     await expectSameFileAsQemu(await snapshotImage(), 's1');
   });
 
+  it('one-cluster runs out of host order and across gaps (L2 tables between data)', async () => {
+    // Host order: 1M, 0, 64k, then 2M behind a new L2 table, then 6M..: the batched
+    // reads must drop gaps, restart on a backwards jump and keep runs apart.
+    const image = await qemuImage('convert-host-order', {
+      size: '8M',
+      options: 'cluster_size=4k',
+      commands: [
+        'write -P 1 1M 8k',
+        'write -P 2 0 4k',
+        'write -P 3 64k 4k',
+        'write -P 4 2M 4k',
+        'write -P 5 6M 12k',
+        'write -P 6 4k 4k',
+        'write -z 6M 4k',
+      ],
+    });
+    await expectSameFileAsQemu(image);
+  });
+
   it('aborts cleanly: no output and no partial file', async () => {
     const controller = new AbortController();
     controller.abort(new Error('test'));

@@ -13,6 +13,13 @@ import type { GuestMapping } from '../read/guest-mapping.js';
 
 /** Largest single read/write of guest data: a host run longer than this is split. */
 const RUN_LIMIT = 1 << 20;
+/**
+ * Runs that lie close together in the file are read with one request of up to
+ * RUN_LIMIT bytes (the gaps, L2 tables or refcount blocks, are read and dropped):
+ * an e2image file is thousands of one-cluster runs, and a read call costs more
+ * than the few KiB of gap it saves.
+ */
+const WINDOW_GAP = 64 << 10;
 /** L2 entries are looked at in slices of this many bytes; an all-zero slice is skipped unparsed. */
 const L2_SLICE = 512;
 
@@ -66,7 +73,7 @@ export async function copyQcow2Clusters(
     }
     progress.advance(end - base);
   }
-  await writer.flush();
+  await writer.finish();
   throwIfAborted(options.signal, image.name);
   // The target is as long as the guest even when its end is a hole.
   if (target.size < image.size) await target.writeZeroes(target.size, image.size - target.size);
@@ -93,6 +100,13 @@ class RunWriter {
   #host = 0;
   #length = 0;
   #throughImage = false;
+  // The window: host-ordered runs read with one request (parallel arrays, reused).
+  readonly #windowGuest: number[] = [];
+  readonly #windowHost: number[] = [];
+  readonly #windowLength: number[] = [];
+  #windowRuns = 0;
+  #windowStart = 0;
+  #windowEnd = 0;
 
   constructor(image: Qcow2Image, target: BlockDevice) {
     this.#image = image;
@@ -130,16 +144,61 @@ class RunWriter {
     }
   }
 
+  /** Copies everything gathered so far. */
+  async finish(): Promise<void> {
+    await this.flush();
+    await this.#drainWindow();
+  }
+
   async flush(): Promise<void> {
     const length = this.#length;
     if (length === 0) return;
     this.#length = 0;
+    if (!this.#throughImage) {
+      await this.#queueHostRun(this.#guest, this.#host, length);
+      return;
+    }
+    await this.#drainWindow();
     await this.#maybeYield();
     const view = this.#buffer.subarray(0, length);
-    if (this.#throughImage) await this.#image.read(this.#guest, view);
-    else await this.#image.dataFile.read(this.#host, view);
+    await this.#image.read(this.#guest, view);
     this.bytesRead += length;
     await this.#writeNonZero(this.#guest, view);
+  }
+
+  async #queueHostRun(guest: number, host: number, length: number): Promise<void> {
+    if (
+      this.#windowRuns > 0 &&
+      (host < this.#windowEnd ||
+        host - this.#windowEnd > WINDOW_GAP ||
+        host + length - this.#windowStart > RUN_LIMIT)
+    ) {
+      await this.#drainWindow();
+    }
+    if (this.#windowRuns === 0) this.#windowStart = host;
+    const index = this.#windowRuns++;
+    this.#windowGuest[index] = guest;
+    this.#windowHost[index] = host;
+    this.#windowLength[index] = length;
+    this.#windowEnd = host + length;
+  }
+
+  async #drainWindow(): Promise<void> {
+    const runs = this.#windowRuns;
+    if (runs === 0) return;
+    this.#windowRuns = 0;
+    await this.#maybeYield();
+    const start = this.#windowStart;
+    const window = this.#buffer.subarray(0, this.#windowEnd - start);
+    await this.#image.dataFile.read(start, window);
+    this.bytesRead += window.byteLength;
+    for (let index = 0; index < runs; index++) {
+      const from = (this.#windowHost[index] as number) - start;
+      await this.#writeNonZero(
+        this.#windowGuest[index] as number,
+        window.subarray(from, from + (this.#windowLength[index] as number)),
+      );
+    }
   }
 
   /** Writes `bytes` at guest `offset`, leaving all-zero clusters as holes. */
