@@ -14,6 +14,14 @@ import type { GuestMapping } from '../read/guest-mapping.js';
 /** Largest single read/write of guest data: a host run longer than this is split. */
 const RUN_LIMIT = 1 << 20;
 /**
+ * Largest single write. Measured on the bench machine (Linux 6.18, ext4; 4 GiB image
+ * with 1 GiB of data, reads of 1 MiB either way): 256 KiB writes took 0.38-0.39 s wall
+ * and 0.22-0.25 s system time in every run; 1 MiB writes took the same in some
+ * states of the machine and 0.61-0.70 s (0.5 s system) in others; 128 KiB writes
+ * were ~5 % slower than 256 KiB. (cp writes 128 KiB at a time.)
+ */
+const WRITE_LIMIT = 256 << 10;
+/**
  * Runs that lie close together in the file are read with one request of up to
  * RUN_LIMIT bytes (the gaps, L2 tables or refcount blocks, are read and dropped):
  * an e2image file is thousands of one-cluster runs, and a read call costs more
@@ -220,7 +228,9 @@ class RunWriter {
   }
 
   async #write(offset: number, bytes: Buffer): Promise<void> {
-    await this.#target.write(offset, bytes);
+    for (let done = 0; done < bytes.byteLength; done += WRITE_LIMIT) {
+      await this.#target.write(offset + done, bytes.subarray(done, done + WRITE_LIMIT));
+    }
     this.bytesWritten += bytes.byteLength;
   }
 }
