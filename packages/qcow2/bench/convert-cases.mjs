@@ -17,10 +17,12 @@
 //   target: ratio <= 1.0.
 // - convert-qcow2-deflate: the same with -c (deflate every cluster). Info row, stated
 //   target: ratio <= 1.5.
-// Measured 2026-12-04 on the shared 2-core machine (load average 5-8 from other jobs):
-// convert-qcow2 3.2x (4 GiB, single runs) to 4.3x (--quick); convert-qcow2-deflate 2.1x
-// (--quick, light load) to 5.9x (--quick, load 8: our deflate workers compete for the
-// cores, qemu-img deflates on one). pako needs ~3.5x zlib's CPU per cluster.
+// Measured 2026-12-05 (pnpm bench --runs 7, quiet machine): convert-raw 1.26-1.43
+// (ours 0.39-0.43 s, qemu-img 0.28-0.34 s; a bare readSync/writeSync loop in Node over
+// the same extents takes 0.27-0.35 s), durable 0.90-0.94, deflate 0.97-1.00,
+// convert-qcow2 1.04, convert-qcow2-deflate 1.42 (pako needs ~3.5x zlib's CPU per
+// cluster; our deflate workers use both cores, qemu-img deflates on one). Runs on this
+// VM now and then take 1.5-3x their usual time for any contender: read runsMs.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
