@@ -204,19 +204,20 @@ describe('impossible superblock geometry', () => {
     await expectBothCarryOn(await compare(image));
   });
 
+  /** Superblock fields for `groups` groups of 8 blocks and 8 inodes each. */
+  const groupsOfEight = (groups: number) => ({
+    s_blocks_count_lo: groups * 8 + 1,
+    s_blocks_per_group: 8,
+    s_clusters_per_group: 8,
+    s_inodes_per_group: 8,
+    s_inodes_count: groups * 8,
+  });
+
   // Groups of 8 blocks and 8 inodes: a consistent but absurd geometry whose
   // descriptor table is larger than the device. e2image fails reading it.
   it('a descriptor table larger than the device: both fail, nothing sized from it is allocated', async () => {
     const groups = 1 << 17;
-    const image = await damaged('ext2', (path) =>
-      pokeSuperblock(path, {
-        s_blocks_count_lo: groups * 8 + 1,
-        s_blocks_per_group: 8,
-        s_clusters_per_group: 8,
-        s_inodes_per_group: 8,
-        s_inodes_count: groups * 8,
-      }),
-    );
+    const image = await damaged('ext2', (path) => pokeSuperblock(path, groupsOfEight(groups)));
     await expectBothFail(await compare(image), 'TRUNCATED', {
       structure: 'group descriptor table',
     });
@@ -227,15 +228,7 @@ describe('impossible superblock geometry', () => {
   // we used to throw a RangeError from Buffer.alloc.
   it('a 16 GiB descriptor table: a typed error, no allocation', async () => {
     const groups = 2 ** 29 - 1;
-    const image = await damaged('ext2', (path) =>
-      pokeSuperblock(path, {
-        s_blocks_count_lo: groups * 8 + 1,
-        s_blocks_per_group: 8,
-        s_clusters_per_group: 8,
-        s_inodes_per_group: 8,
-        s_inodes_count: groups * 8,
-      }),
-    );
+    const image = await damaged('ext2', (path) => pokeSuperblock(path, groupsOfEight(groups)));
     const before = await sourceState(image);
     const out = temp.file('huge-groups.raw');
     const ours = await ourRawImage(image, out);

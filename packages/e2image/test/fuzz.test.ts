@@ -1,6 +1,6 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { BlockIoError, FileDevice } from '@x/blockio';
-import { filesEqual, fuzzParameters, makeTempDir, type TempDir } from '@x/test-utils';
+import { FuzzOutcomes, filesEqual, fuzzParameters, makeTempDir, type TempDir } from '@x/test-utils';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -114,9 +114,6 @@ const EXPECTED_CODES = new Set([
   'CORRUPT',
 ]);
 
-/** Generous: catches hangs and runaway loops, not slowness. */
-const OPERATION_BUDGET_MS = 20_000;
-
 type Damage =
   | { kind: 'poke'; pokes: { region: number; at: number; bytes: Uint8Array }[] }
   | { kind: 'flip'; region: number; at: number; bit: number }
@@ -183,43 +180,11 @@ function damage(fixture: Fixture, what: Damage): { bytes: Buffer; what: string }
   return { bytes, what: done.join(', ') };
 }
 
-async function within<T>(label: string, operation: () => Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`${label} still running after ${OPERATION_BUDGET_MS} ms`)),
-      OPERATION_BUDGET_MS,
-    );
-  });
-  try {
-    return await Promise.race([operation(), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-const stats = new Map<string, number>();
-afterAll(() => {
-  if (process.env.FUZZ_STATS) console.log([...stats].sort().join('\n'));
-});
-
-/** Runs one operation: its typed error, or undefined on success; anything else throws. */
-async function outcome(label: string, path: string, operation: () => Promise<unknown>) {
-  try {
-    await within(label, operation);
-    return undefined;
-  } catch (error) {
-    if (!(error instanceof BlockIoError) || !EXPECTED_CODES.has(error.code)) {
-      throw new Error(`${label}: untyped or unexpected error: ${(error as Error)?.stack ?? error}`);
-    }
-    if (!error.describe().includes(path)) {
-      throw new Error(`${label}: error does not name the file: ${error.describe()}`);
-    }
-    const key = `${label} ${error.code}`;
-    stats.set(key, (stats.get(key) ?? 0) + 1);
-    return error;
-  }
-}
+const outcomes = new FuzzOutcomes(
+  (error): error is BlockIoError => error instanceof BlockIoError,
+  EXPECTED_CODES,
+);
+afterAll(() => outcomes.printStats());
 
 /** Lists every directory reachable from the root and reads every file and symlink. */
 async function readEveryFile(fs: Filesystem): Promise<void> {
@@ -248,14 +213,16 @@ async function exercise(copy: { bytes: Buffer; what: string }): Promise<void> {
     const device = await FileDevice.open(path);
     try {
       let fs: Filesystem | undefined;
-      await outcome('open', path, async () => {
+      await outcomes.outcome('open', path, async () => {
         fs = await Filesystem.open(device, { onWarning: () => {} });
       });
       if (fs) {
         const opened = fs;
-        await outcome('metadata extents', path, () => collectMetadataExtents(opened));
-        await outcome('raw image', path, () => writeRawImageFile(opened, output, { sync: false }));
-        await outcome('read files', path, () => readEveryFile(opened));
+        await outcomes.outcome('metadata extents', path, () => collectMetadataExtents(opened));
+        await outcomes.outcome('raw image', path, () =>
+          writeRawImageFile(opened, output, { sync: false }),
+        );
+        await outcomes.outcome('read files', path, () => readEveryFile(opened));
       }
     } finally {
       await device.close();
@@ -299,7 +266,7 @@ describe('random corruption, compared with e2image -r', () => {
             stderr: 'e2image printed without bound',
           }));
           const key = `compare ours=${ours.error?.code ?? 'ok'} peer=${peer.code}`;
-          stats.set(key, (stats.get(key) ?? 0) + 1);
+          outcomes.count(key);
           if (ours.error === undefined && peer.code === 0) {
             if (!(await filesEqual(`${image}.ours`, `${image}.peer`))) {
               throw new Error(`${fixture.name}: ${copy.what}: raw image differs from e2image's`);

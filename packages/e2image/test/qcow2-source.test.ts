@@ -130,17 +130,7 @@ describe('QCOW2 → raw for any QCOW2 image', () => {
     const overlay = temp.file('convert-overlay.qcow2');
     await runPeerOk('qemu-img', ['create', '-q', '-f', 'qcow2', base, '4M']);
     await runPeerOk('qemu-io', ['-c', 'write -P 0x21 0 2M', base]);
-    await runPeerOk('qemu-img', [
-      'create',
-      '-q',
-      '-f',
-      'qcow2',
-      '-b',
-      base,
-      '-F',
-      'qcow2',
-      overlay,
-    ]);
+    await createOverlay(base, overlay);
     await runPeerOk('qemu-io', ['-c', 'write -P 0x42 1M 64k', overlay]);
     const theirs = temp.file('overlay-qemu.raw');
     await runPeerOk('qemu-img', ['convert', '-O', 'raw', overlay, theirs]);
@@ -158,20 +148,15 @@ describe('QCOW2 → raw for any QCOW2 image', () => {
     const base = temp.file('base.qcow2');
     const overlay = temp.file('overlay.qcow2');
     await runPeerOk('qemu-img', ['create', '-q', '-f', 'qcow2', base, '4M']);
-    await runPeerOk('qemu-img', [
-      'create',
-      '-q',
-      '-f',
-      'qcow2',
-      '-b',
-      base,
-      '-F',
-      'qcow2',
-      overlay,
-    ]);
+    await createOverlay(base, overlay);
     await expect(openSource(overlay)).rejects.toMatchObject({ code: 'BACKING_DENIED' });
     const allowed = await openSource(overlay, { backingPolicy: 'allow' });
     expect(allowed.device.size).toBe(4 << 20);
     await allowed.close();
   });
 });
+
+/** A qcow2 overlay on `base` made by qemu-img. */
+async function createOverlay(base: string, overlay: string): Promise<void> {
+  await runPeerOk('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', overlay]);
+}

@@ -1,6 +1,13 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { BlockIoError } from '@x/blockio';
-import { fuzzParameters, makeTempDir, runPeer, runPeerOk, sha256File } from '@x/test-utils';
+import {
+  FuzzOutcomes,
+  fuzzParameters,
+  makeTempDir,
+  runPeer,
+  runPeerOk,
+  sha256File,
+} from '@x/test-utils';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -97,9 +104,6 @@ const EXPECTED_CODES = new Set([
   'OUT_OF_RANGE',
   'UNSAFE_INTEGER',
 ]);
-
-/** Generous: catches hangs and runaway loops, not slowness. */
-const OPERATION_BUDGET_MS = 20_000;
 
 type Damage =
   | { kind: 'poke'; pokes: { region: number; at: number; bytes: Uint8Array }[] }
@@ -202,42 +206,11 @@ function damage(fixture: Fixture, damage: Damage): DamagedCopy {
   return { bytes, headerIntact, what: what.join(', ') };
 }
 
-async function within<T>(label: string, operation: () => Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`${label} still running after ${OPERATION_BUDGET_MS} ms`)),
-      OPERATION_BUDGET_MS,
-    );
-  });
-  try {
-    return await Promise.race([operation(), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Runs one operation; returns its error (typed, or the test fails) or undefined on success. */
-async function outcome(label: string, path: string, operation: () => Promise<unknown>) {
-  try {
-    await within(label, operation);
-    return undefined;
-  } catch (error) {
-    if (!(error instanceof BlockIoError) || !EXPECTED_CODES.has(error.code)) {
-      throw new Error(`${label}: untyped or unexpected error: ${(error as Error)?.stack ?? error}`);
-    }
-    if (!error.describe().includes(path)) {
-      throw new Error(`${label}: error does not name the file: ${error.describe()}`);
-    }
-    if (process.env.FUZZ_STATS)
-      stats.set(`${label} ${error.code}`, (stats.get(`${label} ${error.code}`) ?? 0) + 1);
-    return error;
-  }
-}
-const stats = new Map<string, number>();
-afterAll(() => {
-  if (process.env.FUZZ_STATS) console.log([...stats].sort().join('\n'));
-});
+const outcomes = new FuzzOutcomes(
+  (error): error is BlockIoError => error instanceof BlockIoError,
+  EXPECTED_CODES,
+);
+afterAll(() => outcomes.printStats());
 
 async function readWholeGuest(path: string): Promise<void> {
   let image: Qcow2Image | undefined;
@@ -267,14 +240,14 @@ export async function exercise(copy: DamagedCopy): Promise<void> {
   const output = `${path}.raw`;
   await writeFile(path, copy.bytes);
   try {
-    await outcome('open + read', path, () => readWholeGuest(path));
-    await outcome('info', path, () => imageInfo(path));
-    await outcome('map', path, () => mapWholeGuest(path));
-    const checkError = await outcome('check', path, () => checkImage(path));
+    await outcomes.outcome('open + read', path, () => readWholeGuest(path));
+    await outcomes.outcome('info', path, () => imageInfo(path));
+    await outcomes.outcome('map', path, () => mapWholeGuest(path));
+    const checkError = await outcomes.outcome('check', path, () => checkImage(path));
     if (checkError && copy.headerIntact) {
       throw new Error(`check gave up on an image with an intact header: ${checkError.describe()}`);
     }
-    await outcome('convert', path, () =>
+    await outcomes.outcome('convert', path, () =>
       convertToRaw(path, output, { format: 'qcow2', overwrite: true, sync: false }),
     );
     if (!(await readFile(path)).equals(copy.bytes)) throw new Error('the input file was modified');
@@ -310,7 +283,7 @@ describe('random corruption, compared with qemu-img', () => {
         const path = temp.file(`compare-${counter++}.qcow2`);
         await writeFile(path, copy.bytes);
         try {
-          const ours = await outcome('convert', path, () =>
+          const ours = await outcomes.outcome('convert', path, () =>
             convertToRaw(path, `${path}.ours`, { format: 'qcow2', sync: false }),
           );
           const qemu = await runPeer('qemu-img', [
@@ -329,7 +302,7 @@ describe('random corruption, compared with qemu-img', () => {
           }
           if (process.env.FUZZ_STATS) {
             const key = `compare ours=${ours?.code ?? 'ok'} qemu=${qemu.code === 0 ? 'ok' : qemu.stderr.trim().slice(0, 80)}`;
-            stats.set(key, (stats.get(key) ?? 0) + 1);
+            outcomes.count(key);
             if (ours !== undefined && qemu.code === 0)
               console.log(`${fixture.name}: ${copy.what}: ${ours.describe()}`);
           }

@@ -11,6 +11,6 @@ export {
   sha256File,
 } from './bytes.js';
 export { cachedFixture } from './fixture-cache.js';
-export { FUZZ_SEED, fuzzParameters } from './fuzz.js';
+export { FUZZ_SEED, FuzzOutcomes, fuzzParameters, type TypedFailure } from './fuzz.js';
 export { findPeer, type PeerResult, requirePeer, runPeer, runPeerOk } from './peers.js';
 export { makeTempDir, type TempDir } from './temp-dir.js';
