@@ -14,3 +14,9 @@ export { cachedFixture } from './fixture-cache.js';
 export { FUZZ_SEED, FuzzOutcomes, fuzzParameters, type TypedFailure } from './fuzz.js';
 export { findPeer, type PeerResult, requirePeer, runPeer, runPeerOk } from './peers.js';
 export { makeTempDir, type TempDir } from './temp-dir.js';
+export {
+  type ReadmeExample,
+  type RunExampleOptions,
+  readmeExamples,
+  runReadmeExample,
+} from './readme-examples.js';
