@@ -13,10 +13,10 @@ export {
 export { cachedFixture } from './fixture-cache.js';
 export { FUZZ_SEED, FuzzOutcomes, fuzzParameters, type TypedFailure } from './fuzz.js';
 export { findPeer, type PeerResult, requirePeer, runPeer, runPeerOk } from './peers.js';
-export { makeTempDir, type TempDir } from './temp-dir.js';
 export {
   type ReadmeExample,
   type RunExampleOptions,
   readmeExamples,
   runReadmeExample,
 } from './readme-examples.js';
+export { makeTempDir, type TempDir } from './temp-dir.js';
