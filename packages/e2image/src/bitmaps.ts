@@ -25,9 +25,13 @@ export interface Bitmaps {
   readonly inode: Buffer;
 }
 
+/** Bytes of each group's part of the bitmaps (the whole bitmaps are groupCount times these). */
+export function bitmapBytesPerGroup(fs: Filesystem): { block: number; inode: number } {
+  return { block: fs.clustersPerGroup / 8, inode: fs.inodesPerGroup / 8 };
+}
+
 export async function readBitmaps(fs: Filesystem): Promise<Bitmaps> {
-  const blockBytes = fs.clustersPerGroup / 8;
-  const inodeBytes = fs.inodesPerGroup / 8;
+  const { block: blockBytes, inode: inodeBytes } = bitmapBytesPerGroup(fs);
   const block = Buffer.alloc(blockBytes * fs.groupCount);
   const inode = Buffer.alloc(inodeBytes * fs.groupCount);
   const csum = fs.groupDescriptorChecksums;

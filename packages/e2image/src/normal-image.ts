@@ -2,6 +2,8 @@ import { stat } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import {
   type BlockDevice,
+  checkedAdd,
+  checkedMul,
   createOutputFile,
   FileDevice,
   isAllZero,
@@ -9,7 +11,7 @@ import {
   ProgressTracker,
   throwIfAborted,
 } from '@x/blockio';
-import { readBitmaps, reportBitmapMismatches } from './bitmaps.js';
+import { bitmapBytesPerGroup, readBitmaps, reportBitmapMismatches } from './bitmaps.js';
 import { E2imageError } from './errors.js';
 import { type Filesystem, readExact } from './filesystem.js';
 import {
@@ -45,12 +47,54 @@ export interface NormalImageResult {
 /** Offsets in the header are 32-bit: a larger image cannot be described. */
 const MAX_OFFSET = 2 ** 32 - 1;
 
+/** Where the pieces of a normal image go: known before anything is read or written. */
+interface NormalImageLayout {
+  offsetSuper: number;
+  offsetInode: number;
+  offsetBlockmap: number;
+  offsetInodemap: number;
+  imageSize: number;
+}
+
+/**
+ * The layout of write_image_file: header block, superblock block, descriptors,
+ * every group's whole inode table, then the bitmaps padded to whole blocks. It
+ * depends only on the geometry, so an image the header cannot describe is
+ * refused before the first byte is written.
+ */
+function normalImageLayout(fs: Filesystem, targetName: string): NormalImageLayout {
+  const blockSize = fs.blockSize;
+  const offsetSuper = blockSize;
+  const offsetInode = offsetSuper + blockSize + fs.descriptorTable.length;
+  const tableBytes = checkedMul(fs.inodeBlocksPerGroup, blockSize, 'inode table bytes');
+  const offsetBlockmap = checkedAdd(
+    offsetInode,
+    checkedMul(tableBytes, fs.groupCount, 'inode tables bytes'),
+    'block bitmap offset',
+  );
+  const perGroup = bitmapBytesPerGroup(fs);
+  const offsetInodemap = offsetBlockmap + paddedLength(perGroup.block * fs.groupCount, blockSize);
+  const imageSize = offsetInodemap + paddedLength(perGroup.inode * fs.groupCount, blockSize);
+  if (offsetInodemap > MAX_OFFSET) {
+    throw new E2imageError(
+      'BAD_IMAGE',
+      `a normal image of this filesystem would need offsets beyond 4 GiB (${offsetInodemap}), which its header cannot record; use a raw (-r) or QCOW2 (-Q) image`,
+      { path: targetName, structure: 'e2image header' },
+    );
+  }
+  return { offsetSuper, offsetInode, offsetBlockmap, offsetInodemap, imageSize };
+}
+
 export async function writeNormalImage(
   fs: Filesystem,
   target: BlockDevice,
   options: NormalImageOptions = {},
 ): Promise<NormalImageResult> {
   const blockSize = fs.blockSize;
+  const { offsetSuper, offsetInode, offsetBlockmap, offsetInodemap, imageSize } = normalImageLayout(
+    fs,
+    target.name,
+  );
   let bytesWritten = 0;
   const write = async (offset: number, data: Uint8Array) => {
     await target.write(offset, data);
@@ -58,10 +102,8 @@ export async function writeNormalImage(
   };
   const superBlock = Buffer.alloc(blockSize);
   fs.superblockBytes.copy(superBlock, 0, 0, SUPERBLOCK_SIZE);
-  const offsetSuper = blockSize;
   await write(offsetSuper, superBlock);
   await write(offsetSuper + blockSize, fs.descriptorTable);
-  const offsetInode = offsetSuper + blockSize + fs.descriptorTable.length;
 
   // Inode tables, group after group, whole (inode_blocks_per_group each).
   const tableBytes = fs.inodeBlocksPerGroup * blockSize;
@@ -105,20 +147,8 @@ export async function writeNormalImage(
 
   const bitmaps = await readBitmaps(fs);
   reportBitmapMismatches(fs, bitmaps);
-  const offsetBlockmap = position;
-  const blockMap = padToBlock(bitmaps.block, blockSize);
-  await write(offsetBlockmap, blockMap);
-  const offsetInodemap = offsetBlockmap + blockMap.length;
-  const inodeMap = padToBlock(bitmaps.inode, blockSize);
-  await write(offsetInodemap, inodeMap);
-  const imageSize = offsetInodemap + inodeMap.length;
-  if (offsetInodemap > MAX_OFFSET) {
-    throw new E2imageError(
-      'BAD_IMAGE',
-      `a normal image of this filesystem would need offsets beyond 4 GiB (${offsetInodemap}), which its header cannot record; use a raw (-r) or QCOW2 (-Q) image`,
-      { path: target.name },
-    );
-  }
+  await write(offsetBlockmap, padToBlock(bitmaps.block, blockSize));
+  await write(offsetInodemap, padToBlock(bitmaps.inode, blockSize));
 
   const identity = await fileIdentity(target);
   const deviceName = options.deviceName ?? fs.device.name;
@@ -169,8 +199,12 @@ export async function writeNormalImageFile(
   }
 }
 
+function paddedLength(length: number, blockSize: number): number {
+  return Math.ceil(length / blockSize) * blockSize;
+}
+
 function padToBlock(bytes: Buffer, blockSize: number): Buffer {
-  const padded = Math.ceil(bytes.length / blockSize) * blockSize;
+  const padded = paddedLength(bytes.length, blockSize);
   return padded === bytes.length
     ? bytes
     : Buffer.concat([bytes, Buffer.alloc(padded - bytes.length)]);

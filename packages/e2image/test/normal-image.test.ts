@@ -1,12 +1,20 @@
-import { copyFile, readFile } from 'node:fs/promises';
-import { FileDevice } from '@x/blockio';
-import { makeTempDir, pokeBytes, runPeer, runPeerOk, type TempDir } from '@x/test-utils';
+import { access, copyFile, readFile } from 'node:fs/promises';
+import { FileDevice, MemoryDevice } from '@x/blockio';
+import {
+  makeTempDir,
+  pokeBytes,
+  requirePeer,
+  runPeer,
+  runPeerOk,
+  type TempDir,
+} from '@x/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   Filesystem,
   imageHeaderStruct,
   installNormalImageFile,
   superblockStruct,
+  writeNormalImage,
   writeNormalImageFile,
 } from '../src/index.js';
 import { buildFixture, MATRIX } from './support/fixtures.js';
@@ -118,5 +126,58 @@ describe.each(MATRIX.map((recipe) => [recipe.name, recipe] as const))('%s', (nam
     expect(maskSuperblock(a).equals(maskSuperblock(b))).toBe(true);
     const check = await runPeer('e2fsck', ['-fn', ours]);
     expect(check.code, check.stdout).toBe(0);
+  });
+});
+
+/** A target that counts the writes it is asked for. */
+class CountingDevice extends MemoryDevice {
+  writes = 0;
+  override write(offset: number, data: Uint8Array): Promise<void> {
+    this.writes++;
+    return super.write(offset, data);
+  }
+}
+
+describe('a filesystem too big for a normal image', () => {
+  it('is refused with BAD_IMAGE before anything is written', async () => {
+    requirePeer('mke2fs');
+    // 5 GiB of inode tables (5 Mi inodes of 1 KiB) in a sparse 20 GiB file: the
+    // image's bitmap offsets would not fit the header's 32-bit fields.
+    const image = temp.file('huge-inode-tables.img');
+    await runPeerOk('mke2fs', [
+      '-q',
+      '-F',
+      '-t',
+      'ext4',
+      '-b',
+      '4096',
+      '-I',
+      '1024',
+      '-i',
+      '4096',
+      '-O',
+      '^has_journal',
+      '-E',
+      'lazy_itable_init=1,nodiscard',
+      image,
+      '20G',
+    ]);
+    const device = await FileDevice.open(image);
+    try {
+      const fs = await Filesystem.open(device);
+      expect(fs.inodeBlocksPerGroup * fs.blockSize * fs.groupCount).toBeGreaterThan(2 ** 32);
+      const target = new CountingDevice(0, { name: 'huge.e2i', zeroExtends: true });
+      const error = await writeNormalImage(fs, target).catch((caught: unknown) => caught);
+      expect(error).toMatchObject({ code: 'BAD_IMAGE', path: 'huge.e2i' });
+      expect(target.writes).toBe(0);
+
+      const out = temp.file('huge.e2i');
+      const fromFile = await writeNormalImageFile(fs, out).catch((caught: unknown) => caught);
+      expect(fromFile).toMatchObject({ code: 'BAD_IMAGE' });
+      await expect(access(out)).rejects.toThrow();
+      await expect(access(`${out}.partial`)).rejects.toThrow();
+    } finally {
+      await device.close();
+    }
   });
 });
