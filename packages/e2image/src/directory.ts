@@ -144,18 +144,43 @@ function listInline(fs: Filesystem, inode: Inode, entries: DirectoryEntry[]): vo
   if (more && more.length > 0) parseDirectoryBlock(fs, inode.ino, more, undefined, entries);
 }
 
-/** Resolves an absolute path ("/a/b/c") to an inode number, without following symlinks. */
+/**
+ * Resolves an absolute path ("/a/b/c") to an inode number, without following
+ * symlinks. Its errors keep `path` for the device, like every error here, and
+ * name the path inside the filesystem in `structure` (`path "/a/b/c"`) and the
+ * component that failed in the message.
+ */
 export async function lookupPath(fs: Filesystem, path: string): Promise<number> {
+  const structure = `path ${JSON.stringify(path)}`;
   let current = EXT2_ROOT_INO;
+  let resolved = '';
   for (const part of path.split('/').filter((component) => component.length > 0)) {
-    const entries = await listDirectory(fs, current);
-    const found = entries.find((entry) => entry.name === part);
-    if (!found) {
-      throw new E2imageError('NOT_FOUND', `${path}: no entry "${part}"`, {
-        path: fs.device.name,
-        inode: current,
-      });
+    const here = resolved === '' ? '/' : resolved;
+    const inode = await fs.readInode(current);
+    if (!inode.isDirectory) {
+      const what =
+        inode.fileType === 'symlink'
+          ? 'a symbolic link (lookupPath does not follow links)'
+          : inode.fileType === 'regular'
+            ? 'a regular file'
+            : inode.fileType === 'unknown'
+              ? 'of an unknown type'
+              : `a ${inode.fileType}`;
+      throw new E2imageError(
+        'NOT_A_DIRECTORY',
+        `cannot look up "${part}": ${JSON.stringify(here)} (inode ${current}) is ${what}, not a directory`,
+        { path: fs.device.name, inode: current, structure },
+      );
     }
+    const found = (await listDirectory(fs, inode)).find((entry) => entry.name === part);
+    if (!found) {
+      throw new E2imageError(
+        'NOT_FOUND',
+        `no entry "${part}" in directory ${JSON.stringify(here)} (inode ${current})`,
+        { path: fs.device.name, inode: current, structure },
+      );
+    }
+    resolved = `${resolved}/${part}`;
     current = found.inode;
   }
   return current;

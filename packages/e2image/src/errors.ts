@@ -33,9 +33,14 @@ export type E2imageErrorCode =
   | 'BAD_IMAGE'
   /** The target of an install is mounted or otherwise busy. */
   | 'TARGET_BUSY'
-  /** Something that is not a directory was asked to be listed, or a path did not resolve. */
+  /** Something that is not a directory was listed, or used as a directory in a path. */
   | 'NOT_A_DIRECTORY'
-  | 'NOT_FOUND';
+  /** A path inside the filesystem names an entry its directory does not have. */
+  | 'NOT_FOUND'
+  /** A symlink was asked for (readSymlink) and the inode is something else. */
+  | 'NOT_A_SYMLINK'
+  /** More bytes than a caller's limit (readFile's maxBytes): read it through InodeDevice. */
+  | 'TOO_LARGE';
 
 /** Every error from @x/e2image: a BlockIoError with an ext-specific code and location. */
 export class E2imageError extends BlockIoError {

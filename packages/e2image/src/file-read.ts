@@ -1,4 +1,10 @@
-import { BaseBlockDevice, type ByteRange, clampRange, type Extent } from '@x/blockio';
+import {
+  BaseBlockDevice,
+  type ByteRange,
+  clampRange,
+  type Extent,
+  throwIfAborted,
+} from '@x/blockio';
 import { walkInodeBlocks } from './block-walk.js';
 import { E2imageError } from './errors.js';
 import type { Filesystem } from './filesystem.js';
@@ -68,7 +74,11 @@ export class InodeDevice extends BaseBlockDevice {
     this.#inline = inline;
   }
 
-  static async open(fs: Filesystem, inodeOrNumber: Inode | number): Promise<InodeDevice> {
+  static async open(
+    fs: Filesystem,
+    inodeOrNumber: Inode | number,
+    options: { signal?: AbortSignal | undefined } = {},
+  ): Promise<InodeDevice> {
     const inode = await toInode(fs, inodeOrNumber);
     if (inode.hasInlineData) return new InodeDevice(fs, inode, [], inlineData(fs, inode));
     if (!inode.hasValidBlocks) {
@@ -76,7 +86,7 @@ export class InodeDevice extends BaseBlockDevice {
       const inline = inode.isSymlink ? Buffer.from(inode.blockArea) : Buffer.alloc(0);
       return new InodeDevice(fs, inode, [], inline);
     }
-    return new InodeDevice(fs, inode, await fileExtents(fs, inode), undefined);
+    return new InodeDevice(fs, inode, await fileExtents(fs, inode, options), undefined);
   }
 
   protected async readAt(offset: number, into: Uint8Array): Promise<void> {
@@ -141,34 +151,54 @@ function inlineData(fs: Filesystem, inode: Inode): Buffer {
   return all.subarray(0, Math.min(all.length, inode.size));
 }
 
+export interface ReadFileOptions {
+  /** Where to start (default 0); past the end gives an empty buffer. */
+  offset?: number | undefined;
+  /** How many bytes (default: to the end of the file). */
+  length?: number | undefined;
+  /** Refuse (TOO_LARGE) to return more than this many bytes at once. Default 1 GiB. */
+  maxBytes?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** Bytes read between checks of the signal. */
+const READ_CHUNK = 8 << 20;
+
 /** Reads up to `length` bytes (default: the whole file) from `offset`. Bounded by `maxBytes`. */
 export async function readFile(
   fs: Filesystem,
   inodeOrNumber: Inode | number,
-  options: { offset?: number; length?: number; maxBytes?: number } = {},
+  options: ReadFileOptions = {},
 ): Promise<Buffer> {
-  const device = await InodeDevice.open(fs, inodeOrNumber);
+  throwIfAborted(options.signal, fs.device.name);
+  const device = await InodeDevice.open(fs, inodeOrNumber, { signal: options.signal });
   const offset = Math.min(options.offset ?? 0, device.size);
   const length = Math.min(options.length ?? device.size - offset, device.size - offset);
   const max = options.maxBytes ?? 1 << 30;
   if (length > max) {
     throw new E2imageError(
-      'UNSUPPORTED_FEATURE',
-      `inode ${device.inode.ino} is ${length} bytes, more than the ${max} readFile returns at once; use InodeDevice`,
+      'TOO_LARGE',
+      `inode ${device.inode.ino}: ${length} bytes asked for, more than the maxBytes ${max} readFile returns at once; use InodeDevice`,
       { path: fs.device.name, inode: device.inode.ino },
     );
   }
-  return device.read(offset, length);
+  const result = Buffer.allocUnsafe(length);
+  for (let done = 0; done < length; done += READ_CHUNK) {
+    throwIfAborted(options.signal, fs.device.name);
+    await device.read(offset + done, result.subarray(done, Math.min(length, done + READ_CHUNK)));
+  }
+  return result;
 }
 
 /** A symlink's target (fast, slow or inline). */
 export async function readSymlink(fs: Filesystem, inodeOrNumber: Inode | number): Promise<string> {
   const inode = await toInode(fs, inodeOrNumber);
   if (!inode.isSymlink) {
-    throw new E2imageError('NOT_FOUND', `inode ${inode.ino} is not a symbolic link`, {
-      path: fs.device.name,
-      inode: inode.ino,
-    });
+    throw new E2imageError(
+      'NOT_A_SYMLINK',
+      `inode ${inode.ino} is ${inode.fileType === 'regular' ? 'a regular file' : `of type ${inode.fileType}`}, not a symbolic link`,
+      { path: fs.device.name, inode: inode.ino },
+    );
   }
   return (await readFile(fs, inode, { maxBytes: 1 << 16 })).toString('utf8');
 }

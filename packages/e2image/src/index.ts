@@ -27,7 +27,14 @@ export {
   type E2imageWarningCode,
   type WarningListener,
 } from './errors.js';
-export { type FileExtent, fileExtents, InodeDevice, readFile, readSymlink } from './file-read.js';
+export {
+  type FileExtent,
+  fileExtents,
+  InodeDevice,
+  type ReadFileOptions,
+  readFile,
+  readSymlink,
+} from './file-read.js';
 export { Filesystem, type OpenFilesystemOptions } from './filesystem.js';
 export * as constants from './format/constants.js';
 export type { GroupDescriptor } from './format/group-descriptor.js';
@@ -38,6 +45,7 @@ export {
   descriptorBlockLocation,
   type Geometry,
   groupHasSuperblock,
+  type SuperAndDescriptorLocation,
   superAndDescriptorLocation,
 } from './geometry.js';
 export { type FileType, Inode } from './inode.js';

@@ -9,7 +9,7 @@ import {
   XATTR_PREFIXES,
   xattrEntryStruct,
 } from './format/xattr.js';
-import type { Inode } from './inode.js';
+import { Inode } from './inode.js';
 
 export interface ExtendedAttribute {
   /** Full name with its namespace prefix, e.g. "user.comment". */
@@ -24,7 +24,11 @@ export interface ExtendedAttribute {
 const MAX_VALUE = 1 << 16;
 
 /** All extended attributes of an inode: the in-inode area first, then the xattr block. */
-export async function readXattrs(fs: Filesystem, inode: Inode): Promise<ExtendedAttribute[]> {
+export async function readXattrs(
+  fs: Filesystem,
+  inodeOrNumber: Inode | number,
+): Promise<ExtendedAttribute[]> {
+  const inode = inodeOrNumber instanceof Inode ? inodeOrNumber : await fs.readInode(inodeOrNumber);
   const result: ExtendedAttribute[] = [];
   for (const entry of inInodeEntries(fs, inode))
     result.push(await resolve(fs, inode, entry, 'inode'));
