@@ -73,6 +73,7 @@ export { type DeviceUse, deviceUse, isBusy, type MountUse } from './mount-state.
 export { type MoveOptions, type MoveResult, moveFilesystem } from './move.js';
 export {
   type NormalImage,
+  type NormalImageFileOptions,
   type NormalImageOptions,
   type NormalImageResult,
   openNormalImage,

@@ -182,13 +182,23 @@ export async function writeNormalImage(
   return { imageSize, bytesWritten, header };
 }
 
+export interface NormalImageFileOptions extends NormalImageOptions {
+  /** Replace an existing output file (atomically). Default true, like e2image. */
+  overwrite?: boolean | undefined;
+  /** fsync the image before it is renamed into place. Default true. */
+  sync?: boolean | undefined;
+}
+
 /** e2image with no -r/-Q to a new file (atomic: `<path>.partial`, then renamed). */
 export async function writeNormalImageFile(
   fs: Filesystem,
   path: string,
-  options: NormalImageOptions & { overwrite?: boolean } = {},
+  options: NormalImageFileOptions = {},
 ): Promise<NormalImageResult> {
-  const output = await createOutputFile(path, { overwrite: options.overwrite ?? true });
+  const output = await createOutputFile(path, {
+    overwrite: options.overwrite ?? true,
+    sync: options.sync ?? true,
+  });
   try {
     const result = await writeNormalImage(fs, output.device, options);
     await output.commit();

@@ -251,6 +251,7 @@ export async function streamRawImage(
       ...options.collect,
       allData: options.allData,
       signal: options.signal,
+      onProgress: options.onProgress,
     }));
   const source = metadataSource(fs, metadata, options.scramble ?? false);
   const imageSize = filesystemBytes(fs);

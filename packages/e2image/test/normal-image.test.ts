@@ -8,7 +8,7 @@ import {
   runPeerOk,
   type TempDir,
 } from '@x/test-utils';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   Filesystem,
   imageHeaderStruct,
@@ -177,6 +177,31 @@ describe('a filesystem too big for a normal image', () => {
       await expect(access(out)).rejects.toThrow();
       await expect(access(`${out}.partial`)).rejects.toThrow();
     } finally {
+      await device.close();
+    }
+  });
+});
+
+describe('writeNormalImageFile options', () => {
+  it('sync (default true) decides whether the image is fsynced, like the raw and QCOW2 writers', async () => {
+    requirePeer('mke2fs');
+    const image = temp.file('sync-source.img');
+    await runPeerOk('mke2fs', ['-q', '-F', '-t', 'ext4', '-b', '1024', image, '4M']);
+    const device = await FileDevice.open(image);
+    const flush = vi.spyOn(FileDevice.prototype, 'flush');
+    try {
+      const fs = await Filesystem.open(device);
+      await writeNormalImageFile(fs, temp.file('no-sync.e2i'), { sync: false });
+      expect(flush).not.toHaveBeenCalled();
+      await writeNormalImageFile(fs, temp.file('sync.e2i'), { sync: undefined });
+      expect(flush).toHaveBeenCalled();
+      const [a, b] = await Promise.all([
+        readFile(temp.file('no-sync.e2i')),
+        readFile(temp.file('sync.e2i')),
+      ]);
+      expect(maskHeader(a).equals(maskHeader(b))).toBe(true);
+    } finally {
+      flush.mockRestore();
       await device.close();
     }
   });

@@ -1,10 +1,12 @@
-import { FileDevice } from '@x/blockio';
-import { filesEqual, makeTempDir, runPeerOk, type TempDir } from '@x/test-utils';
+import { FileDevice, MemoryDevice, type ProgressEvent } from '@x/blockio';
+import { filesEqual, makeTempDir, requirePeer, runPeerOk, type TempDir } from '@x/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   Filesystem,
   groupHasSuperblock,
+  streamRawImage,
   superAndDescriptorLocation,
+  writeRawImage,
   writeRawImageFile,
 } from '../src/index.js';
 import { buildFixture, MATRIX } from './support/fixtures.js';
@@ -90,4 +92,32 @@ describe.each(MATRIX.map((recipe) => [recipe.name, recipe] as const))('%s', (nam
       expect(await filesEqual(out, fixture.peerAllData as string)).toBe(true);
     });
   }
+});
+
+describe('streamRawImage', () => {
+  it('reports the metadata scan to onProgress, as writeRawImage does', async () => {
+    requirePeer('mke2fs');
+    const image = temp.file('progress.img');
+    await runPeerOk('mke2fs', ['-q', '-F', '-t', 'ext4', '-b', '1024', image, '4M']);
+    await withFilesystem(image, async (fs) => {
+      const phasesOf = async (
+        write: (onProgress: (event: ProgressEvent) => void) => Promise<unknown>,
+      ) => {
+        const phases = new Set<string>();
+        await write((event) => phases.add(event.phase));
+        return [...phases];
+      };
+      const chunks: Uint8Array[] = [];
+      const sink = {
+        write: (chunk: Uint8Array) => chunks.push(Buffer.from(chunk)) > 0,
+        once: () => sink,
+      };
+      const streamed = await phasesOf((onProgress) => streamRawImage(fs, sink, { onProgress }));
+      const written = await phasesOf((onProgress) =>
+        writeRawImage(fs, new MemoryDevice(0, { zeroExtends: true }), { onProgress }),
+      );
+      expect(written).toContain('scan inodes');
+      expect(streamed).toEqual(written);
+    });
+  });
 });
