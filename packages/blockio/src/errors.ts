@@ -1,3 +1,5 @@
+import { exactJsonInteger } from './json-integer.js';
+
 /**
  * Stable error codes. Format packages add their own codes on top of these; the
  * code is what scripts and tests match on, the message is for people.
@@ -56,13 +58,14 @@ export class BlockIoError extends Error {
     return where.length > 0 ? `${where.join(': ')}: ${this.message}` : this.message;
   }
 
+  /** For `--json` output; a bigint `offset` stays exact (a decimal string above 2^53 - 1). */
   toJSON(): Record<string, unknown> {
     return {
       error: this.name,
       code: this.code,
       message: this.message,
       path: this.path,
-      offset: this.offset === undefined ? undefined : Number(this.offset),
+      offset: typeof this.offset === 'bigint' ? exactJsonInteger(this.offset) : this.offset,
       structure: this.structure,
     };
   }
@@ -110,9 +113,16 @@ export function fromSystemError(
 
 /** The error a cancelled operation throws; CLIs map it to exit code 130/143. */
 export function abortedError(signal: AbortSignal | undefined, path?: string): BlockIoError {
-  const reason = signal?.reason;
-  const detail = reason instanceof Error ? `: ${reason.message}` : '';
+  const detail = abortReason(signal?.reason);
   return new BlockIoError('ABORTED', `operation cancelled${detail}`, { path });
+}
+
+/** Why the caller aborted, for the message: an Error's message or a primitive reason as given. */
+function abortReason(reason: unknown): string {
+  if (reason instanceof Error) return reason.message === '' ? '' : `: ${reason.message}`;
+  if (reason === undefined || reason === null || reason === '') return '';
+  if (typeof reason === 'object' || typeof reason === 'function') return '';
+  return `: ${String(reason)}`;
 }
 
 export function throwIfAborted(signal: AbortSignal | undefined, path?: string): void {

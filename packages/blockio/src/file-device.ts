@@ -131,12 +131,15 @@ export class FileDevice extends BaseBlockDevice {
           : (await this.handle.write(data, done, data.byteLength - done, offset + done))
               .bytesWritten;
       } catch (error) {
+        this.#dataMap = undefined; // part of it may have been written
         throw fromSystemError(error, `write ${data.byteLength} bytes`, {
           path: this.name,
           offset: offset + done,
         });
       }
     }
+    // Dropped once the bytes are in: a map asked for from now on sees them.
+    this.#dataMap = undefined;
   }
 
   protected override async writeZeroesAt(offset: number, length: number): Promise<void> {
@@ -162,6 +165,8 @@ export class FileDevice extends BaseBlockDevice {
       await this.handle.truncate(size);
     } catch (error) {
       throw fromSystemError(error, `set the size to ${size} bytes`, { path: this.name });
+    } finally {
+      this.#dataMap = undefined;
     }
     this.setSize(size);
   }
@@ -185,12 +190,12 @@ export class FileDevice extends BaseBlockDevice {
   }
 
   /**
-   * The file's data map. An input does not change under us, so its map is asked for
-   * once (callers that copy thousands of ranges must not run filefrag per range);
-   * a writable file is mapped afresh each time.
+   * The file's data map, asked for once and kept: callers that copy thousands of
+   * ranges must not run filefrag per range. An input does not change under us; a
+   * writable file changes only through this device (writes, zeroing and truncate
+   * all end in writeAt or truncate), which drop the map so the next call maps afresh.
    */
   private dataMap(): Promise<FileDataMap | undefined> {
-    if (!this.readOnly) return mapFileData(this.name, this.size);
     this.#dataMap ??= mapFileData(this.name, this.size);
     return this.#dataMap;
   }

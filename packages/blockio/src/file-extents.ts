@@ -25,7 +25,11 @@ export async function* fileExtents(
   yield* clipExtents(mapped, fileSize, range);
 }
 
-/** Data runs of a file as [offset, end, kind] in ascending order, or undefined if unknown. */
+/**
+ * A file's allocated runs as `{ offset, end, kind }` objects (`end` exclusive), in
+ * ascending order, merged where adjacent; gaps are holes. (`mapFileData` returns
+ * undefined, not a map, when it cannot tell.)
+ */
 export type FileDataMap = Array<{ offset: number; end: number; kind: 'data' | 'zero' }>;
 
 export function* clipExtents(

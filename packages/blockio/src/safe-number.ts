@@ -36,7 +36,12 @@ export function assertOffset(value: number, what: string, context: SafeNumberCon
   return value;
 }
 
+/**
+ * `a + b` for offsets and sizes: both operands non-negative safe integers (else
+ * OUT_OF_RANGE, as assertOffset), the sum at most 2^53 - 1 (else UNSAFE_INTEGER).
+ */
 export function checkedAdd(a: number, b: number, what = 'offset'): number {
+  checkOperands(a, b, '+', what);
   const sum = a + b;
   if (!Number.isSafeInteger(sum)) {
     throw new BlockIoError('UNSAFE_INTEGER', `${what} ${a} + ${b} exceeds 2^53 - 1`);
@@ -44,12 +49,28 @@ export function checkedAdd(a: number, b: number, what = 'offset'): number {
   return sum;
 }
 
+/** `a * b` for offsets and sizes, checked as checkedAdd. */
 export function checkedMul(a: number, b: number, what = 'offset'): number {
+  checkOperands(a, b, '*', what);
   const product = a * b;
   if (!Number.isSafeInteger(product)) {
     throw new BlockIoError('UNSAFE_INTEGER', `${what} ${a} * ${b} exceeds 2^53 - 1`);
   }
   return product;
+}
+
+/**
+ * A negative or fractional operand is a caller's bug, not an overflow: saying
+ * UNSAFE_INTEGER for `0.5 * 3` (or returning -4 for `-5 + 1`) would send people
+ * looking for a 2^53 problem that is not there.
+ */
+function checkOperands(a: number, b: number, operator: string, what: string): void {
+  if (Number.isSafeInteger(a) && Number.isSafeInteger(b) && a >= 0 && b >= 0) return;
+  const unsafe = Math.abs(a) > Number.MAX_SAFE_INTEGER || Math.abs(b) > Number.MAX_SAFE_INTEGER;
+  throw new BlockIoError(
+    unsafe ? 'UNSAFE_INTEGER' : 'OUT_OF_RANGE',
+    `${what} ${a} ${operator} ${b}: operands must be non-negative integers below 2^53`,
+  );
 }
 
 /** Rounds `value` up to a multiple of `alignment` (a positive integer). */

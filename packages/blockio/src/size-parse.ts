@@ -1,9 +1,6 @@
 import { BlockIoError } from './errors.js';
 
 const UNITS: Record<string, number> = {
-  '': 1,
-  b: 1,
-  s: 512,
   k: 2 ** 10,
   m: 2 ** 20,
   g: 2 ** 30,
@@ -11,27 +8,38 @@ const UNITS: Record<string, number> = {
   p: 2 ** 50,
   e: 2 ** 60,
 };
+const SECTOR = 512;
+
+/**
+ * A number (decimals allowed), then optionally: `B` (bytes), `s` (512-byte
+ * sectors), or K, M, G, T, P or E alone (as qemu-img writes them) or followed by
+ * `B` or `iB`. Any letter case. Nothing else: `4ib` or `2sib` is a typo, not a size.
+ */
+const SIZE = /^(\d+(?:\.\d+)?)\s*(?:b|(s)|([kmgtpe])(?:i?b)?)?$/i;
 
 /**
  * Parses a size or offset the way storage tools write them: `4096`, `0x1f000`,
- * `512K`, `4G`, `1.5M`, `4GiB`, `2s` (512-byte sectors). Units are binary.
- * Throws INVALID_ARGUMENT for anything else and UNSAFE_INTEGER above 2^53 - 1.
+ * `512K`, `4G`, `1.5M`, `4GiB`, `4GB`, `100B`, `2s` (512-byte sectors). Units are
+ * binary (K = 1024). Throws INVALID_ARGUMENT naming the input for anything else
+ * (including odd suffixes such as `4ib` or `2sib`), and UNSAFE_INTEGER above 2^53 - 1.
  */
 export function parseSize(text: string, what = 'size'): number {
   const trimmed = text.trim();
   const hex = /^0x([0-9a-f]+)$/i.exec(trimmed);
   if (hex?.[1] !== undefined) return checkSafe(BigInt(`0x${hex[1]}`), text, what);
-  const match = /^(\d+(?:\.\d+)?)\s*([bskmgtpe]?)(?:i?b)?$/i.exec(trimmed);
-  const unit = match?.[2]?.toLowerCase();
-  if (!match?.[1] || unit === undefined || UNITS[unit] === undefined) {
+  const match = SIZE.exec(trimmed);
+  const number = match?.[1];
+  if (match === null || number === undefined) {
     throw new BlockIoError(
       'INVALID_ARGUMENT',
-      `invalid ${what} "${text}": expected bytes, hex (0x…) or a number with K, M, G, T, P or E`,
+      `invalid ${what} "${text}": expected bytes, hex (0x…), sectors (2s) or a number with K, M, G, T, P or E (optionally followed by B or iB)`,
     );
   }
-  const multiplier = UNITS[unit] as number;
-  if (match[1].includes('.')) {
-    const value = Number(match[1]) * multiplier;
+  const [, , sectors, unit] = match;
+  const multiplier =
+    unit !== undefined ? (UNITS[unit.toLowerCase()] as number) : sectors ? SECTOR : 1;
+  if (number.includes('.')) {
+    const value = Number(number) * multiplier;
     if (!Number.isInteger(value)) {
       throw new BlockIoError(
         'INVALID_ARGUMENT',
@@ -40,7 +48,7 @@ export function parseSize(text: string, what = 'size'): number {
     }
     return checkSafe(BigInt(value), text, what);
   }
-  return checkSafe(BigInt(match[1]) * BigInt(multiplier), text, what);
+  return checkSafe(BigInt(number) * BigInt(multiplier), text, what);
 }
 
 function checkSafe(value: bigint, text: string, what: string): number {
@@ -52,7 +60,10 @@ function checkSafe(value: bigint, text: string, what: string): number {
 
 const SIZE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
 
-/** `1536` → `1.5 KiB`; exact byte counts below 1 KiB. */
+/**
+ * Binary units with two decimals below 10, one below 100, none above: `1536` →
+ * `1.50 KiB`, `10485760` → `10.0 MiB`; exact byte counts below 1 KiB (`1023 B`).
+ */
 export function formatSize(bytes: number): string {
   let value = bytes;
   let unit = 0;

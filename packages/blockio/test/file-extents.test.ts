@@ -1,11 +1,19 @@
-import { stat } from 'node:fs/promises';
+import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { allocatedBytes, makeTempDir, runPeerOk, type TempDir } from '@x/test-utils';
+import {
+  allocatedBytes,
+  makeTempDir,
+  requirePeer,
+  runPeerOk,
+  seededBytes,
+  type TempDir,
+} from '@x/test-utils';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   copy,
   type Extent,
   FileDevice,
+  MemoryDevice,
   mapFileData,
   parseFilefrag,
   withOutputFile,
@@ -120,6 +128,79 @@ describe('FIEMAP extent discovery on a real sparse file', () => {
     expect(extent.offset).toBeLessThanOrEqual(100 * KiB + 17);
     expect(extent.offset + extent.length).toBeGreaterThanOrEqual(100 * KiB + 17 + 3000);
     expect(extent.length).toBeLessThanOrEqual(64 * KiB);
+  });
+});
+
+describe('the data map of a writable file', () => {
+  let scratch: TempDir;
+  afterEach(async () => {
+    vi.unstubAllEnvs();
+    await scratch?.remove();
+  });
+
+  /** Points BLOCKKIT_FILEFRAG at a wrapper of the real filefrag that counts its runs. */
+  async function countFilefragRuns(): Promise<() => Promise<number>> {
+    const filefrag = requirePeer('filefrag');
+    const log = scratch.file('filefrag-runs.log');
+    const wrapper = scratch.file('filefrag-counting');
+    await writeFile(wrapper, `#!/bin/sh\necho run >> '${log}'\nexec '${filefrag}' "$@"\n`);
+    await chmod(wrapper, 0o755);
+    vi.stubEnv('BLOCKKIT_FILEFRAG', wrapper);
+    return async () =>
+      (await readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
+  }
+
+  it('is made once for a copy of many ranges, and afresh after a write or truncate', async () => {
+    scratch = await makeTempDir('blockio-writable-map-', diskScratchBase);
+    const runs = await countFilefragRuns();
+    const path = scratch.file('writable.img');
+    const size = 8 * MiB;
+    await writeSparseFile(path, size, [
+      { offset: 0, length: 64 * KiB, seed: 1 },
+      { offset: 3 * MiB, length: 256 * KiB, seed: 2 },
+    ]);
+    // 256 ranges of 4 KiB, one every 32 KiB: over data and over holes.
+    const ranges = Array.from({ length: 256 }, (_, index) => ({
+      offset: index * 32 * KiB,
+      length: 4 * KiB,
+    }));
+    const source = await FileDevice.open(path, { writable: true });
+    try {
+      const copyRanges = async () => {
+        const target = new MemoryDevice(size);
+        const result = await copy(source, target, { ranges });
+        for (const range of ranges) {
+          const expected = await source.read(range.offset, range.length);
+          expect(target.bytes.subarray(range.offset, range.offset + range.length)).toEqual(
+            expected,
+          );
+        }
+        return result;
+      };
+
+      const first = await copyRanges();
+      expect(await runs()).toBe(1);
+      expect(first.bytesRead).toBe(2 * 4 * KiB + 8 * 4 * KiB); // 2 ranges over the first run, 8 over the second
+
+      // Data written into a hole through the device must be seen by the next copy.
+      const written = seededBytes(64 * KiB, 3);
+      await source.write(6 * MiB, written);
+      const second = await copyRanges();
+      expect(await runs()).toBe(2);
+      expect(second.bytesRead).toBe(first.bytesRead + 2 * 4 * KiB);
+
+      // Cutting the file back and growing it again leaves a hole where that data was.
+      await source.truncate(6 * MiB);
+      await source.truncate(size);
+      const extents: Extent[] = [];
+      for await (const extent of source.extents({ offset: 6 * MiB, length: 64 * KiB })) {
+        extents.push(extent);
+      }
+      expect(extents).toEqual([{ offset: 6 * MiB, length: 64 * KiB, kind: 'unallocated' }]);
+      expect(await runs()).toBe(3);
+    } finally {
+      await source.close();
+    }
   });
 });
 

@@ -70,6 +70,16 @@ describe('runCommand exit codes and error printing', () => {
     expect(outcome.stderr).not.toContain('    at ');
   });
 
+  it('with --json, keeps an offset above 2^53 exact (a decimal string)', async () => {
+    const outcome = await runMode('unsafe-offset', '--json');
+    expect(outcome.code).toBe(1);
+    expect(JSON.parse(outcome.stdout)).toMatchObject({
+      code: 'UNSAFE_INTEGER',
+      offset: '1152921504606846977',
+    });
+    expect(outcome.stderr).toContain('at offset 1152921504606846977 (0x1000000000000001)');
+  });
+
   it.each([
     ['SIGINT', 130],
     ['SIGTERM', 143],

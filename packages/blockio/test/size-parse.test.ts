@@ -14,7 +14,16 @@ describe('parseSize', () => {
     ['4GB', 4 * 2 ** 30],
     ['1.5M', 1.5 * 2 ** 20],
     ['2s', 1024],
+    ['2S', 1024],
+    ['1.5s', 768],
     ['100b', 100],
+    ['100B', 100],
+    ['64k', 64 * 1024],
+    ['4kb', 4 * 1024],
+    ['4KiB', 4 * 1024],
+    ['4kib', 4 * 1024],
+    ['2M', 2 * 2 ** 20],
+    ['2MiB', 2 * 2 ** 20],
     ['3T', 3 * 2 ** 40],
     ['7P', 7 * 2 ** 50],
     [' 64M ', 64 * 2 ** 20],
@@ -24,17 +33,18 @@ describe('parseSize', () => {
     expect(parseSize(text)).toBe(bytes);
   });
 
-  it.each(['', 'G', '-1', '1.2.3', '12Q', '0x', '0xg', '1e3', 'four', '4 G B', '0.3K'])(
-    '"%s" is an INVALID_ARGUMENT',
-    (text) => {
-      expect(() => parseSize(text, 'offset')).toThrow(
-        expect.objectContaining({
-          code: 'INVALID_ARGUMENT',
-          message: expect.stringContaining('offset'),
-        }),
-      );
-    },
-  );
+  it.each([
+    ...['', 'G', '-1', '1.2.3', '12Q', '0x', '0xg', '1e3', 'four', '4 G B', '0.3K'],
+    // Odd suffixes: only B, s, and K…E alone or followed by B or iB are sizes.
+    ...['4ib', '4i', '1bib', '1bb', '1bi', '2sib', '2sb', '2si', '4Ki', '4KBi', '4KiBB', '4kk'],
+  ])('"%s" is an INVALID_ARGUMENT naming the input', (text) => {
+    expect(() => parseSize(text, 'offset')).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_ARGUMENT',
+        message: expect.stringContaining(`invalid offset "${text}"`),
+      }),
+    );
+  });
 
   it.each(['9007199254740992', '0x20000000000000', '8P', '8E', '1.5E'])(
     '"%s" is beyond 2^53 - 1: UNSAFE_INTEGER',

@@ -1,4 +1,5 @@
 import { BlockIoError } from '../errors.js';
+import { exactJsonInteger } from '../json-integer.js';
 import {
   createProgressRenderer,
   type ProgressMode,
@@ -119,7 +120,7 @@ export function printError(program: string, error: unknown, json: boolean): void
             code: (error as { code?: string })?.code,
             message,
           };
-    process.stdout.write(`${JSON.stringify(body)}\n`);
+    process.stdout.write(`${JSON.stringify(body, jsonReplacer)}\n`);
   }
   if (process.env.BLOCKKIT_DEBUG && error instanceof Error && error.stack) {
     process.stderr.write(`${error.stack}\n`);
@@ -128,11 +129,7 @@ export function printError(program: string, error: unknown, json: boolean): void
 
 /** JSON.stringify replacer: bigints become numbers when safe, else decimal strings. */
 export function jsonReplacer(_key: string, value: unknown): unknown {
-  if (typeof value === 'bigint') {
-    return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER)
-      ? Number(value)
-      : value.toString();
-  }
+  if (typeof value === 'bigint') return exactJsonInteger(value);
   if (value instanceof Uint8Array) return Buffer.from(value).toString('hex');
   return value;
 }

@@ -4,7 +4,11 @@ export interface ProgressEvent {
   readonly phase: string;
   readonly done: number;
   readonly total: number;
-  /** Average rate since the phase started. */
+  /**
+   * Average rate since the phase started, in units of `done` per second: bytes per
+   * second where the phase counts bytes, items per second where it counts items
+   * (despite the name).
+   */
   readonly bytesPerSecond: number;
   readonly elapsedMs: number;
 }

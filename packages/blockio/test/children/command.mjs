@@ -22,6 +22,12 @@ await runCommand({ program: 'demo-tool', json }, async (context) => {
         offset: 0x30000,
         structure: 'L2 table 3',
       });
+    case 'unsafe-offset':
+      throw new BlockIoError('UNSAFE_INTEGER', 'l1_table_offset is beyond 2^53 - 1', {
+        path: 'huge.qcow2',
+        offset: (1n << 60n) + 1n,
+        structure: 'qcow2 header',
+      });
     case 'plain-error':
       throw new Error('something broke');
     case 'usage':
