@@ -1,4 +1,4 @@
-import { copyFile } from 'node:fs/promises';
+import { copyFile, stat } from 'node:fs/promises';
 import { makeTempDir, pokeU64BE, readU64BE, runPeer, sha256File } from '@x/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { qcow2, qemuImage } from './support/cli.js';
@@ -157,6 +157,19 @@ describe('qcow2 repair, undo, set-feature, poke, dump', () => {
     expect(await readU64BE(path, 0x40010)).toBe(0n);
     expect((await qcow2('check', path)).code).toBe(1); // the cluster is now leaked
     expect((await qcow2('undo', path)).code).toBe(0);
+    expect(await sha256File(path)).toBe(before);
+  });
+
+  it('poke: a value wider than --width is a usage error, an offset past the end OUT_OF_RANGE', async () => {
+    const path = await copy();
+    const before = await sha256File(path);
+    const wide = await qcow2('poke', path, '--offset', '0', '--value', '0x1ff', '--width', '1');
+    expect(wide.code).toBe(2);
+    expect(wide.stderr).toMatch(/--value 0x1ff does not fit --width 1 bytes/);
+    const { size } = await stat(path);
+    const past = await qcow2('poke', '--json', path, '--offset', String(size - 4), '--value', '1');
+    expect(past.code).toBe(1);
+    expect(JSON.parse(past.stdout)).toMatchObject({ code: 'OUT_OF_RANGE', path });
     expect(await sha256File(path)).toBe(before);
   });
 

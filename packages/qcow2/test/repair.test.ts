@@ -3,6 +3,7 @@ import { makeTempDir, pokeBytes, pokeU64BE, readU64BE, sha256File } from '@x/tes
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   checkImage,
+  type PokeOptions,
   pokeImage,
   rebuildRefcounts,
   repairImage,
@@ -268,14 +269,24 @@ describe('undo, set-feature and poke', () => {
     expect((await setFeature(dirty, { clear: ['dirty'], force: true })).after).toBe('0x0');
   });
 
-  it('poke refuses offsets outside the image and values wider than the width', async () => {
+  it('poke refuses bad arguments with argument codes, writing nothing', async () => {
     const path = await copyOf(pristine);
+    const original = await sha256File(path);
     const { size } = await stat(path);
-    await expect(pokeImage(path, { offset: size - 4, value: 1n })).rejects.toMatchObject({
-      code: 'CORRUPT',
-    });
-    await expect(pokeImage(path, { offset: 0, value: 0x1ffn, width: 1 })).rejects.toMatchObject({
-      code: 'TOO_LARGE',
-    });
+    const refusals: Array<[PokeOptions, string]> = [
+      [{ offset: size - 4, value: 1n }, 'OUT_OF_RANGE'],
+      [{ offset: 0, value: 0x1ffn, width: 1 }, 'OUT_OF_RANGE'],
+      [{ offset: 0, value: -1n, width: 1 }, 'OUT_OF_RANGE'],
+      [{ offset: 0, value: 1n, width: 3 as 1 }, 'INVALID_ARGUMENT'],
+      [{ offset: -8, value: 1n }, 'OUT_OF_RANGE'],
+      [{ offset: 0.5, value: 1n }, 'OUT_OF_RANGE'],
+      [{ offset: 2 ** 53, value: 1n }, 'UNSAFE_INTEGER'],
+    ];
+    for (const [options, code] of refusals) {
+      const label = `offset ${options.offset}, width ${options.width}, value ${options.value}`;
+      await expect(pokeImage(path, options), label).rejects.toMatchObject({ code, path });
+    }
+    expect(await sha256File(path)).toBe(original);
+    await expect(stat(undoLogPath(path))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });

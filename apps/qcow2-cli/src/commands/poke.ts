@@ -7,7 +7,9 @@ repairs of single table entries, e.g. pointing a corrupt L2 entry elsewhere
 (find entry offsets with qcow2 check --mode error or qcow2 dump --l2).
 Requires --force; without it, shows the current bytes and what would change.
 
-Exit codes: 0 written, 1 failed, 2 usage error (including a missing --force).
+Exit codes: 0 written, 1 failed (e.g. an offset past the end of the file:
+OUT_OF_RANGE), 2 usage error (including a missing --force, or a --value
+wider than --width).
 
 Examples:
   qcow2 poke disk.qcow2 --offset 0x40008 --value 0x8000000000060000 --force
@@ -51,6 +53,9 @@ export function registerPoke(program: Command): void {
         const width = Number(options.width);
         if (![1, 2, 4, 8].includes(width)) throw new UsageError('--width must be 1, 2, 4 or 8');
         if (offset > BigInt(Number.MAX_SAFE_INTEGER)) throw new UsageError('--offset is too large');
+        if (value >= 1n << BigInt(width * 8)) {
+          throw new UsageError(`--value ${options.value} does not fit --width ${width} bytes`);
+        }
         const { pokeImage } = await import('@x/qcow2/diagnosis');
         const result = await pokeImage(image, {
           offset: Number(offset),

@@ -1,5 +1,4 @@
-import { FileDevice } from '@x/blockio';
-import { Qcow2Error } from '../errors.js';
+import { assertOffset, BlockIoError, FileDevice } from '@x/blockio';
 import { MetadataWriter } from '../repair/metadata-writer.js';
 import { UndoLogWriter, undoLogPath } from '../undo/undo-log.js';
 
@@ -29,30 +28,34 @@ export interface PokeResult {
 /**
  * Overwrites `width` bytes at `offset` with `value` (big-endian), saving the
  * old bytes to the undo log first: for hand repairs of single table entries
- * (qcow2-dump's `-m edit`).
+ * (qcow2-dump's `-m edit`). Arguments it cannot honour are the caller's
+ * mistake: INVALID_ARGUMENT for a bad width; OUT_OF_RANGE for a negative or
+ * fractional offset (as assertOffset), a value wider than `width` or bytes
+ * past the end of the file.
  */
 export async function pokeImage(path: string, options: PokeOptions): Promise<PokeResult> {
   const width = options.width ?? 8;
+  // Bad arguments are the caller's mistake, not the image's: the argument codes,
+  // as everywhere else, never the codes that describe the image.
   if (![1, 2, 4, 8].includes(width)) {
-    throw new Qcow2Error('UNSUPPORTED', `width must be 1, 2, 4 or 8 bytes, not ${width}`, { path });
+    throw new BlockIoError('INVALID_ARGUMENT', `width must be 1, 2, 4 or 8 bytes, not ${width}`, {
+      path,
+    });
   }
+  assertOffset(options.offset, 'offset', { path });
   if (options.value < 0n || options.value >= 1n << BigInt(width * 8)) {
-    throw new Qcow2Error(
-      'TOO_LARGE',
-      `value 0x${options.value.toString(16)} does not fit ${width} bytes`,
-      { path },
+    throw new BlockIoError(
+      'OUT_OF_RANGE',
+      `value ${options.value < 0n ? options.value : `0x${options.value.toString(16)}`} does not fit ${width} bytes`,
+      { path, offset: options.offset },
     );
   }
   const dryRun = options.dryRun === true;
   const file = await FileDevice.open(path, { writable: !dryRun });
   try {
-    if (
-      !Number.isSafeInteger(options.offset) ||
-      options.offset < 0 ||
-      options.offset + width > file.size
-    ) {
-      throw new Qcow2Error(
-        'CORRUPT',
+    if (options.offset + width > file.size) {
+      throw new BlockIoError(
+        'OUT_OF_RANGE',
         `offset ${options.offset} + ${width} bytes is outside the ${file.size}-byte image`,
         { path, offset: options.offset },
       );
