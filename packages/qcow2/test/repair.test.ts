@@ -1,4 +1,4 @@
-import { copyFile, stat } from 'node:fs/promises';
+import { copyFile, stat, truncate } from 'node:fs/promises';
 import { makeTempDir, pokeBytes, pokeU64BE, readU64BE, sha256File } from '@x/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -251,6 +251,19 @@ describe('undo, set-feature and poke', () => {
     await expect(undoRepair(path)).rejects.toMatchObject({ code: 'CHANGED' });
     await undoRepair(path, { force: true });
     expect(await sha256File(path)).toBe(original);
+  });
+
+  it('has nothing to undo (ENOENT, not CORRUPT) without a log or with a log of no sessions', async () => {
+    const path = await copyOf(pristine);
+    await expect(undoRepair(path)).rejects.toMatchObject({ code: 'ENOENT' });
+    await pokeImage(path, { offset: 8, value: 0x42n, width: 1 });
+    // Cut the log after its 16-byte file header: a run interrupted before its session began.
+    await truncate(undoLogPath(path), 16);
+    await expect(undoRepair(path)).rejects.toMatchObject({
+      code: 'ENOENT',
+      path: undoLogPath(path),
+      message: expect.stringMatching(/nothing to undo/),
+    });
   });
 
   it('set-feature clears the corrupt bit, refuses to clear dirty over stale refcounts', async () => {

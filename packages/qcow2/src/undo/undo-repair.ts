@@ -1,5 +1,5 @@
 import { crc32 } from 'node:zlib';
-import { FileDevice } from '@x/blockio';
+import { BlockIoError, FileDevice } from '@x/blockio';
 import { Qcow2Error } from '../errors.js';
 import { dropLastSession, readUndoLog, undoLogPath } from './undo-log.js';
 
@@ -35,14 +35,17 @@ export interface UndoResult {
  * Undoes the most recent session of an image's undo log: puts back every
  * byte the session overwrote (newest first), restores the image's size, and
  * removes the session from the log. Refuses, unless forced, when the image
- * changed since in a range the session wrote.
+ * changed since in a range the session wrote. With nothing to undo (no log,
+ * or a log without sessions) it throws ENOENT.
  */
 export async function undoRepair(path: string, options: UndoOptions = {}): Promise<UndoResult> {
   const logPath = options.undoLog ?? undoLogPath(path);
   const sessions = await readUndoLog(logPath);
   const session = sessions.at(-1);
   if (session === undefined) {
-    throw new Qcow2Error('CORRUPT', 'the undo log holds no session to undo', {
+    // Nothing is damaged (a log whose first session header was cut short holds
+    // none): the same outcome, and code, as when there is no log at all.
+    throw new BlockIoError('ENOENT', 'the undo log holds no sessions: nothing to undo', {
       path: logPath,
       structure: 'undo log',
     });
