@@ -3,7 +3,7 @@ import { Qcow2Error } from '../errors.js';
 import { QCOW_MAGIC } from '../format/constants.js';
 import type { Qcow2Metadata } from '../format/image-metadata.js';
 import { type ChainState, type OpenQcow2Options, openInChain } from '../image/open.js';
-import { MAX_BACKING_DEPTH, resolveNamedFile } from './policy.js';
+import { checkBackingDepth, resolveNamedFile } from './policy.js';
 import { RawBackingFile } from './raw-backing-file.js';
 
 export interface OpenedBacking {
@@ -25,13 +25,7 @@ export async function openBackingFile(
   chain: ChainState,
 ): Promise<OpenedBacking> {
   const name = metadata.backingFile as string;
-  if (chain.depth > MAX_BACKING_DEPTH) {
-    throw new Qcow2Error(
-      'BACKING_LOOP',
-      `the backing chain is more than ${MAX_BACKING_DEPTH} images deep`,
-      { path: imagePath, structure: 'backing file' },
-    );
-  }
+  checkBackingDepth(chain.depth, imagePath);
   const path = resolveNamedFile(imagePath, name, 'backing file');
   const declared = metadata.backingFormat;
   if (declared !== undefined && declared !== 'qcow2' && declared !== 'raw') {

@@ -14,8 +14,26 @@ import { Qcow2Error } from '../errors.js';
  */
 export type BackingPolicy = 'deny' | 'allow' | 'ignore';
 
-/** Backing chains deeper than this are treated as a loop (QEMU has no useful limit). */
+/**
+ * Most backing files below the top image (so a chain holds at most this + 1
+ * images); deeper chains are treated as a loop (QEMU has no useful limit).
+ */
 export const MAX_BACKING_DEPTH = 256;
+
+/**
+ * The one depth rule for opening a chain and for `backingChainInfo`: following
+ * the backing file that `imagePath` names, to `depth` levels below the top, is
+ * BACKING_LOOP past MAX_BACKING_DEPTH.
+ */
+export function checkBackingDepth(depth: number, imagePath: string): void {
+  if (depth > MAX_BACKING_DEPTH) {
+    throw new Qcow2Error(
+      'BACKING_LOOP',
+      `the backing chain is more than ${MAX_BACKING_DEPTH} backing files deep`,
+      { path: imagePath, structure: 'backing file' },
+    );
+  }
+}
 
 const PROTOCOL_PREFIX =
   /^(json|nbd|nbd\+unix|nbd\+tcp|https?|ftps?|ssh|iscsi|rbd|gluster|nfs|sheepdog|vxhs|null-co|null-aio|vvfat|blkdebug|blkverify|quorum|throttle|copy-on-read|host_device|host_cdrom):/;

@@ -1,7 +1,12 @@
 import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { FileDevice, type LongRunningOptions } from '@x/blockio';
-import { type BackingPolicy, checkPolicy, resolveNamedFile } from '../backing/policy.js';
+import {
+  type BackingPolicy,
+  checkBackingDepth,
+  checkPolicy,
+  resolveNamedFile,
+} from '../backing/policy.js';
 import { Qcow2Error } from '../errors.js';
 import {
   QCOW_CRYPT_LUKS,
@@ -243,17 +248,13 @@ export async function backingChainInfo(
       );
     }
     seen.add(identity);
-    if (seen.size > 256) {
-      throw new Qcow2Error('BACKING_LOOP', 'the backing chain is more than 256 images deep', {
-        path: current,
-        structure: 'backing file',
-      });
-    }
     const info = await imageInfo(current, options);
     chain.push(info);
     const name = info['backing-filename'];
     if (name === undefined) break;
     checkPolicy(options.backingPolicy ?? 'deny', current, name, 'backing file');
+    // The backing file is chain.length levels below the top: openQcow2's rule.
+    checkBackingDepth(chain.length, current);
     const resolved = resolveNamedFile(current, name, 'backing file');
     // Report it under the name qemu-img would print (relative to how we were called).
     current = info['full-backing-filename'] ?? resolved;
