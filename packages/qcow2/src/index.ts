@@ -66,7 +66,6 @@ export * from './format/table-entries.js';
 export { L1Table } from './image/l1-table.js';
 export {
   DEFAULT_L2_CACHE_BYTES,
-  findSnapshot,
   type OpenQcow2Options,
   openQcow2,
 } from './image/open.js';
@@ -91,6 +90,11 @@ export {
   type SequentialImageResult,
   SequentialQcow2Image,
 } from './sequential/sequential-image.js';
+export {
+  type FindSnapshotOptions,
+  findSnapshot,
+  type SnapshotIdentity,
+} from './snapshot/find-snapshot.js';
 export type { RescueOptions, SnapshotRescue } from './snapshot/rescue-apply.js';
 export type { SnapshotApplyDamage } from './snapshot/snapshot-damage.js';
 export type { CreateSnapshotOptions } from './snapshot/snapshot-operations.js';

@@ -1,6 +1,6 @@
 import { type BlockDevice, type LongRunningOptions, ProgressTracker } from '@x/blockio';
-import { Qcow2Error } from '../errors.js';
 import { entryOffset } from '../format/table-entries.js';
+import { findSnapshot } from '../snapshot/find-snapshot.js';
 import { forEachBitmapRegion } from './bitmaps.js';
 import { clampOffset, type HeaderFacts, readHeaderFacts } from './header-facts.js';
 import { MetadataMap, OWNER_ACTIVE, OWNER_IMAGE } from './metadata-map.js';
@@ -66,13 +66,9 @@ export async function analyseImage(
   const snapshotTable = await readSnapshotTableForCheck(file, facts, findings);
   const scope = options.snapshot ?? 'all';
   if (!['active', 'inactive', 'all'].includes(scope)) {
-    const known = snapshotTable.snapshots.some((s) => s.id === scope || s.name === scope);
-    if (!known) {
-      throw new Qcow2Error('NO_SUCH_SNAPSHOT', `no snapshot with id or name "${scope}"`, {
-        path: file.name,
-        structure: 'snapshot table',
-      });
-    }
+    findSnapshot(snapshotTable.snapshots, scope, file.name, {
+      tableDamaged: snapshotTable.damaged,
+    });
   }
   const owners = walkOwners(facts, snapshotTable.snapshots, scope);
   const stored = await StoredRefcounts.load(file, facts, findings);

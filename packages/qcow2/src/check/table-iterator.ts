@@ -1,5 +1,6 @@
 import { type BlockDevice, throwIfAborted } from '@x/blockio';
 import { entryOffset } from '../format/table-entries.js';
+import { lookupSnapshot } from '../snapshot/find-snapshot.js';
 import type { HeaderFacts } from './header-facts.js';
 import { OWNER_ACTIVE } from './metadata-map.js';
 import type { SnapshotInfo } from './snapshot-table.js';
@@ -77,8 +78,7 @@ export function walkOwners(
   const named =
     scope === 'active' || scope === 'inactive' || scope === 'all'
       ? undefined
-      : (snapshots.find((snapshot) => snapshot.id === scope) ??
-        snapshots.find((snapshot) => snapshot.name === scope));
+      : lookupSnapshot(snapshots, scope);
   const owners: WalkOwner[] = [
     {
       owner: OWNER_ACTIVE,

@@ -10,10 +10,10 @@ import {
   StoredRefcounts,
 } from '../check/stored-refcounts.js';
 import { forEachTable, type SnapshotScope, walkOwners } from '../check/table-iterator.js';
-import { Qcow2Error } from '../errors.js';
 import { headerFieldOffsets } from '../format/header.js';
 import { nameFeatureBits } from '../format/header-extensions.js';
 import { entryOffset, readRefcount, refcountTableEntryOffset } from '../format/table-entries.js';
+import { findSnapshot } from '../snapshot/find-snapshot.js';
 
 export type DumpSection = 'header' | 'header-offsets' | 'snapshots' | 'l1' | 'l2' | 'refcounts';
 export const DUMP_SECTIONS: DumpSection[] = [
@@ -177,14 +177,8 @@ export async function dumpImage(path: string, options: DumpOptions): Promise<voi
       }
     }
     const scope = options.snapshot ?? 'active';
-    if (
-      !['active', 'inactive', 'all'].includes(scope) &&
-      !table.snapshots.some((s) => s.id === scope || s.name === scope)
-    ) {
-      throw new Qcow2Error('NO_SUCH_SNAPSHOT', `no snapshot with id or name "${scope}"`, {
-        path,
-        structure: 'snapshot table',
-      });
+    if (!['active', 'inactive', 'all'].includes(scope)) {
+      findSnapshot(table.snapshots, scope, path, { tableDamaged: table.damaged });
     }
     const owners = walkOwners(facts, table.snapshots, scope).filter((owner) => owner.report);
     if (want.has('l1')) {

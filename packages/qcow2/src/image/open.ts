@@ -5,7 +5,7 @@ import { TableCache } from '../cache/table-cache.js';
 import { Qcow2Error } from '../errors.js';
 import { QCOW2_INCOMPAT_CORRUPT } from '../format/constants.js';
 import { readQcow2Metadata } from '../format/image-metadata.js';
-import type { Snapshot } from '../format/snapshot-table.js';
+import { findSnapshot } from '../snapshot/find-snapshot.js';
 import { defaultWritePathFactory } from './default-write-path.js';
 import { L1Table } from './l1-table.js';
 import { Qcow2Image } from './qcow2-image.js';
@@ -184,21 +184,6 @@ export async function openInChain(
     for (const device of opened.reverse()) await device.close().catch(() => {});
     throw error;
   }
-}
-
-/** QEMU's rule: an exact id match wins, then the first name match. */
-export function findSnapshot(snapshots: Snapshot[], idOrName: string, path: string): Snapshot {
-  const found =
-    snapshots.find((snapshot) => snapshot.id === idOrName) ??
-    snapshots.find((snapshot) => snapshot.name === idOrName);
-  if (!found) {
-    throw new Qcow2Error(
-      'NO_SUCH_SNAPSHOT',
-      `no snapshot with id or name "${idOrName}" (the image has ${snapshots.length === 0 ? 'none' : snapshots.map((s) => `${s.id} "${s.name}"`).join(', ')})`,
-      { path, structure: 'snapshot table' },
-    );
-  }
-  return found;
 }
 
 async function fileIdentity(file: FileDevice): Promise<string> {

@@ -2,30 +2,13 @@ import { Qcow2Error } from '../errors.js';
 import { QCOW_MAX_L1_SIZE, QCOW_MAX_SNAPSHOTS } from '../format/constants.js';
 import { growL1Table } from '../write/l2-tables.js';
 import type { Qcow2Writer } from '../write/writer.js';
+import { findSnapshot } from './find-snapshot.js';
 import { updateSnapshotRefcount } from './snapshot-refcount.js';
 import { type SnapshotRecord, writeSnapshotTable } from './snapshot-table-writer.js';
 
 export interface CreateSnapshotOptions {
   /** When the snapshot was taken. Default: now. */
   date?: { sec: number; nsec: number } | undefined;
-}
-
-/** QEMU's rule: an exact id match first, then the first name match. */
-export function findSnapshotRecord(
-  records: SnapshotRecord[],
-  idOrName: string,
-  path: string,
-): { record: SnapshotRecord; index: number } {
-  let index = records.findIndex((record) => record.id === idOrName);
-  if (index < 0) index = records.findIndex((record) => record.name === idOrName);
-  const record = records[index];
-  if (!record) {
-    throw new Qcow2Error('NO_SUCH_SNAPSHOT', `no snapshot with id or name "${idOrName}"`, {
-      path,
-      structure: 'snapshot table',
-    });
-  }
-  return { record, index };
 }
 
 /**
@@ -95,7 +78,7 @@ export async function applySnapshotIn(
   writer: Qcow2Writer,
   idOrName: string,
 ): Promise<SnapshotRecord> {
-  const { record } = findSnapshotRecord(writer.snapshotRecords(), idOrName, writer.file.name);
+  const record = findSnapshot(writer.snapshotRecords(), idOrName, writer.file.name);
   validateSnapshotL1(writer, record);
   const diskSize = Number(record.diskSize);
   if (diskSize !== writer.image.size) {
@@ -141,9 +124,9 @@ export async function deleteSnapshotIn(
   idOrName: string,
 ): Promise<SnapshotRecord> {
   const records = writer.snapshotRecords();
-  const { record, index } = findSnapshotRecord(records, idOrName, writer.file.name);
+  const record = findSnapshot(records, idOrName, writer.file.name);
   validateSnapshotL1(writer, record);
-  const next = records.filter((_, i) => i !== index);
+  const next = records.filter((other) => other !== record);
   await writeSnapshotTable(writer, next);
   writer.setSnapshotRecords(next);
   await updateSnapshotRefcount(writer, record.l1TableOffset, record.l1Size, -1);

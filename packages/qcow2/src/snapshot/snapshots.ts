@@ -5,6 +5,7 @@ import { Qcow2Error } from '../errors.js';
 import { readQcow2Metadata } from '../format/image-metadata.js';
 import { openQcow2 } from '../image/open.js';
 import { Qcow2Writer } from '../write/writer.js';
+import { findSnapshot } from './find-snapshot.js';
 import { type RescueOptions, rescueApply, type SnapshotRescue } from './rescue-apply.js';
 import { damageBlockingApply } from './snapshot-damage.js';
 import {
@@ -12,7 +13,6 @@ import {
   type CreateSnapshotOptions,
   createSnapshotIn,
   deleteSnapshotIn,
-  findSnapshotRecord,
 } from './snapshot-operations.js';
 import { type SnapshotRecord, snapshotRecords } from './snapshot-table-writer.js';
 
@@ -124,16 +124,7 @@ export async function applySnapshot(
     await file.close();
   }
   const { snapshots, damaged } = analysis.snapshotTable;
-  const target =
-    snapshots.find((snapshot) => snapshot.id === idOrName) ??
-    snapshots.find((snapshot) => snapshot.name === idOrName);
-  if (target === undefined) {
-    throw new Qcow2Error(
-      'NO_SUCH_SNAPSHOT',
-      `no snapshot with id or name "${idOrName}" (the image has ${snapshots.length === 0 ? 'none' : snapshots.map((s) => `${s.id} "${s.name}"`).join(', ')}${damaged ? '; its snapshot table is damaged' : ''})`,
-      { path, structure: 'snapshot table' },
-    );
-  }
+  const target = findSnapshot(snapshots, idOrName, path, { tableDamaged: damaged });
   const damage = damageBlockingApply(analysis);
   if (damage.length === 0) {
     const applied = await withWriter(path, options, async (writer) =>
@@ -167,7 +158,7 @@ export function deleteSnapshotsExcept(
   options: SnapshotCommandOptions = {},
 ): Promise<SnapshotEntry[]> {
   return withWriter(path, options, async (writer) => {
-    const keep = findSnapshotRecord(writer.snapshotRecords(), keepIdOrName, path).record;
+    const keep = findSnapshot(writer.snapshotRecords(), keepIdOrName, path);
     const deleted: SnapshotEntry[] = [];
     for (const record of [...writer.snapshotRecords()]) {
       if (record === keep) continue;

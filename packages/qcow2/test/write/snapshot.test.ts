@@ -3,9 +3,12 @@ import { makeTempDir, type TempDir } from '@x/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   applySnapshot,
+  checkImage,
+  createQcow2,
   createSnapshot,
   deleteSnapshot,
   deleteSnapshotsExcept,
+  dumpImage,
   listSnapshots,
   openQcow2,
 } from '../../src/index.js';
@@ -125,6 +128,48 @@ describe('snapshots match qemu-img snapshot byte for byte', () => {
     expect(raw.subarray(0, 1 << 20).every((byte) => byte === 7)).toBe(true);
     await expect(applySnapshot(image, 'nope')).rejects.toMatchObject({ code: 'NO_SUCH_SNAPSHOT' });
     await expect(deleteSnapshot(image, 'nope')).rejects.toMatchObject({ code: 'NO_SUCH_SNAPSHOT' });
+  });
+
+  it('every entry point finds a snapshot by id first, then by name, and refuses alike', async () => {
+    // Snapshot 1 is named "2" and snapshot 2 is named "1": the rule decides which is meant.
+    const image = dir.file('id-or-name.qcow2');
+    await createQcow2(image, { size: 1 << 20 });
+    for (const [pattern, name] of [
+      [1, '2'],
+      [2, '1'],
+    ] as const) {
+      const writable = await openQcow2(image, { writable: true });
+      await writable.write(0, Buffer.alloc(512, pattern));
+      await writable.close();
+      await createSnapshot(image, name);
+    }
+    const view = await openQcow2(image, { snapshot: '1' });
+    expect((await view.read(0, 1))[0]).toBe(1);
+    await view.close();
+    expect((await checkImage(image, { snapshot: '2' })).exitCode).toBe(0);
+
+    const refusal = {
+      code: 'NO_SUCH_SNAPSHOT',
+      path: image,
+      structure: 'snapshot table',
+      message: 'no snapshot with id or name "nope" (the image has 1 "2", 2 "1")',
+    };
+    const onRecord = () => {};
+    await expect(openQcow2(image, { snapshot: 'nope' })).rejects.toMatchObject(refusal);
+    await expect(checkImage(image, { snapshot: 'nope' })).rejects.toMatchObject(refusal);
+    await expect(
+      dumpImage(image, { sections: ['l1'], snapshot: 'nope', onRecord }),
+    ).rejects.toMatchObject(refusal);
+    await expect(applySnapshot(image, 'nope')).rejects.toMatchObject(refusal);
+    await expect(deleteSnapshot(image, 'nope')).rejects.toMatchObject(refusal);
+    await expect(deleteSnapshotsExcept(image, 'nope')).rejects.toMatchObject(refusal);
+
+    expect((await applySnapshot(image, '1')).name).toBe('2');
+    expect((await deleteSnapshot(image, '2')).name).toBe('1');
+    expect((await listSnapshots(image)).map((entry) => [entry.id, entry.name])).toEqual([
+      ['1', '2'],
+    ]);
+    await expectClean(image);
   });
 
   it('refuses a snapshot that would overflow 1-bit refcounts, leaving the image clean', async () => {
