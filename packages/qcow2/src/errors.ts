@@ -14,6 +14,8 @@ export type Qcow2ErrorCode =
   | 'TOO_LARGE'
   /** A compressed cluster did not inflate to exactly one cluster. */
   | 'DECOMPRESS_FAILED'
+  /** zlib (pako) failed to deflate a cluster being written compressed. */
+  | 'COMPRESS_FAILED'
   /** The image names a backing file and the backing policy forbids opening it. */
   | 'BACKING_DENIED'
   /** The backing chain refers back to itself or is absurdly deep. */

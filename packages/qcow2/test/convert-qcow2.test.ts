@@ -4,7 +4,13 @@ import { dirname, join } from 'node:path';
 import { cachedFixture, makeTempDir, runPeerOk, seededBytes } from '@x/test-utils';
 import { deflateRaw } from 'pako';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type ConvertToQcow2Options, convertToQcow2, deflateCluster } from '../src/index.js';
+import {
+  type ConvertToQcow2Options,
+  convertToQcow2,
+  deflateCluster,
+  Qcow2Error,
+} from '../src/index.js';
+import { compressedOrThrow, deflateWith } from '../src/write/deflate-cluster.js';
 import { PACKAGE_ROOT, qemuImage } from './support/qemu-fixtures.js';
 import {
   backingChain,
@@ -205,6 +211,31 @@ describe('convertToQcow2 writes the bytes qemu-img convert -O qcow2 writes', () 
 });
 
 describe('compressed clusters at the size limit', () => {
+  it("a deflate failure is a typed COMPRESS_FAILED naming zlib's status", () => {
+    // pako reports a failure through `err`; -2 is zlib's Z_STREAM_ERROR.
+    class FailingDeflate {
+      err = -2;
+      result = new Uint8Array(0);
+      push(): boolean {
+        return false;
+      }
+    }
+    const outcome = deflateWith(FailingDeflate, new Uint8Array(4096));
+    expect(outcome).toEqual({ status: -2, compressed: undefined });
+    let thrown: unknown;
+    try {
+      compressedOrThrow(outcome);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(Qcow2Error);
+    expect(thrown).toMatchObject({
+      code: 'COMPRESS_FAILED',
+      structure: 'compressed cluster',
+      message: expect.stringMatching(/zlib status -2/),
+    });
+  });
+
   it('a cluster deflating to cluster_size - 1 bytes is stored as it is, one byte less compressed', async () => {
     for (const clusterSize of [4096, 65536]) {
       const [exact, oneLess] = boundaryClusters(clusterSize) as [Buffer, Buffer];

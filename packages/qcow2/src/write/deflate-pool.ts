@@ -1,7 +1,12 @@
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { deflateCluster, deflateWith } from './deflate-cluster.js';
+import {
+  compressedOrThrow,
+  type DeflateOutcome,
+  deflateCluster,
+  deflateWith,
+} from './deflate-cluster.js';
 
 /**
  * The worker: deflateWith (from its source text, so there is one definition)
@@ -15,8 +20,8 @@ const { parentPort } = require('node:worker_threads');
 const { Deflate } = require(${JSON.stringify(pakoPath)});
 const deflateWith = ${deflateWith.toString()};
 parentPort.on('message', ({ id, clusters }) => {
-  const results = clusters.map((cluster) => deflateWith(Deflate, cluster));
-  parentPort.postMessage({ id, results });
+  const outcomes = clusters.map((cluster) => deflateWith(Deflate, cluster));
+  parentPort.postMessage({ id, outcomes });
 });
 `;
 }
@@ -64,7 +69,10 @@ export class DeflatePool {
           target.busy--;
           resolve(results);
         },
-        reject,
+        reject: (error) => {
+          target.busy--;
+          reject(error);
+        },
       });
       // Own copies, moved (not cloned) to the worker: a view into a larger
       // buffer would be cloned with the whole buffer behind it.
@@ -89,14 +97,18 @@ export class DeflatePool {
     this.#workers = Array.from({ length: this.size }, () => {
       const worker = new Worker(source, { eval: true });
       worker.unref();
-      worker.on(
-        'message',
-        ({ id, results }: { id: number; results: Array<Uint8Array | undefined> }) => {
-          const job = this.#jobs.get(id);
-          this.#jobs.delete(id);
-          job?.resolve(results);
-        },
-      );
+      worker.on('message', ({ id, outcomes }: { id: number; outcomes: DeflateOutcome[] }) => {
+        const job = this.#jobs.get(id);
+        this.#jobs.delete(id);
+        let results: Array<Uint8Array | undefined>;
+        try {
+          results = outcomes.map(compressedOrThrow);
+        } catch (error) {
+          job?.reject(error);
+          return;
+        }
+        job?.resolve(results);
+      });
       worker.on('error', (error) => this.#fail(error));
       return { worker, busy: 0 };
     });
