@@ -1,7 +1,14 @@
 import { copyFile, truncate } from 'node:fs/promises';
 import { makeTempDir, pokeU32BE, pokeU64BE, readU64BE } from '@x/test-utils';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CheckReport, checkImage, type FindingKind, Qcow2Error } from '../src/index.js';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
+import {
+  type CheckMode,
+  type CheckReport,
+  checkImage,
+  type FindingKind,
+  formatCheckReport,
+  Qcow2Error,
+} from '../src/index.js';
 import {
   appendLeakedCluster,
   dataCluster,
@@ -530,3 +537,15 @@ async function dirtyImage(): Promise<string> {
   await qemuIo(path, 'write -P 1 0 64k', 'abort').catch(() => undefined);
   return path;
 }
+
+describe('formatCheckReport', () => {
+  it('takes the CheckMode type, and renders a clean report in each mode', async () => {
+    // One definition of the modes: a new CheckMode must reach the formatter's signature too.
+    expectTypeOf(formatCheckReport).parameter(1).toEqualTypeOf<CheckMode>();
+    const modes: CheckMode[] = ['check', 'error', 'dump', 'info'];
+    for (const mode of modes) {
+      const lines = formatCheckReport(await checkImage(pristine, { mode }), mode);
+      expect(lines[0], mode).toBe('No errors were found on the image.');
+    }
+  });
+});

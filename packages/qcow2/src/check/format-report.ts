@@ -1,3 +1,4 @@
+import type { CheckMode } from './check-image.js';
 import type { CheckFinding, CheckReport, FindingKind } from './report.js';
 
 const hex = (value: number) => `0x${value.toString(16)}`;
@@ -90,10 +91,7 @@ export function formatFinding(finding: CheckFinding): string[] {
  * The human report. `check` mode: the verdict and the summary figures
  * (qemu-img's lines included); `error` and `dump` modes add every kept finding.
  */
-export function formatCheckReport(
-  report: CheckReport,
-  mode: 'check' | 'error' | 'dump' | 'info',
-): string[] {
+export function formatCheckReport(report: CheckReport, mode: CheckMode): string[] {
   const lines: string[] = [];
   if (mode !== 'check') {
     for (const finding of report.findings) lines.push(...formatFinding(finding));
