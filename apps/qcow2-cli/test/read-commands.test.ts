@@ -178,7 +178,9 @@ describe('qcow2 convert', () => {
     await writeFile(out, 'keep me');
     const refused = await qcow2('convert', image, out);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/already exists/);
+    expect(refused.stderr).toContain(
+      `${out}: output file already exists (use --force to replace it)`,
+    );
     expect((await qcow2('convert', '--force', image, out)).code).toBe(0);
   });
 

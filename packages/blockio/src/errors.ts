@@ -71,6 +71,13 @@ export class BlockIoError extends Error {
   }
 }
 
+/**
+ * The remedy createOutputFile's EEXIST refusals name, in the library's terms
+ * (its `overwrite` option); a CLI names its own flag instead
+ * (RunCommandOptions.overwriteFlag).
+ */
+export const OVERWRITE_REMEDY = 'pass overwrite: true';
+
 export function formatOffset(offset: number | bigint): string {
   return `${offset} (0x${offset.toString(16)})`;
 }

@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { link, lstat, open, rename, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { BlockIoError, fromSystemError } from './errors.js';
+import { BlockIoError, fromSystemError, OVERWRITE_REMEDY } from './errors.js';
 import { FileDevice } from './file-device.js';
 
 export interface OutputFileOptions {
@@ -45,9 +45,13 @@ export async function createOutputFile(
   const overwrite = options.overwrite ?? false;
   const sync = options.sync ?? true;
   if (!overwrite && (await exists(path))) {
-    throw new BlockIoError('EEXIST', 'output file already exists (use --force to replace it)', {
-      path,
-    });
+    throw new BlockIoError(
+      'EEXIST',
+      `output file already exists (${OVERWRITE_REMEDY} to replace it)`,
+      {
+        path,
+      },
+    );
   }
   const existing = await stat(path).catch(() => undefined);
   if (existing && !existing.isFile()) {
@@ -62,7 +66,7 @@ export async function createOutputFile(
     if (!overwrite) {
       throw new BlockIoError(
         'EEXIST',
-        `a partial output from an earlier run exists at ${partialPath}; remove it or use --force`,
+        `a partial output from an earlier run exists at ${partialPath}; remove it or ${OVERWRITE_REMEDY}`,
         { path },
       );
     }

@@ -37,7 +37,12 @@ describe('createOutputFile', () => {
   it('refuses an existing target unless told to overwrite, leaving it untouched', async () => {
     const path = scratch.file('existing.img');
     await writeFile(path, 'precious');
-    await expect(createOutputFile(path)).rejects.toMatchObject({ code: 'EEXIST', path });
+    // A library error names the library option, not a CLI's flag.
+    await expect(createOutputFile(path)).rejects.toMatchObject({
+      code: 'EEXIST',
+      path,
+      message: 'output file already exists (pass overwrite: true to replace it)',
+    });
     await expect(stat(`${path}.partial`)).rejects.toMatchObject(missing);
     expect(await readFile(path, 'utf8')).toBe('precious');
 
@@ -63,7 +68,10 @@ describe('createOutputFile', () => {
   it('refuses a stale .partial from an earlier run unless overwriting', async () => {
     const path = scratch.file('again.img');
     await writeFile(`${path}.partial`, 'stale');
-    await expect(createOutputFile(path)).rejects.toMatchObject({ code: 'EEXIST' });
+    await expect(createOutputFile(path)).rejects.toMatchObject({
+      code: 'EEXIST',
+      message: `a partial output from an earlier run exists at ${path}.partial; remove it or pass overwrite: true`,
+    });
     expect(await readFile(`${path}.partial`, 'utf8')).toBe('stale');
     const output = await createOutputFile(path, { overwrite: true });
     expect((await stat(output.partialPath)).size).toBe(0);

@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { stat } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { makeTempDir } from '@x/test-utils';
 import { describe, expect, it } from 'vitest';
 import { childScript, distDirectory, distEntry } from './support/files.js';
@@ -46,6 +46,30 @@ describe('runCommand exit codes and error printing', () => {
     });
     const plain = await runMode('plain-error');
     expect(plain).toEqual({ code: 1, stdout: '', stderr: 'demo-tool: error: something broke\n' });
+  });
+
+  it('names the CLI flag for `overwrite` in an output-exists refusal, when told it', async () => {
+    const scratch = await makeTempDir('blockio-exists-');
+    try {
+      const target = scratch.file('exists.img');
+      await writeFile(target, 'keep');
+      const library = await runMode('output-exists', target);
+      expect(library.stderr).toBe(
+        `demo-tool: error: ${target}: output file already exists (pass overwrite: true to replace it)\n`,
+      );
+      const cli = await runMode('output-exists', target, '--with-flag', '--json');
+      expect(cli.code).toBe(1);
+      expect(cli.stderr).toBe(
+        `demo-tool: error: ${target}: output file already exists (use --force to replace it)\n`,
+      );
+      expect(JSON.parse(cli.stdout)).toMatchObject({
+        code: 'EEXIST',
+        path: target,
+        message: 'output file already exists (use --force to replace it)',
+      });
+    } finally {
+      await scratch.remove();
+    }
   });
 
   it('exits 2 on a usage error', async () => {

@@ -1,4 +1,4 @@
-import { BlockIoError } from '../errors.js';
+import { BlockIoError, OVERWRITE_REMEDY } from '../errors.js';
 import { exactJsonInteger } from '../json-integer.js';
 import {
   createProgressRenderer,
@@ -27,6 +27,11 @@ export interface RunCommandOptions {
   progress?: ProgressMode | string | undefined;
   /** Name shown before error messages, e.g. "qcow2". */
   program: string;
+  /**
+   * The flag that sets the library's `overwrite` option (e.g. "--force"): an
+   * output-exists refusal then tells the user about it instead of the option.
+   */
+  overwriteFlag?: string | undefined;
 }
 
 /** An error that means "the command line was wrong": exit code 2. */
@@ -90,12 +95,30 @@ export async function runCommand(
       process.exitCode = signalExitCode(signalled);
       return;
     }
-    printError(options.program, error, json);
+    printError(options.program, nameOverwriteFlag(error, options.overwriteFlag), json);
     process.exitCode = error instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** createOutputFile's EEXIST refusals, reworded to name the CLI's flag for `overwrite`. */
+function nameOverwriteFlag(error: unknown, flag: string | undefined): unknown {
+  if (
+    flag === undefined ||
+    !(error instanceof BlockIoError) ||
+    error.code !== 'EEXIST' ||
+    !error.message.includes(OVERWRITE_REMEDY)
+  ) {
+    return error;
+  }
+  return new BlockIoError(error.code, error.message.replace(OVERWRITE_REMEDY, `use ${flag}`), {
+    path: error.path,
+    offset: error.offset,
+    structure: error.structure,
+    cause: error,
+  });
 }
 
 function signalExitCode(signal: NodeJS.Signals): number {

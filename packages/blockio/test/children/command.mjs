@@ -9,7 +9,9 @@ const { BlockIoError, abortedError, createOutputFile } = await load('index.js');
 
 const json = rest.includes('--json');
 
-await runCommand({ program: 'demo-tool', json }, async (context) => {
+const overwriteFlag = rest.includes('--with-flag') ? '--force' : undefined;
+
+await runCommand({ program: 'demo-tool', json, overwriteFlag }, async (context) => {
   switch (mode) {
     case 'ok':
       context.print('all good');
@@ -28,6 +30,10 @@ await runCommand({ program: 'demo-tool', json }, async (context) => {
         offset: (1n << 60n) + 1n,
         structure: 'qcow2 header',
       });
+    case 'output-exists':
+      // rest[0] exists: createOutputFile refuses it.
+      await createOutputFile(rest[0]);
+      return;
     case 'plain-error':
       throw new Error('something broke');
     case 'usage':
