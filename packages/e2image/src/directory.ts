@@ -88,10 +88,12 @@ export async function listDirectory(
 ): Promise<DirectoryEntry[]> {
   const inode = inodeOrNumber instanceof Inode ? inodeOrNumber : await fs.readInode(inodeOrNumber);
   if (!inode.isDirectory) {
-    throw new E2imageError('NOT_A_DIRECTORY', `inode ${inode.ino} is not a directory`, {
-      path: fs.device.name,
-      inode: inode.ino,
-    });
+    // The same shape as lookupPath's: the device in `path`, what failed in `structure`.
+    throw new E2imageError(
+      'NOT_A_DIRECTORY',
+      `cannot list inode ${inode.ino}: it is ${describeFileType(inode)}, not a directory`,
+      { path: fs.device.name, inode: inode.ino, structure: `inode ${inode.ino}` },
+    );
   }
   const entries: DirectoryEntry[] = [];
   if (inode.hasInlineData) {
@@ -144,6 +146,14 @@ function listInline(fs: Filesystem, inode: Inode, entries: DirectoryEntry[]): vo
   if (more && more.length > 0) parseDirectoryBlock(fs, inode.ino, more, undefined, entries);
 }
 
+/** "a regular file", "a symbolic link", "a fifo"…: for messages about the wrong file type. */
+function describeFileType(inode: Inode): string {
+  if (inode.fileType === 'regular') return 'a regular file';
+  if (inode.fileType === 'symlink') return 'a symbolic link';
+  if (inode.fileType === 'unknown') return 'of an unknown type';
+  return `a ${inode.fileType}`;
+}
+
 /**
  * Resolves an absolute path ("/a/b/c") to an inode number, without following
  * symlinks. Its errors keep `path` for the device, like every error here, and
@@ -160,12 +170,8 @@ export async function lookupPath(fs: Filesystem, path: string): Promise<number> 
     if (!inode.isDirectory) {
       const what =
         inode.fileType === 'symlink'
-          ? 'a symbolic link (lookupPath does not follow links)'
-          : inode.fileType === 'regular'
-            ? 'a regular file'
-            : inode.fileType === 'unknown'
-              ? 'of an unknown type'
-              : `a ${inode.fileType}`;
+          ? `${describeFileType(inode)} (lookupPath does not follow links)`
+          : describeFileType(inode);
       throw new E2imageError(
         'NOT_A_DIRECTORY',
         `cannot look up "${part}": ${JSON.stringify(here)} (inode ${current}) is ${what}, not a directory`,

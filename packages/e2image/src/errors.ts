@@ -29,7 +29,7 @@ export type E2imageErrorCode =
   | 'BAD_XATTR'
   /** Inline data that does not parse. */
   | 'BAD_INLINE_DATA'
-  /** An e2image "normal" image whose header or layout is wrong. */
+  /** An e2image "normal" image whose header or layout is wrong (one too big to write is TOO_LARGE). */
   | 'BAD_IMAGE'
   /** The target of an install is mounted or otherwise busy. */
   | 'TARGET_BUSY'
@@ -39,7 +39,10 @@ export type E2imageErrorCode =
   | 'NOT_FOUND'
   /** A symlink was asked for (readSymlink) and the inode is something else. */
   | 'NOT_A_SYMLINK'
-  /** More bytes than a caller's limit (readFile's maxBytes): read it through InodeDevice. */
+  /**
+   * More than a limit allows: readFile's maxBytes (read it through InodeDevice), or a
+   * filesystem whose normal image needs offsets its 32-bit header cannot record (use -r/-Q).
+   */
   | 'TOO_LARGE';
 
 /** Every error from @x/e2image: a BlockIoError with an ext-specific code and location. */

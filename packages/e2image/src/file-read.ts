@@ -1,4 +1,5 @@
 import {
+  assertOffset,
   BaseBlockDevice,
   type ByteRange,
   clampRange,
@@ -152,9 +153,13 @@ function inlineData(fs: Filesystem, inode: Inode): Buffer {
 }
 
 export interface ReadFileOptions {
-  /** Where to start (default 0); past the end gives an empty buffer. */
+  /**
+   * Where to start (default 0); past the end gives an empty buffer, as pread does.
+   * Like `length` and `maxBytes`, a non-negative integer below 2^53 (else OUT_OF_RANGE,
+   * or UNSAFE_INTEGER above 2^53 - 1).
+   */
   offset?: number | undefined;
-  /** How many bytes (default: to the end of the file). */
+  /** How many bytes (default: to the end of the file); fewer when the file ends first. */
   length?: number | undefined;
   /** Refuse (TOO_LARGE) to return more than this many bytes at once. Default 1 GiB. */
   maxBytes?: number | undefined;
@@ -171,6 +176,15 @@ export async function readFile(
   options: ReadFileOptions = {},
 ): Promise<Buffer> {
   throwIfAborted(options.signal, fs.device.name);
+  // Checked before the inode is read: NaN or -1 would otherwise slip past the
+  // clamps below (a NaN maxBytes disables the limit) and fail later, if at all,
+  // as a read error on the device with no word about the argument.
+  const ino = inodeOrNumber instanceof Inode ? inodeOrNumber.ino : inodeOrNumber;
+  const context = { path: fs.device.name, structure: `inode ${ino}` };
+  for (const name of ['offset', 'length', 'maxBytes'] as const) {
+    const value = options[name];
+    if (value !== undefined) assertOffset(value, `readFile ${name}`, context);
+  }
   const device = await InodeDevice.open(fs, inodeOrNumber, { signal: options.signal });
   const offset = Math.min(options.offset ?? 0, device.size);
   const length = Math.min(options.length ?? device.size - offset, device.size - offset);

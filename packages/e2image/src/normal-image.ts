@@ -77,7 +77,7 @@ function normalImageLayout(fs: Filesystem, targetName: string): NormalImageLayou
   const imageSize = offsetInodemap + paddedLength(perGroup.inode * fs.groupCount, blockSize);
   if (offsetInodemap > MAX_OFFSET) {
     throw new E2imageError(
-      'BAD_IMAGE',
+      'TOO_LARGE',
       `a normal image of this filesystem would need offsets beyond 4 GiB (${offsetInodemap}), which its header cannot record; use a raw (-r) or QCOW2 (-Q) image`,
       { path: targetName, structure: 'e2image header' },
     );

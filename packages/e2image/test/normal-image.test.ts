@@ -139,7 +139,7 @@ class CountingDevice extends MemoryDevice {
 }
 
 describe('a filesystem too big for a normal image', () => {
-  it('is refused with BAD_IMAGE before anything is written', async () => {
+  it('is refused with TOO_LARGE before anything is written', async () => {
     requirePeer('mke2fs');
     // 5 GiB of inode tables (5 Mi inodes of 1 KiB) in a sparse 20 GiB file: the
     // image's bitmap offsets would not fit the header's 32-bit fields.
@@ -168,12 +168,16 @@ describe('a filesystem too big for a normal image', () => {
       expect(fs.inodeBlocksPerGroup * fs.blockSize * fs.groupCount).toBeGreaterThan(2 ** 32);
       const target = new CountingDevice(0, { name: 'huge.e2i', zeroExtends: true });
       const error = await writeNormalImage(fs, target).catch((caught: unknown) => caught);
-      expect(error).toMatchObject({ code: 'BAD_IMAGE', path: 'huge.e2i' });
+      expect(error).toMatchObject({
+        code: 'TOO_LARGE',
+        path: 'huge.e2i',
+        structure: 'e2image header',
+      });
       expect(target.writes).toBe(0);
 
       const out = temp.file('huge.e2i');
       const fromFile = await writeNormalImageFile(fs, out).catch((caught: unknown) => caught);
-      expect(fromFile).toMatchObject({ code: 'BAD_IMAGE' });
+      expect(fromFile).toMatchObject({ code: 'TOO_LARGE' });
       await expect(access(out)).rejects.toThrow();
       await expect(access(`${out}.partial`)).rejects.toThrow();
     } finally {

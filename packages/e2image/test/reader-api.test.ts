@@ -1,11 +1,12 @@
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FileDevice } from '@x/blockio';
+import { BlockIoError, FileDevice } from '@x/blockio';
 import { makeTempDir, requirePeer, runPeerOk, type TempDir } from '@x/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   E2imageError,
   Filesystem,
+  listDirectory,
   lookupPath,
   readFile,
   readSymlink,
@@ -81,6 +82,68 @@ describe('lookupPath errors name the path inside the filesystem', () => {
     expect(error.structure).toBe('path "/latest/x"');
     expect(error.message).toContain('"/latest"');
     expect(error.message).toContain('does not follow links');
+  });
+});
+
+describe('listDirectory on something that is not a directory', () => {
+  it('NOT_A_DIRECTORY names the device in path and the inode in structure, as lookupPath does', async () => {
+    const file = await lookupPath(fs, '/docs/readme.txt');
+    for (const argument of [file, await fs.readInode(file)]) {
+      const error = await failure(listDirectory(fs, argument));
+      expect(error.code).toBe('NOT_A_DIRECTORY');
+      expect(error.path).toBe(image);
+      expect(error.inode).toBe(file);
+      expect(error.structure).toBe(`inode ${file}`);
+      expect(error.message).toContain('regular file');
+      expect(error.describe()).toBe(
+        `${image}: inode ${file}: cannot list inode ${file}: it is a regular file, not a directory [NOT_A_DIRECTORY]`,
+      );
+    }
+    const link = await failure(listDirectory(fs, await lookupPath(fs, '/latest')));
+    expect(link).toMatchObject({ code: 'NOT_A_DIRECTORY', path: image });
+    expect(link.message).toContain('symbolic link');
+  });
+});
+
+describe('readFile arguments', () => {
+  async function argumentFailure(promise: Promise<unknown>): Promise<BlockIoError> {
+    const error = await promise.then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    if (!(error instanceof BlockIoError)) throw new Error(`expected a BlockIoError, got ${error}`);
+    return error;
+  }
+
+  it.each([
+    ['offset', -1, 'OUT_OF_RANGE'],
+    ['offset', 1.5, 'OUT_OF_RANGE'],
+    ['offset', Number.NaN, 'OUT_OF_RANGE'],
+    ['offset', 2 ** 53, 'UNSAFE_INTEGER'],
+    ['length', -1, 'OUT_OF_RANGE'],
+    ['length', 0.5, 'OUT_OF_RANGE'],
+    ['length', Number.NaN, 'OUT_OF_RANGE'],
+    ['length', Number.POSITIVE_INFINITY, 'UNSAFE_INTEGER'],
+    ['maxBytes', -1, 'OUT_OF_RANGE'],
+    ['maxBytes', Number.NaN, 'OUT_OF_RANGE'],
+  ] as const)('%s %d is %s naming the device and the inode', async (name, value, code) => {
+    const data = await lookupPath(fs, '/data.bin');
+    for (const argument of [data, await fs.readInode(data)]) {
+      const error = await argumentFailure(readFile(fs, argument, { [name]: value }));
+      expect(error.code).toBe(code);
+      expect(error.path).toBe(image);
+      expect(error.structure).toBe(`inode ${data}`);
+      expect(error.message).toContain(`readFile ${name}`);
+      expect(error.message).toContain(String(value));
+    }
+  });
+
+  it('an offset at or past the end gives an empty buffer; a length past the end stops at it', async () => {
+    const data = await lookupPath(fs, '/data.bin');
+    expect((await readFile(fs, data, { offset: 100_000 })).length).toBe(0);
+    expect((await readFile(fs, data, { offset: 2 ** 40, length: 10 })).length).toBe(0);
+    expect((await readFile(fs, data, { offset: 99_990, length: 1000 })).length).toBe(10);
+    expect((await readFile(fs, data, { offset: 5, length: 0 })).length).toBe(0);
   });
 });
 
