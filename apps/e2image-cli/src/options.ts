@@ -1,4 +1,5 @@
 import { UsageError } from '@x/blockio/cli';
+import { parseNumber } from './number-option.js';
 
 /** Options as commander parses them (e2image's single letters, plus --json/--progress). */
 export interface CliOptions {
@@ -57,26 +58,6 @@ export type Plan =
       dryRun: boolean;
       force: boolean;
     };
-
-/** strtoull(optarg, NULL, 0) as e2image reads numbers, plus K/M/G suffixes for offsets. */
-export function parseNumber(text: string, what: string, allowUnits: boolean): number {
-  const trimmed = text.trim();
-  let value: number;
-  if (/^0x[0-9a-f]+$/i.test(trimmed)) value = Number.parseInt(trimmed.slice(2), 16);
-  else if (/^0[0-7]+$/.test(trimmed)) value = Number.parseInt(trimmed.slice(1), 8);
-  else if (/^\d+$/.test(trimmed)) value = Number(trimmed);
-  else if (allowUnits && /^\d+(\.\d+)?\s*[kmgtpe]i?b?$/i.test(trimmed)) {
-    const match = /^(\d+(?:\.\d+)?)\s*([kmgtpe])/i.exec(trimmed) as RegExpExecArray;
-    const power = 'kmgtpe'.indexOf((match[2] as string).toLowerCase()) + 1;
-    value = Number(match[1]) * 1024 ** power;
-  } else {
-    throw new UsageError(`invalid ${what} "${text}": expected a number (decimal or 0x hex)`);
-  }
-  if (!Number.isSafeInteger(value) || value < 0) {
-    throw new UsageError(`invalid ${what} "${text}": out of range`);
-  }
-  return value;
-}
 
 /**
  * Turns e2image's command line into what to do, with e2image's rules (and its
