@@ -1,4 +1,4 @@
-import { BlockIoError } from './errors.js';
+import { BlockIoError, type BlockIoErrorOptions } from './errors.js';
 import { assertOffset } from './safe-number.js';
 
 /** What a byte range of a device holds, as far as the device can tell without reading it. */
@@ -208,9 +208,17 @@ export abstract class BaseBlockDevice implements BlockDevice {
     if (end > this.#size) this.#size = end;
   }
 
+  /**
+   * Where the errors of the checks below point: the device's name. A device that is
+   * a window into another one (SliceDevice) points into that device's file instead.
+   */
+  protected errorContext(): BlockIoErrorOptions {
+    return { path: this.name };
+  }
+
   protected checkOpen(): void {
     if (this.#closed) {
-      throw new BlockIoError('CLOSED', 'device is closed', { path: this.name });
+      throw new BlockIoError('CLOSED', 'device is closed', this.errorContext());
     }
   }
 
@@ -251,7 +259,7 @@ export abstract class BaseBlockDevice implements BlockDevice {
   }
 
   private readOnlyError(): BlockIoError {
-    return new BlockIoError('READ_ONLY', 'device is open read-only', { path: this.name });
+    return new BlockIoError('READ_ONLY', 'device is open read-only', this.errorContext());
   }
 }
 

@@ -1,5 +1,11 @@
 import { throwIfAborted } from './errors.js';
 
+export interface ForEachConcurrentOptions {
+  signal?: AbortSignal | undefined;
+  /** The file or device the work is on, named by the ABORTED error. */
+  path?: string | undefined;
+}
+
 /**
  * Runs `worker` over `items` with at most `concurrency` calls in flight. Stops
  * taking new items after the first failure or abort and rethrows it once the
@@ -9,8 +15,9 @@ export async function forEachConcurrent<T>(
   items: Iterable<T> | AsyncIterable<T>,
   concurrency: number,
   worker: (item: T, slot: number) => Promise<void>,
-  signal?: AbortSignal,
+  options: ForEachConcurrentOptions = {},
 ): Promise<void> {
+  const { signal, path } = options;
   const iterator =
     Symbol.asyncIterator in items
       ? (items as AsyncIterable<T>)[Symbol.asyncIterator]()
@@ -32,7 +39,7 @@ export async function forEachConcurrent<T>(
   const lane = async (slot: number) => {
     while (failure === undefined) {
       try {
-        throwIfAborted(signal);
+        throwIfAborted(signal, path);
         const step = await next();
         if (step.done || failure !== undefined) return;
         await worker(step.value, slot);

@@ -11,7 +11,11 @@ export {
   singleExtent,
   zeroBuffer,
 } from './block-device.js';
-export { forEachConcurrent, Semaphore } from './concurrency.js';
+export {
+  type ForEachConcurrentOptions,
+  forEachConcurrent,
+  Semaphore,
+} from './concurrency.js';
 export { type CopyOptions, type CopyResult, copy } from './copy.js';
 export {
   abortedError,

@@ -8,15 +8,20 @@ export interface MemoryDeviceOptions {
   zeroExtends?: boolean;
 }
 
-/** A device backed by a Buffer; for tests, small images and staging metadata. */
+/**
+ * A device backed by a Buffer; for tests, small images and staging metadata.
+ * Writable unless `readOnly` (unlike FileDevice, which opens read-only).
+ *
+ * Bytes passed in are copied: the device owns its buffer, because a zero-extending
+ * device that grows must move to a larger one, and wrapped caller bytes would then
+ * silently stop receiving writes. Read the contents through `bytes`.
+ */
 export class MemoryDevice extends BaseBlockDevice {
   #bytes: Buffer;
 
   constructor(sizeOrBytes: number | Uint8Array, options: MemoryDeviceOptions = {}) {
     const bytes =
-      typeof sizeOrBytes === 'number'
-        ? Buffer.alloc(sizeOrBytes)
-        : Buffer.from(sizeOrBytes.buffer, sizeOrBytes.byteOffset, sizeOrBytes.byteLength);
+      typeof sizeOrBytes === 'number' ? Buffer.alloc(sizeOrBytes) : Buffer.from(sizeOrBytes);
     super({
       name: options.name ?? 'memory',
       size: bytes.byteLength,
@@ -27,7 +32,10 @@ export class MemoryDevice extends BaseBlockDevice {
     this.#bytes = bytes;
   }
 
-  /** The device's bytes (a view, not a copy). */
+  /**
+   * The device's current contents: a view (writes through it reach the device),
+   * valid until a write grows the device; read it again after that.
+   */
   get bytes(): Buffer {
     return this.#bytes.subarray(0, this.size);
   }

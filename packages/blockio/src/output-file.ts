@@ -121,9 +121,22 @@ export async function createOutputFile(
  */
 export async function withOutputFile<T>(
   path: string,
-  options: OutputFileOptions,
   write: (output: OutputFile) => Promise<T>,
+): Promise<T>;
+export async function withOutputFile<T>(
+  path: string,
+  options: OutputFileOptions | undefined,
+  write: (output: OutputFile) => Promise<T>,
+): Promise<T>;
+export async function withOutputFile<T>(
+  path: string,
+  optionsOrWrite: OutputFileOptions | undefined | ((output: OutputFile) => Promise<T>),
+  maybeWrite?: (output: OutputFile) => Promise<T>,
 ): Promise<T> {
+  const [options, write] =
+    typeof optionsOrWrite === 'function'
+      ? [{}, optionsOrWrite]
+      : [optionsOrWrite, maybeWrite as (output: OutputFile) => Promise<T>];
   const output = await createOutputFile(path, options);
   try {
     const result = await write(output);

@@ -38,17 +38,17 @@ export function parseSize(text: string, what = 'size'): number {
   const [, , sectors, unit] = match;
   const multiplier =
     unit !== undefined ? (UNITS[unit.toLowerCase()] as number) : sectors ? SECTOR : 1;
-  if (number.includes('.')) {
-    const value = Number(number) * multiplier;
-    if (!Number.isInteger(value)) {
-      throw new BlockIoError(
-        'INVALID_ARGUMENT',
-        `invalid ${what} "${text}": not a whole number of bytes`,
-      );
-    }
-    return checkSafe(BigInt(value), text, what);
+  // Exact: '1.0000000000000001K' is not 1024 bytes, whatever a double rounds it to.
+  const [whole, fraction = ''] = number.split('.') as [string, string?];
+  const scaled = BigInt(whole + fraction) * BigInt(multiplier);
+  const scale = 10n ** BigInt(fraction.length);
+  if (scaled % scale !== 0n) {
+    throw new BlockIoError(
+      'INVALID_ARGUMENT',
+      `invalid ${what} "${text}": not a whole number of bytes`,
+    );
   }
-  return checkSafe(BigInt(number) * BigInt(multiplier), text, what);
+  return checkSafe(scaled / scale, text, what);
 }
 
 function checkSafe(value: bigint, text: string, what: string): number {

@@ -259,3 +259,109 @@ describe('memory, zero and slice devices', () => {
     expect(new SliceDevice(memory, 60).size).toBe(40);
   });
 });
+
+describe('errors raised through a slice', () => {
+  it('name the file under the window and the absolute offset in it, as the parent does', async () => {
+    const disk = new MemoryDevice(4096, { name: 'disk.img' });
+    const partition = new SliceDevice(disk, 1024, { length: 2048 });
+    // The slice's own check and the parent's check, for the same bad byte range.
+    const ownError = await partition.read(2000, 100).catch((caught: unknown) => caught);
+    const parentError = await disk.read(4000, 100).catch((caught: unknown) => caught);
+    expect(ownError).toBeInstanceOf(BlockIoError);
+    expect(ownError).toMatchObject({
+      code: 'OUT_OF_RANGE',
+      path: 'disk.img',
+      offset: 3024,
+      structure: 'slice of 2048 bytes at 1024',
+      message: 'cannot read 100 bytes at offset 3024: the slice ends at 3072',
+    });
+    expect(parentError).toMatchObject({ code: 'OUT_OF_RANGE', path: 'disk.img', offset: 4000 });
+    await expect(partition.write(2048, Buffer.alloc(1))).rejects.toMatchObject({
+      path: 'disk.img',
+      offset: 3072,
+    });
+    await expect(partition.read(-1, 1)).rejects.toMatchObject({
+      code: 'OUT_OF_RANGE',
+      path: 'disk.img',
+      offset: undefined,
+      structure: 'slice of 2048 bytes at 1024',
+    });
+    await expect(partition.read(10, 2 ** 53)).rejects.toMatchObject({
+      code: 'UNSAFE_INTEGER',
+      path: 'disk.img',
+      offset: 1034,
+    });
+  });
+
+  it('count from the file through a chain of slices', async () => {
+    const disk = new MemoryDevice(8192, { name: 'disk.img' });
+    const partition = new SliceDevice(disk, 1024);
+    const block = new SliceDevice(partition, 512, { length: 512 });
+    expect(block.name).toBe('disk.img@1024@512');
+    await expect(block.read(500, 100)).rejects.toMatchObject({
+      code: 'OUT_OF_RANGE',
+      path: 'disk.img',
+      offset: 2036,
+      structure: 'slice of 512 bytes at 1536',
+    });
+    expect(() => new SliceDevice(partition, 8000)).toThrow(
+      expect.objectContaining({ code: 'OUT_OF_RANGE', path: 'disk.img', offset: 9024 }),
+    );
+  });
+
+  it('say read-only and closed about the file, with the window as the structure', async () => {
+    const disk = new MemoryDevice(4096, { name: 'disk.img' });
+    const partition = new SliceDevice(disk, 1024, { readOnly: true });
+    await expect(partition.write(0, Buffer.alloc(1))).rejects.toMatchObject({
+      code: 'READ_ONLY',
+      path: 'disk.img',
+      structure: 'slice of 3072 bytes at 1024',
+    });
+    await partition.close();
+    await expect(partition.read(0, 1)).rejects.toMatchObject({ code: 'CLOSED', path: 'disk.img' });
+  });
+
+  it('keep offsets exact past 2^53 - 1 in a zero-extending file', async () => {
+    const output = new MemoryDevice(0, { name: 'out.img', zeroExtends: true });
+    const tail = new SliceDevice(output, MAX - 10);
+    // The window grows with its file, but not past the offsets the file can address.
+    expect((await tail.read(5, 5)).equals(Buffer.alloc(5))).toBe(true);
+    await expect(tail.read(20, 1)).rejects.toMatchObject({
+      code: 'UNSAFE_INTEGER',
+      path: 'out.img',
+      offset: BigInt(MAX) + 10n,
+    });
+    await expect(tail.write(10, Buffer.alloc(1))).rejects.toMatchObject({
+      code: 'UNSAFE_INTEGER',
+      path: 'out.img',
+      offset: MAX,
+    });
+  });
+});
+
+describe('MemoryDevice', () => {
+  it('copies the bytes it is given, so the caller sees no writes, grown or not', async () => {
+    const given = Buffer.from('abcdefgh');
+    const fixed = new MemoryDevice(given);
+    await fixed.write(0, Buffer.from('X'));
+    expect(given.toString()).toBe('abcdefgh');
+    expect(fixed.bytes.toString()).toBe('Xbcdefgh');
+
+    const growing = new MemoryDevice(given, { zeroExtends: true });
+    await growing.write(1, Buffer.from('Y'));
+    await growing.write(100, Buffer.from('Z'));
+    await growing.write(2, Buffer.from('W'));
+    expect(given.toString()).toBe('abcdefgh');
+    expect(growing.size).toBe(101);
+    expect(growing.bytes.length).toBe(101);
+    expect(growing.bytes.subarray(0, 8).toString()).toBe('aYWdefgh');
+    expect(growing.bytes[100]).toBe('Z'.charCodeAt(0));
+  });
+
+  it('is writable by default, unlike FileDevice', async () => {
+    const device = new MemoryDevice(4);
+    expect(device.readOnly).toBe(false);
+    await device.write(0, Buffer.from('ok'));
+    expect(new MemoryDevice(4, { readOnly: true }).readOnly).toBe(true);
+  });
+});

@@ -114,6 +114,22 @@ describe('createOutputFile', () => {
     await expect(stat(bad)).rejects.toMatchObject(missing);
     await expect(stat(`${bad}.partial`)).rejects.toMatchObject(missing);
   });
+
+  it('withOutputFile takes its options optionally, as createOutputFile does', async () => {
+    const path = scratch.file('plain.img');
+    const value = await withOutputFile(path, async (output) => {
+      await output.device.write(0, Buffer.from('plain'));
+      return output.device.size;
+    });
+    expect(value).toBe(5);
+    expect(await readFile(path, 'utf8')).toBe('plain');
+    // The defaults are createOutputFile's: an existing file is refused, not replaced.
+    await expect(withOutputFile(path, async () => 0)).rejects.toMatchObject({ code: 'EEXIST' });
+    await expect(withOutputFile(path, undefined, async () => 0)).rejects.toMatchObject({
+      code: 'EEXIST',
+    });
+    expect(await readFile(path, 'utf8')).toBe('plain');
+  });
 });
 
 describe('a writer killed with SIGKILL mid-write', () => {

@@ -8,6 +8,7 @@ import {
   MemoryDevice,
   type ProgressEvent,
   ProgressTracker,
+  ttyRenderer,
 } from '../src/index.js';
 import { childScript, distEntry, MiB } from './support/files.js';
 
@@ -112,6 +113,19 @@ describe('progress renderers', () => {
     const silenced = fakeStream(true);
     createProgressRenderer('never', { stream: silenced.stream }).listener(event);
     expect(silenced.chunks).toEqual([]);
+  });
+
+  it('ttyRenderer counts bytes unless told otherwise, as createProgressRenderer does', () => {
+    const event = { phase: 'copy', done: 1536, total: 3072, bytesPerSecond: 1024, elapsedMs: 1 };
+    const bare = fakeStream(true);
+    ttyRenderer(bare.stream).listener(event);
+    const chosen = fakeStream(true);
+    createProgressRenderer('always', { stream: chosen.stream }).listener(event);
+    expect(bare.chunks.join('')).toContain('copy 1.50 KiB / 3.00 KiB 1.00 KiB/s');
+    expect(bare.chunks).toEqual(chosen.chunks);
+    const items = fakeStream(true);
+    ttyRenderer(items.stream, 'items').listener(event);
+    expect(items.chunks.join('')).toContain('copy 1536 / 3072');
   });
 });
 

@@ -29,6 +29,10 @@ describe('parseSize', () => {
     [' 64M ', 64 * 2 ** 20],
     ['0x1fffffffffffff', Number.MAX_SAFE_INTEGER],
     ['9007199254740991', Number.MAX_SAFE_INTEGER],
+    // Decimals are exact, however many digits: no rounding through a double.
+    ['9007199254740991.0', Number.MAX_SAFE_INTEGER],
+    ['0.001953125K', 2],
+    ['1.50K', 1536],
   ])('%s is %d bytes', (text, bytes) => {
     expect(parseSize(text)).toBe(bytes);
   });
@@ -37,6 +41,8 @@ describe('parseSize', () => {
     ...['', 'G', '-1', '1.2.3', '12Q', '0x', '0xg', '1e3', 'four', '4 G B', '0.3K'],
     // Odd suffixes: only B, s, and K…E alone or followed by B or iB are sizes.
     ...['4ib', '4i', '1bib', '1bb', '1bi', '2sib', '2sb', '2si', '4Ki', '4KBi', '4KiBB', '4kk'],
+    // Not whole numbers of bytes, though a double rounds them to one.
+    ...['1.0000000000000001K', '9007199254740991.5', '0.1K', '1.00000000000000000001'],
   ])('"%s" is an INVALID_ARGUMENT naming the input', (text) => {
     expect(() => parseSize(text, 'offset')).toThrow(
       expect.objectContaining({
@@ -46,7 +52,13 @@ describe('parseSize', () => {
     );
   });
 
-  it.each(['9007199254740992', '0x20000000000000', '8P', '8E', '1.5E'])(
+  it('says a fraction of a byte is not a whole number of bytes', () => {
+    expect(() => parseSize('9007199254740991.5', 'offset')).toThrow(
+      'invalid offset "9007199254740991.5": not a whole number of bytes',
+    );
+  });
+
+  it.each(['9007199254740992', '0x20000000000000', '8P', '8E', '1.5E', '9007199254740992.0'])(
     '"%s" is beyond 2^53 - 1: UNSAFE_INTEGER',
     (text) => {
       expect(() => parseSize(text)).toThrow(expect.objectContaining({ code: 'UNSAFE_INTEGER' }));

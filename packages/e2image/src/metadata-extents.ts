@@ -254,7 +254,7 @@ async function markInodeBlocks(
         concurrency,
         ({ inode, visitor, data }) =>
           walkInodeBlocks(fs, inode, visitor, { data, signal: options.signal }),
-        options.signal,
+        { signal: options.signal, path: fs.device.name },
       );
     }
     const onTable = options.onInodeTableBlocks;

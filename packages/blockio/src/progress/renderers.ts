@@ -30,7 +30,7 @@ export function createProgressRenderer(
   if (mode === 'never' || (mode === 'auto' && !stream.isTTY)) {
     return { listener: () => {}, close: () => {} };
   }
-  return ttyRenderer(stream, options.unit ?? 'bytes');
+  return ttyRenderer(stream, options.unit);
 }
 
 export function jsonLinesRenderer(stream: WritableLike): ProgressRenderer {
@@ -45,7 +45,10 @@ export function jsonLinesRenderer(stream: WritableLike): ProgressRenderer {
 const RENDER_INTERVAL_MS = 100;
 
 /** A one-line bar redrawn in place, about ten times a second. */
-export function ttyRenderer(stream: WritableLike, unit: 'bytes' | 'items'): ProgressRenderer {
+export function ttyRenderer(
+  stream: WritableLike,
+  unit: 'bytes' | 'items' = 'bytes',
+): ProgressRenderer {
   let lastDrawAt = 0;
   let drawn = false;
   // hasColors() honours NO_COLOR, FORCE_COLOR and the terminal's depth.
