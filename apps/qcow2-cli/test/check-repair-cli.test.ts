@@ -145,6 +145,28 @@ describe('qcow2 repair, undo, set-feature, poke, dump', () => {
     expect((await qcow2('set-feature', path, '--clear', 'lazy')).code).toBe(2);
   });
 
+  it('set-feature and undo refusals name --force, where the library names force: true', async () => {
+    const path = await copy(async (p) => {
+      await pokeU64BE(p, 72, 1n); // dirty
+      await zeroRefcount(p); // and the refcounts really are stale
+    });
+    const refused = await qcow2('set-feature', '--json', path, '--clear', 'dirty');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/run qcow2 repair first, or use --force\n$/);
+    expect(JSON.parse(refused.stdout)).toMatchObject({
+      code: 'DIRTY',
+      message: expect.stringMatching(/, or use --force$/),
+    });
+    expect((await qcow2('set-feature', path, '--clear', 'dirty', '--force')).code).toBe(0);
+
+    // Change a byte the set-feature session wrote: undo now refuses.
+    await pokeU64BE(path, 72, 2n);
+    const undo = await qcow2('undo', path);
+    expect(undo.code).toBe(1);
+    expect(undo.stderr).toMatch(/\(use --force to undo anyway\)\n$/);
+    expect(undo.stderr).not.toContain('force: true');
+  });
+
   it('poke needs --force, writes big-endian, and is undoable', async () => {
     const path = await copy();
     const before = await sha256File(path);

@@ -72,11 +72,16 @@ export class BlockIoError extends Error {
 }
 
 /**
- * The remedy createOutputFile's EEXIST refusals name, in the library's terms
- * (its `overwrite` option); a CLI names its own flag instead
- * (RunCommandOptions.overwriteFlag).
+ * How a library refusal names the boolean option that would let the operation
+ * through ("pass force: true"): the one spelling, so that a CLI can name its own
+ * flag for that option instead (RunCommandOptions.optionFlags).
  */
-export const OVERWRITE_REMEDY = 'pass overwrite: true';
+export function optionRemedy(option: string): string {
+  return `pass ${option}: true`;
+}
+
+/** The remedy createOutputFile's EEXIST refusals name: its `overwrite` option. */
+export const OVERWRITE_REMEDY = optionRemedy('overwrite');
 
 export function formatOffset(offset: number | bigint): string {
   return `${offset} (0x${offset.toString(16)})`;

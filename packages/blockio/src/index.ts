@@ -24,6 +24,7 @@ export {
   type BlockIoErrorOptions,
   formatOffset,
   fromSystemError,
+  optionRemedy,
   throwIfAborted,
 } from './errors.js';
 export { eventLoopYielder } from './event-loop-yielder.js';

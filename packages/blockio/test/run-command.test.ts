@@ -72,6 +72,21 @@ describe('runCommand exit codes and error printing', () => {
     }
   });
 
+  it('names the CLI flag for any option the CLI maps, in text and JSON', async () => {
+    const library = await runMode('needs-force');
+    expect(library.stderr).toBe(
+      'demo-tool: error: disk.img: the journal is newer than the image (pass force: true to replay it anyway)\n',
+    );
+    const cli = await runMode('needs-force', '--with-flag', '--json');
+    expect(cli.stderr).toBe(
+      'demo-tool: error: disk.img: the journal is newer than the image (use --yes-really to replay it anyway)\n',
+    );
+    expect(JSON.parse(cli.stdout)).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: 'the journal is newer than the image (use --yes-really to replay it anyway)',
+    });
+  });
+
   it('exits 2 on a usage error', async () => {
     expect(await runMode('usage')).toEqual({
       code: 2,

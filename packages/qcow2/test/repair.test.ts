@@ -248,7 +248,11 @@ describe('undo, set-feature and poke', () => {
     const original = await sha256File(path);
     await pokeImage(path, { offset: 8, value: 0x42n, width: 1 });
     await pokeBytes(path, 8, Buffer.from([0x43]));
-    await expect(undoRepair(path)).rejects.toMatchObject({ code: 'CHANGED' });
+    // The library names its option, not the CLI's flag.
+    await expect(undoRepair(path)).rejects.toMatchObject({
+      code: 'CHANGED',
+      message: expect.stringMatching(/\(pass force: true to undo anyway\)$/),
+    });
     await undoRepair(path, { force: true });
     expect(await sha256File(path)).toBe(original);
   });
@@ -278,7 +282,10 @@ describe('undo, set-feature and poke', () => {
       await setIncompatibleBit(p, 0);
       await setRefcount(p, await dataCluster(p, 1), 0);
     });
-    await expect(setFeature(dirty, { clear: ['dirty'] })).rejects.toMatchObject({ code: 'DIRTY' });
+    await expect(setFeature(dirty, { clear: ['dirty'] })).rejects.toMatchObject({
+      code: 'DIRTY',
+      message: expect.stringMatching(/, or pass force: true$/),
+    });
     expect((await setFeature(dirty, { clear: ['dirty'], force: true })).after).toBe('0x0');
   });
 

@@ -71,7 +71,12 @@ async function runConvert(input: string, output: string, options: ConvertOptions
   const { parseSize } = await import('@x/blockio');
   const progress =
     typeof options.progress === 'string' ? options.progress : options.progress ? 'always' : 'auto';
-  const flags = { program: 'qcow2', json: options.json, progress, overwriteFlag: '--force' };
+  const flags = {
+    program: 'qcow2',
+    json: options.json,
+    progress,
+    optionFlags: { overwrite: '--force' },
+  };
   await runCommand(flags, async (context) => {
     if (options.outputFormat === 'raw' && (options.compress || options.clusterSize !== undefined)) {
       throw new UsageError('-c and --cluster-size apply to qcow2 output (-O qcow2) only');

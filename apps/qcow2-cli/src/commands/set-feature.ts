@@ -39,7 +39,8 @@ export function registerSetFeature(program: Command): void {
     .addHelpText('after', HELP)
     .action(async (image: string, options: SetFeatureCliOptions) => {
       const { runCommand, UsageError } = await import('@x/blockio/cli');
-      await runCommand({ program: 'qcow2', json: options.json }, async (context) => {
+      const flags = { program: 'qcow2', json: options.json, optionFlags: { force: '--force' } };
+      await runCommand(flags, async (context) => {
         const bits = [...options.set, ...options.clear];
         if (bits.length === 0) throw new UsageError('give --set or --clear with corrupt or dirty');
         const unknown = bits.filter((bit) => !FLAGS.includes(bit));

@@ -31,7 +31,8 @@ export function registerUndo(program: Command): void {
     .addHelpText('after', HELP)
     .action(async (image: string, options: UndoCliOptions) => {
       const { runCommand } = await import('@x/blockio/cli');
-      await runCommand({ program: 'qcow2', json: options.json }, async (context) => {
+      const flags = { program: 'qcow2', json: options.json, optionFlags: { force: '--force' } };
+      await runCommand(flags, async (context) => {
         const { undoRepair } = await import('@x/qcow2/diagnosis');
         const result = await undoRepair(image, options);
         if (options.json) context.printJson(result);

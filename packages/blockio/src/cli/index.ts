@@ -6,6 +6,7 @@ export { EXIT_FAILURE, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE } from './
 export {
   type CommandContext,
   jsonReplacer,
+  type OptionFlags,
   printError,
   type RunCommandOptions,
   runCommand,

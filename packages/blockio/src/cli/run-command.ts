@@ -1,4 +1,4 @@
-import { BlockIoError, OVERWRITE_REMEDY } from '../errors.js';
+import { BlockIoError, optionRemedy } from '../errors.js';
 import { exactJsonInteger } from '../json-integer.js';
 import {
   createProgressRenderer,
@@ -28,11 +28,15 @@ export interface RunCommandOptions {
   /** Name shown before error messages, e.g. "qcow2". */
   program: string;
   /**
-   * The flag that sets the library's `overwrite` option (e.g. "--force"): an
-   * output-exists refusal then tells the user about it instead of the option.
+   * The CLI's flags for the library's boolean options, e.g. `{ overwrite: '--force' }`:
+   * a refusal naming an option's remedy ("pass overwrite: true", see optionRemedy)
+   * is printed (and with `--json`, serialised) with "use --force" instead.
    */
-  overwriteFlag?: string | undefined;
+  optionFlags?: OptionFlags | undefined;
 }
+
+/** Library option name → the CLI flag that sets it. */
+export type OptionFlags = Readonly<Record<string, string>>;
 
 /** An error that means "the command line was wrong": exit code 2. */
 export class UsageError extends Error {
@@ -95,7 +99,7 @@ export async function runCommand(
       process.exitCode = signalExitCode(signalled);
       return;
     }
-    printError(options.program, nameOverwriteFlag(error, options.overwriteFlag), json);
+    printError(options.program, error, json, options.optionFlags);
     process.exitCode = error instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
   } finally {
     process.off('SIGINT', onSignal);
@@ -103,41 +107,43 @@ export async function runCommand(
   }
 }
 
-/** createOutputFile's EEXIST refusals, reworded to name the CLI's flag for `overwrite`. */
-function nameOverwriteFlag(error: unknown, flag: string | undefined): unknown {
-  if (
-    flag === undefined ||
-    !(error instanceof BlockIoError) ||
-    error.code !== 'EEXIST' ||
-    !error.message.includes(OVERWRITE_REMEDY)
-  ) {
-    return error;
+/** A library message with each option's remedy reworded to name the CLI's flag. */
+function nameOptionFlags(message: string, flags: OptionFlags | undefined): string {
+  if (flags === undefined) return message;
+  let reworded = message;
+  for (const [option, flag] of Object.entries(flags)) {
+    reworded = reworded.replaceAll(optionRemedy(option), `use ${flag}`);
   }
-  return new BlockIoError(error.code, error.message.replace(OVERWRITE_REMEDY, `use ${flag}`), {
-    path: error.path,
-    offset: error.offset,
-    structure: error.structure,
-    cause: error,
-  });
+  return reworded;
 }
 
 function signalExitCode(signal: NodeJS.Signals): number {
   return signal === 'SIGINT' ? EXIT_SIGINT : EXIT_SIGTERM;
 }
 
-/** One line on stderr; with `--json`, also a JSON error object on stdout. */
-export function printError(program: string, error: unknown, json: boolean): void {
-  const message =
+/**
+ * One line on stderr; with `--json`, also a JSON error object on stdout.
+ * `optionFlags` rewords option remedies to name the CLI's flags (see RunCommandOptions).
+ */
+export function printError(
+  program: string,
+  error: unknown,
+  json: boolean,
+  optionFlags?: OptionFlags,
+): void {
+  const message = nameOptionFlags(
     error instanceof BlockIoError
       ? error.describe()
       : error instanceof Error
         ? error.message
-        : String(error);
+        : String(error),
+    optionFlags,
+  );
   process.stderr.write(`${program}: error: ${message}\n`);
   if (json) {
     const body =
       error instanceof BlockIoError
-        ? error.toJSON()
+        ? { ...error.toJSON(), message: nameOptionFlags(error.message, optionFlags) }
         : {
             error: (error as Error)?.name ?? 'Error',
             code: (error as { code?: string })?.code,

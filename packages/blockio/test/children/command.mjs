@@ -5,13 +5,15 @@ import { pathToFileURL } from 'node:url';
 const [distDirectory, mode, ...rest] = process.argv.slice(2);
 const load = (entry) => import(pathToFileURL(`${distDirectory}/${entry}`).href);
 const { runCommand, UsageError } = await load('cli/index.js');
-const { BlockIoError, abortedError, createOutputFile } = await load('index.js');
+const { BlockIoError, abortedError, createOutputFile, optionRemedy } = await load('index.js');
 
 const json = rest.includes('--json');
 
-const overwriteFlag = rest.includes('--with-flag') ? '--force' : undefined;
+const optionFlags = rest.includes('--with-flag')
+  ? { overwrite: '--force', force: '--yes-really' }
+  : undefined;
 
-await runCommand({ program: 'demo-tool', json, overwriteFlag }, async (context) => {
+await runCommand({ program: 'demo-tool', json, optionFlags }, async (context) => {
   switch (mode) {
     case 'ok':
       context.print('all good');
@@ -34,6 +36,13 @@ await runCommand({ program: 'demo-tool', json, overwriteFlag }, async (context) 
       // rest[0] exists: createOutputFile refuses it.
       await createOutputFile(rest[0]);
       return;
+    case 'needs-force':
+      // A library refusal naming another option than overwrite.
+      throw new BlockIoError(
+        'INVALID_ARGUMENT',
+        `the journal is newer than the image (${optionRemedy('force')} to replay it anyway)`,
+        { path: 'disk.img' },
+      );
     case 'plain-error':
       throw new Error('something broke');
     case 'usage':

@@ -1,4 +1,4 @@
-import { FileDevice } from '@x/blockio';
+import { FileDevice, optionRemedy } from '@x/blockio';
 import { analyseImage } from '../check/analyse.js';
 import type { FindingKind } from '../check/report.js';
 import { Qcow2Error } from '../errors.js';
@@ -72,7 +72,7 @@ export async function setFeature(
         const what = clear & QCOW2_INCOMPAT_CORRUPT ? 'corrupt' : 'dirty';
         throw new Qcow2Error(
           what === 'dirty' ? 'DIRTY' : 'CORRUPT',
-          `not clearing the ${what} bit: check still finds ${blocking.map((kind) => `${findings.count(kind)} ${kind}`).join(', ')}; run qcow2 repair first, or use --force`,
+          `not clearing the ${what} bit: check still finds ${blocking.map((kind) => `${findings.count(kind)} ${kind}`).join(', ')}; run qcow2 repair first, or ${optionRemedy('force')}`,
           { path, offset: 72, structure: 'qcow2 header' },
         );
       }

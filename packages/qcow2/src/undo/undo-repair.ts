@@ -1,5 +1,5 @@
 import { crc32 } from 'node:zlib';
-import { BlockIoError, FileDevice } from '@x/blockio';
+import { BlockIoError, FileDevice, optionRemedy } from '@x/blockio';
 import { Qcow2Error } from '../errors.js';
 import { dropLastSession, readUndoLog, undoLogPath } from './undo-log.js';
 
@@ -64,7 +64,7 @@ export async function undoRepair(path: string, options: UndoOptions = {}): Promi
     if (changedSince > 0 && !options.force) {
       throw new Qcow2Error(
         'CHANGED',
-        `${changedSince} of the ${session.records.length} ranges this session wrote have changed since; undoing would lose those changes (use --force to undo anyway)`,
+        `${changedSince} of the ${session.records.length} ranges this session wrote have changed since; undoing would lose those changes (${optionRemedy('force')} to undo anyway)`,
         { path, structure: 'undo log' },
       );
     }
