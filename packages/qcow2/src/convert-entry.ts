@@ -3,8 +3,5 @@
  * check, repair or dump), for tools that must start fast. The same names are
  * exported from `@x/qcow2`.
  */
-export {
-  type ConvertToQcow2Options,
-  type ConvertToQcow2Result,
-  convertToQcow2,
-} from './convert/convert-to-qcow2.js';
+export type { ConvertResult, ConvertToQcow2Result } from './convert/convert-result.js';
+export { type ConvertToQcow2Options, convertToQcow2 } from './convert/convert-to-qcow2.js';

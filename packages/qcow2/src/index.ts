@@ -2,13 +2,13 @@ export { type BackingPolicy, MAX_BACKING_DEPTH } from './backing/policy.js';
 export { RawBackingFile } from './backing/raw-backing-file.js';
 export { TableCache, type TableCacheOptions } from './cache/table-cache.js';
 export { type CompressionType, decompressCluster } from './compression/decompress.js';
+export type {
+  ConvertResult,
+  ConvertToQcow2Result,
+  ConvertToRawResult,
+} from './convert/convert-result.js';
+export { type ConvertToQcow2Options, convertToQcow2 } from './convert/convert-to-qcow2.js';
 export {
-  type ConvertToQcow2Options,
-  type ConvertToQcow2Result,
-  convertToQcow2,
-} from './convert/convert-to-qcow2.js';
-export {
-  type ConvertResult,
   type ConvertToRawOptions,
   convertToRaw,
   copyToRawFile,
@@ -70,7 +70,14 @@ export {
   openQcow2,
 } from './image/open.js';
 export { Qcow2Image, type Qcow2ImageParts } from './image/qcow2-image.js';
-export type { Qcow2WritePath, Qcow2WritePathFactory } from './image/write-path.js';
+export type {
+  Preallocation,
+  PrecompressedCluster,
+  Qcow2WritePath,
+  Qcow2WritePathFactory,
+  ResizeOptions,
+  WriteZeroesOptions,
+} from './image/write-path.js';
 export { type AllocationFigures, allocationFigures } from './info/allocation.js';
 export {
   backingChainInfo,
@@ -81,7 +88,7 @@ export {
   type Qcow2FormatSpecific,
   type SnapshotInfo,
 } from './info/image-info.js';
-export { type MapEntry, mapEntries, mapImage } from './map/map-image.js';
+export { type MapEntry, type MapOptions, mapEntries, mapImage } from './map/map-image.js';
 export { detectMetadataPreallocation } from './map/metadata-preallocation.js';
 export type { GuestMapping, MappingType } from './read/guest-mapping.js';
 export { readBacking } from './read/read-path.js';
@@ -109,5 +116,4 @@ export {
   type SnapshotEntry,
 } from './snapshot/snapshots.js';
 export { deflateCluster } from './write/deflate-cluster.js';
-export type { Preallocation } from './write/resize.js';
-export { Qcow2Writer, type WriteZeroesOptions } from './write/writer.js';
+export { Qcow2Writer } from './write/writer.js';

@@ -5,8 +5,8 @@
  */
 export type { BackingPolicy } from './backing/policy.js';
 export type { CompressionType } from './compression/decompress.js';
+export type { ConvertResult, ConvertToRawResult } from './convert/convert-result.js';
 export {
-  type ConvertResult,
   type ConvertToRawOptions,
   convertToRaw,
   copyToRawFile,
@@ -22,6 +22,12 @@ export {
 export { Qcow2Error, type Qcow2ErrorCode } from './errors.js';
 export { type OpenQcow2Options, openQcow2 } from './image/open.js';
 export { Qcow2Image } from './image/qcow2-image.js';
+export type {
+  Preallocation,
+  PrecompressedCluster,
+  ResizeOptions,
+  WriteZeroesOptions,
+} from './image/write-path.js';
 export type { AllocationFigures } from './info/allocation.js';
 export {
   backingChainInfo,
@@ -29,4 +35,4 @@ export {
   type ImageInfoOptions,
   imageInfo,
 } from './info/image-info.js';
-export { type MapEntry, mapEntries, mapImage } from './map/map-image.js';
+export { type MapEntry, type MapOptions, mapEntries, mapImage } from './map/map-image.js';

@@ -291,5 +291,13 @@ describe('convertToQcow2 output safety', () => {
     expect(result.inputFormat).toBe('raw');
     expect(result.bytesWritten).toBeGreaterThan(0);
     expect(result.fileSize).toBe((await stat(out)).size);
+    // The facts every conversion reports (ConvertResult), then qcow2's own.
+    expect(Object.keys(result).sort()).toEqual([
+      'bytesRead',
+      'bytesWritten',
+      'fileSize',
+      'inputFormat',
+      'virtualSize',
+    ]);
   });
 });

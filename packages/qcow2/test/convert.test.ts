@@ -44,6 +44,15 @@ describe('convertToRaw writes the same file as qemu-img convert -O raw', () => {
       await convertedImage('converted-zlib', { compress: true }),
     );
     expect(result.inputFormat).toBe('qcow2');
+    // ConvertResult's names (virtualSize, not a second bytesTotal), then raw's bytesZero.
+    expect(Object.keys(result).sort()).toEqual([
+      'bytesRead',
+      'bytesWritten',
+      'bytesZero',
+      'inputFormat',
+      'virtualSize',
+    ]);
+    expect(result.bytesWritten + result.bytesZero).toBe(result.virtualSize);
     await expectSameFileAsQemu(
       await convertedImage('converted-zstd', {
         compress: true,

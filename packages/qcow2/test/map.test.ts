@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { runPeerOk } from '@x/test-utils';
 import { describe, expect, it } from 'vitest';
-import { type MapEntry, mapImage, openQcow2 } from '../src/index.js';
+import { type MapEntry, mapEntries, mapImage, openQcow2 } from '../src/index.js';
 import { qemuImage } from './support/qemu-fixtures.js';
 import {
   backingChain,
@@ -24,8 +24,8 @@ interface QemuMapEntry {
   offset?: number;
 }
 
-async function qemuMap(path: string): Promise<QemuMapEntry[]> {
-  const { stdout } = await runPeerOk('qemu-img', ['map', '--output=json', path], {
+async function qemuMap(path: string, extra: string[] = []): Promise<QemuMapEntry[]> {
+  const { stdout } = await runPeerOk('qemu-img', ['map', '--output=json', ...extra, path], {
     cwd: dirname(path),
   });
   return (JSON.parse(stdout) as QemuMapEntry[]).map(
@@ -127,5 +127,27 @@ describe('map agrees with qemu-img map --output=json', () => {
     await expectSameMap(await dataFileImage(false));
     await expectSameMap(await snapshotImage());
     await expectSameMap(await dirtyImage());
+  });
+
+  it('a range, given the same way to mapEntries and mapImage (--start-offset, --max-length)', async () => {
+    const path = await qemuImage('read-v3', {
+      size: '64M',
+      options: 'compat=1.1',
+      commands: MIXED_WRITES,
+    });
+    const range = { offset: 3 * 1024 * 1024 + 512, length: 10 * 1024 * 1024 };
+    const theirs = await qemuMap(path, [
+      `--start-offset=${range.offset}`,
+      `--max-length=${range.length}`,
+    ]);
+    const image = await openQcow2(path);
+    try {
+      const streamed: MapEntry[] = [];
+      for await (const entry of mapEntries(image, { range })) streamed.push(entry);
+      expect(overlapping(streamed)).toEqual(theirs);
+      expect(await mapImage(image, { range })).toEqual(streamed);
+    } finally {
+      await image.close();
+    }
   });
 });

@@ -113,7 +113,7 @@ async function runConvert(input: string, output: string, options: ConvertOptions
       const { convertToRaw } = await import('@x/qcow2/read');
       const result = await convertToRaw(input, output, common);
       summary = {
-        'virtual-size': result.bytesTotal,
+        'virtual-size': result.virtualSize,
         'bytes-written': result.bytesWritten,
         'bytes-zero': result.bytesZero,
       };

@@ -38,7 +38,7 @@ async function runMap(image: string, options: MapOptions): Promise<void> {
       snapshot: options.snapshot,
     });
     try {
-      const entries = mapEntries(device, undefined, { signal: context.signal });
+      const entries = mapEntries(device, { signal: context.signal });
       if (context.json) {
         // Streamed one entry per line: a 1 TiB image can have millions of runs.
         process.stdout.write('[');

@@ -12,6 +12,7 @@ import { MAX_CLUSTER_BITS, MIN_CLUSTER_BITS } from '../format/constants.js';
 import { Qcow2Image } from '../image/qcow2-image.js';
 import { Qcow2Writer } from '../write/writer.js';
 import { SECTOR } from './convert-chunks.js';
+import type { ConvertToQcow2Result } from './convert-result.js';
 import { copyCompressed } from './copy-compressed.js';
 import type { CopySettings } from './copy-settings.js';
 import { copySparse } from './copy-sparse.js';
@@ -30,18 +31,6 @@ export interface ConvertToQcow2Options extends OpenInputOptions, LongRunningOpti
   readAhead?: number | undefined;
   /** Worker threads deflating clusters with `compress`. Default: one per CPU (0: none). */
   deflateWorkers?: number | undefined;
-}
-
-export interface ConvertToQcow2Result {
-  inputFormat: 'qcow2' | 'raw';
-  /** Virtual size of the new image (the source's, rounded up to 512). */
-  virtualSize: number;
-  /** Guest bytes handed to the qcow2 writer. */
-  bytesWritten: number;
-  /** Guest bytes read from the source. */
-  bytesRead: number;
-  /** Size of the new qcow2 file. */
-  fileSize: number;
 }
 
 /**

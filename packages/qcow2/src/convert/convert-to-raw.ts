@@ -7,6 +7,7 @@ import {
   type LongRunningOptions,
 } from '@x/blockio';
 import { Qcow2Image } from '../image/qcow2-image.js';
+import type { ConvertToRawResult } from './convert-result.js';
 import { copyQcow2Clusters } from './copy-clusters.js';
 import { checkInputUnchanged, type OpenInputOptions, openInput } from './open-input.js';
 
@@ -30,11 +31,6 @@ export interface ConvertToRawOptions extends OpenInputOptions, LongRunningOption
   io?: 'sync' | 'async' | undefined;
 }
 
-export interface ConvertResult extends CopyResult {
-  inputFormat: 'qcow2' | 'raw';
-  virtualSize: number;
-}
-
 /**
  * `qemu-img convert -O raw`: writes every guest byte of `input` (qcow2 or raw,
  * optionally one of its snapshots) to a sparse raw `output`. Only the extents
@@ -46,12 +42,12 @@ export async function convertToRaw(
   input: string,
   output: string,
   options: ConvertToRawOptions = {},
-): Promise<ConvertResult> {
+): Promise<ConvertToRawResult> {
   // Reads and writes on this thread (see copyToRawFile).
   const { device, format } = await openInput(input, { ...options, io: options.io ?? 'sync' });
   try {
-    const result = await copyToRawFile(device, output, options);
-    return { ...result, inputFormat: format, virtualSize: device.size };
+    const { bytesRead, bytesWritten, bytesZero } = await copyToRawFile(device, output, options);
+    return { inputFormat: format, virtualSize: device.size, bytesRead, bytesWritten, bytesZero };
   } finally {
     await device.close();
   }

@@ -1,5 +1,5 @@
 import { type BlockDevice, isAllZero, ProgressTracker, throwIfAborted } from '@x/blockio';
-import type { PrecompressedCluster } from '../write/compressed-write.js';
+import type { PrecompressedCluster } from '../image/write-path.js';
 import { DeflatePool } from '../write/deflate-pool.js';
 import type { Qcow2Writer } from '../write/writer.js';
 import { type ConvertChunk, SECTOR } from './convert-chunks.js';

@@ -18,7 +18,12 @@ import { guestExtents } from '../read/guest-extents.js';
 import { type GuestMapping, type MappingContext, mapL2Range } from '../read/guest-mapping.js';
 import { readGuestRange } from '../read/read-path.js';
 import type { L1Table } from './l1-table.js';
-import type { Qcow2WritePath } from './write-path.js';
+import type {
+  PrecompressedCluster,
+  Qcow2WritePath,
+  ResizeOptions,
+  WriteZeroesOptions,
+} from './write-path.js';
 
 /*
  * Qcow2Image internals (for the writer in src/write/ and for check/map/info):
@@ -232,6 +237,47 @@ export class Qcow2Image extends BaseBlockDevice {
     }
   }
 
+  /**
+   * Makes the range read as zeros. Version 3 images set the zero flag instead of
+   * storing zeros; with `unmap` the clusters the image held are released too.
+   */
+  override async writeZeroes(
+    offset: number,
+    length: number,
+    options: WriteZeroesOptions = {},
+  ): Promise<void> {
+    this.checkWritable();
+    this.checkRange(offset, length, 'write zeroes to');
+    if (length === 0) return;
+    await this.#requireWritePath().writeZeroes(offset, length, options);
+  }
+
+  /**
+   * Writes one cluster compressed: `cluster` is a whole cluster (or the short last
+   * one) at a cluster boundary over a cluster the image does not hold yet; one that
+   * does not shrink is stored normally. `precompressed` is deflateCluster's result
+   * when the caller computed it ahead. Zlib images without a data file only.
+   */
+  async writeCompressed(
+    offset: number,
+    cluster: Uint8Array,
+    precompressed?: PrecompressedCluster,
+  ): Promise<void> {
+    this.checkWritable();
+    this.checkRange(offset, cluster.byteLength, 'write compressed to');
+    const writePath = this.#requireWritePath();
+    if (!writePath.writeCompressed) throw this.#unsupported('compressed writes');
+    await writePath.writeCompressed(offset, cluster, precompressed);
+  }
+
+  /** Grows the virtual disk to `newSize` bytes (a multiple of 512; shrinking is refused). */
+  async resize(newSize: number, options: ResizeOptions = {}): Promise<void> {
+    this.checkWritable();
+    const writePath = this.#requireWritePath();
+    if (!writePath.resize) throw this.#unsupported('resizing');
+    await writePath.resize(newSize, options);
+  }
+
   protected async readAt(offset: number, into: Uint8Array): Promise<void> {
     try {
       await readGuestRange(this, offset, into);
@@ -278,6 +324,12 @@ export class Qcow2Image extends BaseBlockDevice {
     await attempt(() => this.file.close());
     this.decompressedClusters.clear();
     if (errors.length > 0) throw errors[0];
+  }
+
+  #unsupported(what: string): Qcow2Error {
+    return new Qcow2Error('UNSUPPORTED', `this image's write path does not support ${what}`, {
+      path: this.name,
+    });
   }
 
   #requireWritePath(): Qcow2WritePath {

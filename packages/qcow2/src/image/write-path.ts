@@ -1,5 +1,25 @@
 import type { Qcow2Image } from './qcow2-image.js';
 
+/** How `writeZeroes` treats clusters the image already holds. */
+export interface WriteZeroesOptions {
+  /** Release allocated clusters instead of keeping them as preallocated zero clusters. */
+  unmap?: boolean | undefined;
+}
+
+/** `'metadata'`: allocate the L2 tables and clusters of the new range up front. */
+export type Preallocation = 'off' | 'metadata';
+
+export interface ResizeOptions {
+  /** Default `'off'`. */
+  preallocation?: Preallocation | undefined;
+}
+
+/** deflateCluster's result for a whole cluster, computed ahead (on a worker thread). */
+export interface PrecompressedCluster {
+  /** The deflated bytes, or undefined when the cluster does not shrink. */
+  compressed: Uint8Array | undefined;
+}
+
 /**
  * What a writable `Qcow2Image` delegates its writes to. The image itself only
  * reads; allocation, refcounts, copy-on-write, zero clusters and discard live in
@@ -10,11 +30,22 @@ import type { Qcow2Image } from './qcow2-image.js';
  * Offsets and lengths arrive already checked against the virtual size and the
  * image's open state; `close()` runs before the image closes its files, so the
  * writer can flush its caches and clear the dirty bit there.
+ *
+ * `writeCompressed` and `resize` are optional: a write path without them makes
+ * the image's methods of the same names refuse with UNSUPPORTED.
  */
 export interface Qcow2WritePath {
   write(offset: number, data: Uint8Array): Promise<void>;
-  writeZeroes(offset: number, length: number): Promise<void>;
+  writeZeroes(offset: number, length: number, options?: WriteZeroesOptions): Promise<void>;
   discard(offset: number, length: number): Promise<void>;
+  /** One whole cluster (or the short last one) at a cluster boundary, stored compressed. */
+  writeCompressed?(
+    offset: number,
+    cluster: Uint8Array,
+    precompressed?: PrecompressedCluster,
+  ): Promise<void>;
+  /** Changes the virtual size to `newSize` bytes. */
+  resize?(newSize: number, options?: ResizeOptions): Promise<void>;
   /** Makes everything written so far durable (metadata included). */
   flush(): Promise<void>;
   /** Flushes and releases what the writer holds. */

@@ -34,6 +34,11 @@ export interface MapEntry {
   compressed: boolean;
 }
 
+export interface MapOptions extends LongRunningOptions {
+  /** The guest range to map (clamped to the disk). Default: the whole disk. */
+  range?: ByteRange | undefined;
+}
+
 /**
  * The image's map as qemu-img map --output=json computes it (QEMU's
  * bdrv_block_status walked down the backing chain): merged runs with depth,
@@ -41,10 +46,9 @@ export interface MapEntry {
  */
 export async function* mapEntries(
   image: Qcow2Image,
-  range?: ByteRange,
-  options: LongRunningOptions = {},
+  options: MapOptions = {},
 ): AsyncIterable<MapEntry> {
-  const { offset: start, length: total } = clampRange(image, range);
+  const { offset: start, length: total } = clampRange(image, options.range);
   const chain = new ChainBlockStatus(image);
   const progress = new ProgressTracker('map', total, options.onProgress);
   const end = start + total;
@@ -96,11 +100,8 @@ function mergeable(current: MapEntry, next: MapEntry): boolean {
 }
 
 /** All map entries as an array. */
-export async function mapImage(
-  image: Qcow2Image,
-  options: LongRunningOptions & { range?: ByteRange } = {},
-): Promise<MapEntry[]> {
+export async function mapImage(image: Qcow2Image, options: MapOptions = {}): Promise<MapEntry[]> {
   const entries: MapEntry[] = [];
-  for await (const entry of mapEntries(image, options.range, options)) entries.push(entry);
+  for await (const entry of mapEntries(image, options)) entries.push(entry);
   return entries;
 }

@@ -1,17 +1,12 @@
 import { BlockIoError } from '@x/blockio';
 import { Qcow2Error } from '../errors.js';
 import { encodeCompressedEntry, entryOffset } from '../format/table-entries.js';
+import type { PrecompressedCluster } from '../image/write-path.js';
 import { writeGuestData } from './data-write.js';
 import { deflateCluster } from './deflate-cluster.js';
 import { readL2Entry, writeL2Entry } from './l2-entries.js';
 import { getClusterTable, l2Table } from './l2-tables.js';
 import type { Qcow2Writer } from './writer.js';
-
-/** deflateCluster's result for a whole cluster, computed ahead (on a worker thread). */
-export interface PrecompressedCluster {
-  /** The deflated bytes, or undefined when the cluster does not shrink. */
-  compressed: Uint8Array | undefined;
-}
 
 /**
  * Writes one guest cluster compressed (QEMU's

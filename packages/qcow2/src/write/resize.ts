@@ -1,11 +1,10 @@
 import { BlockIoError } from '@x/blockio';
 import { Qcow2Error } from '../errors.js';
+import type { Preallocation } from '../image/write-path.js';
 import { HEADER_SIZE_OFFSET, writeHeaderField } from './header-writer.js';
 import { growL1Table } from './l2-tables.js';
 import { preallocateMetadata } from './preallocate.js';
 import type { Qcow2Writer } from './writer.js';
-
-export type Preallocation = 'off' | 'metadata';
 
 /**
  * Grows the virtual disk to `newSize` bytes (QEMU's qcow2_co_truncate() for

@@ -11,13 +11,14 @@ import type { Qcow2Geometry } from '../format/geometry.js';
 import { decodeCompressedDescriptor, entryOffset } from '../format/table-entries.js';
 import type { L1Table } from '../image/l1-table.js';
 import type { Qcow2Image } from '../image/qcow2-image.js';
-import type { Qcow2WritePath } from '../image/write-path.js';
+import type {
+  PrecompressedCluster,
+  Qcow2WritePath,
+  ResizeOptions,
+  WriteZeroesOptions,
+} from '../image/write-path.js';
 import { type SnapshotRecord, snapshotRecords } from '../snapshot/snapshot-table-writer.js';
-import {
-  alignFileEnd,
-  type PrecompressedCluster,
-  writeCompressedCluster,
-} from './compressed-write.js';
+import { alignFileEnd, writeCompressedCluster } from './compressed-write.js';
 import { writeGuestData } from './data-write.js';
 import {
   HEADER_AUTOCLEAR_OFFSET,
@@ -29,13 +30,8 @@ import {
 } from './header-writer.js';
 import { clusterKind, readL2Entry, type SubclusterKind } from './l2-entries.js';
 import { RefcountAllocator } from './refcount-allocator.js';
-import { growImage, type Preallocation } from './resize.js';
+import { growImage } from './resize.js';
 import { discardClusters, subclusterKindAtOffset, writeZeroesRange } from './zeroes.js';
-
-export interface WriteZeroesOptions {
-  /** Release allocated clusters instead of keeping them as preallocated zero clusters. */
-  unmap?: boolean | undefined;
-}
 
 /**
  * The write side of a `Qcow2Image`: cluster allocation with refcounts kept
@@ -262,7 +258,7 @@ export class Qcow2Writer implements Qcow2WritePath {
   }
 
   /** Grows the virtual disk (see growImage). */
-  resize(newSize: number, options: { preallocation?: Preallocation } = {}): Promise<void> {
+  resize(newSize: number, options: ResizeOptions = {}): Promise<void> {
     return this.exclusive(async () => {
       await this.prepareForWrite();
       await growImage(this, newSize, options.preallocation ?? 'off');

@@ -1,0 +1,93 @@
+import { copyFile, readFile } from 'node:fs/promises';
+import { makeTempDir, type TempDir } from '@x/test-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openQcow2, type Qcow2WritePath } from '../../src/index.js';
+import { qemuImg, qemuIo } from '../support/qemu-fixtures.js';
+import { expectClean, firstDifference } from './support.js';
+
+const K = 1024;
+
+// The writer's operations beyond the BlockDevice interface, reached on the image
+// itself (no cast to Qcow2Writer): compared byte for byte with qemu-io / qemu-img.
+describe('Qcow2Image: writeZeroes with unmap, writeCompressed and resize', () => {
+  let dir: TempDir;
+  beforeAll(async () => {
+    dir = await makeTempDir('qcow2-image-writes-');
+  });
+  afterAll(async () => {
+    await dir.remove();
+  });
+
+  it('match qemu-io write -z -u, write -c and qemu-img resize', async () => {
+    const theirs = dir.file('theirs.qcow2');
+    const ours = dir.file('ours.qcow2');
+    await qemuImg('create', '-q', '-f', 'qcow2', theirs, '1M');
+    await copyFile(theirs, ours);
+    await qemuIo(
+      theirs,
+      'write -P 0x61 0 192k',
+      'write -z -u 64k 64k',
+      'write -z 128k 64k',
+      'write -c -P 0x62 512k 64k',
+    );
+    await qemuImg('resize', '-q', '-f', 'qcow2', theirs, '4M');
+
+    const image = await openQcow2(ours, { writable: true });
+    try {
+      await image.write(0, Buffer.alloc(192 * K, 0x61));
+      await image.writeZeroes(64 * K, 64 * K, { unmap: true });
+      await image.writeZeroes(128 * K, 64 * K);
+      await image.writeCompressed(512 * K, Buffer.alloc(64 * K, 0x62));
+      await image.resize(4 << 20);
+      expect(image.size).toBe(4 << 20);
+    } finally {
+      await image.close();
+    }
+    const expected = await readFile(theirs);
+    const actual = await readFile(ours);
+    expect(actual.byteLength).toBe(expected.byteLength);
+    expect(firstDifference(actual, expected)).toBe(-1);
+    await expectClean(ours);
+  });
+
+  it('refuse with READ_ONLY on an image opened read-only', async () => {
+    const path = dir.file('read-only.qcow2');
+    await qemuImg('create', '-q', '-f', 'qcow2', path, '1M');
+    const image = await openQcow2(path);
+    try {
+      const cluster = Buffer.alloc(64 * K);
+      await expect(image.writeCompressed(0, cluster)).rejects.toMatchObject({ code: 'READ_ONLY' });
+      await expect(image.resize(2 << 20)).rejects.toMatchObject({ code: 'READ_ONLY' });
+      await expect(image.writeZeroes(0, 64 * K, { unmap: true })).rejects.toMatchObject({
+        code: 'READ_ONLY',
+      });
+    } finally {
+      await image.close();
+    }
+  });
+
+  it('refuse with UNSUPPORTED when a plugged-in write path lacks them, and pass unmap on', async () => {
+    const path = dir.file('plugged.qcow2');
+    await qemuImg('create', '-q', '-f', 'qcow2', path, '1M');
+    const calls: string[] = [];
+    const writePath: Qcow2WritePath = {
+      write: async () => {},
+      writeZeroes: async (offset, length, options) =>
+        void calls.push(`zero ${offset} ${length} unmap=${options?.unmap}`),
+      discard: async () => {},
+      flush: async () => {},
+      close: async () => {},
+    };
+    const image = await openQcow2(path, { writable: true, writePath: () => writePath });
+    try {
+      await image.writeZeroes(0, 64 * K, { unmap: true });
+      expect(calls).toEqual(['zero 0 65536 unmap=true']);
+      await expect(image.writeCompressed(0, Buffer.alloc(64 * K))).rejects.toMatchObject({
+        code: 'UNSUPPORTED',
+      });
+      await expect(image.resize(2 << 20)).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+    } finally {
+      await image.close();
+    }
+  });
+});
