@@ -1,28 +1,4 @@
-import { join, resolve } from 'node:path';
-import { makeTempDir, readmeExamples, runReadmeExample } from '@x/test-utils';
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { resolve } from 'node:path';
+import { describeReadmeExamples } from '@x/test-utils';
 
-const packageRoot = resolve(import.meta.dirname, '..');
-const examples = readmeExamples(join(packageRoot, 'README.md'));
-
-describe('README examples run as written', () => {
-  const cwd = process.cwd();
-  let temp: Awaited<ReturnType<typeof makeTempDir>>;
-  beforeAll(async () => {
-    temp = await makeTempDir('blockio-readme-');
-    process.chdir(temp.path);
-  });
-  afterAll(async () => {
-    process.chdir(cwd);
-    await temp.remove();
-  });
-  it.each(examples.map((example) => [example.line, example] as const))(
-    'the example at README line %i',
-    async (_line, example) => {
-      await runReadmeExample(example, {
-        directory: join(packageRoot, 'test', '.readme-examples'),
-        imports: { '@x/blockio': join(packageRoot, 'src', 'index.ts') },
-      });
-    },
-  );
-});
+describeReadmeExamples({ packageRoot: resolve(import.meta.dirname, '..'), minimum: 9 });

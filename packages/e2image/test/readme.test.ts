@@ -1,17 +1,6 @@
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import {
-  makeTempDir,
-  readmeExamples,
-  requirePeer,
-  runPeerOk,
-  runReadmeExample,
-  type TempDir,
-} from '@x/test-utils';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
-const packageRoot = resolve(import.meta.dirname, '..');
-const examples = readmeExamples(join(packageRoot, 'README.md'));
+import { describeReadmeExamples, requirePeer, runPeerOk } from '@x/test-utils';
 
 /**
  * The files the README's "The files the examples use" section describes, made the
@@ -32,28 +21,8 @@ async function makeExampleFiles(): Promise<void> {
   await runPeerOk('qemu-img', ['convert', '-O', 'qcow2', 'fs.img', 'fs.qcow2']);
 }
 
-describe('README examples run as written', () => {
-  const cwd = process.cwd();
-  let temp: TempDir;
-  beforeAll(async () => {
-    temp = await makeTempDir('e2image-readme-');
-    process.chdir(temp.path);
-    await makeExampleFiles();
-  });
-  afterAll(async () => {
-    process.chdir(cwd);
-    await temp.remove();
-  });
-  it('the README has its examples', () => {
-    expect(examples.length).toBeGreaterThanOrEqual(8);
-  });
-  it.each(examples.map((example) => [example.line, example] as const))(
-    'the example at README line %i',
-    async (_line, example) => {
-      await runReadmeExample(example, {
-        directory: join(packageRoot, 'test', '.readme-examples'),
-        imports: { '@x/e2image': join(packageRoot, 'src', 'index.ts') },
-      });
-    },
-  );
+describeReadmeExamples({
+  packageRoot: resolve(import.meta.dirname, '..'),
+  prepare: makeExampleFiles,
+  minimum: 8,
 });

@@ -14,7 +14,9 @@ export { cachedFixture } from './fixture-cache.js';
 export { FUZZ_SEED, FuzzOutcomes, fuzzParameters, type TypedFailure } from './fuzz.js';
 export { findPeer, type PeerResult, requirePeer, runPeer, runPeerOk } from './peers.js';
 export {
+  describeReadmeExamples,
   type ReadmeExample,
+  type ReadmeSuiteOptions,
   type RunExampleOptions,
   readmeExamples,
   runReadmeExample,

@@ -1,6 +1,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeTempDir, type TempDir } from './temp-dir.js';
 
 /** A fenced ```ts block of a README: an example that the README's test runs. */
 export interface ReadmeExample {
@@ -65,4 +67,65 @@ export async function runReadmeExample(
   const file = join(options.directory, `example-line-${example.line}.ts`);
   writeFileSync(file, `${code}\nexport {};\n`);
   await import(pathToFileURL(file).href);
+}
+
+export interface ReadmeSuiteOptions {
+  /** The package folder: its README.md is read and its package.json names its entries. */
+  packageRoot: string;
+  /** Makes the files the examples read, in the temporary folder they run in. */
+  prepare?: () => Promise<void>;
+  /** Fewer examples than this fails the suite (examples lost in an edit). Default 1. */
+  minimum?: number;
+}
+
+/**
+ * A vitest suite that runs every ```ts example of a package's README, in order, in a
+ * fresh temporary working folder. The package's own entries (its name and every
+ * subpath in package.json "exports") are pointed at their sources.
+ */
+export function describeReadmeExamples(options: ReadmeSuiteOptions): void {
+  const { packageRoot } = options;
+  const examples = readmeExamples(join(packageRoot, 'README.md'));
+  const imports = sourceEntries(packageRoot);
+  describe('README examples run as written', () => {
+    const cwd = process.cwd();
+    let temp: TempDir | undefined;
+    beforeAll(async () => {
+      temp = await makeTempDir('readme-examples-');
+      process.chdir(temp.path);
+      await options.prepare?.();
+    });
+    afterAll(async () => {
+      process.chdir(cwd);
+      await temp?.remove();
+    });
+    it('the README has its examples', () => {
+      expect(examples.length).toBeGreaterThanOrEqual(options.minimum ?? 1);
+    });
+    it.each(examples.map((example) => [example.line, example] as const))(
+      'the example at README line %i',
+      async (_line, example) => {
+        await runReadmeExample(example, {
+          directory: join(packageRoot, 'test', '.readme-examples'),
+          imports,
+        });
+      },
+    );
+  });
+}
+
+/** `{ '@x/pkg': '<root>/src/index.ts', '@x/pkg/read': '<root>/src/read-entry.ts', … }`. */
+function sourceEntries(packageRoot: string): Record<string, string> {
+  const manifest = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as {
+    name: string;
+    exports?: Record<string, { default?: string }>;
+  };
+  const entries: Record<string, string> = {};
+  for (const [subpath, target] of Object.entries(manifest.exports ?? {})) {
+    const built = target.default;
+    if (!built?.startsWith('./dist/') || !built.endsWith('.js')) continue;
+    const specifier = subpath === '.' ? manifest.name : `${manifest.name}${subpath.slice(1)}`;
+    entries[specifier] = join(packageRoot, 'src', `${built.slice(7, -3)}.ts`);
+  }
+  return entries;
 }
