@@ -74,8 +74,14 @@ const program = new Command('x-e2image')
   )
   .option('-b <superblock>', 'use the backup superblock at this block number (needs -B)')
   .option('-B <blocksize>', 'the block size to find the superblock with')
-  .option('-o <src_offset>', 'the filesystem starts this many bytes into the source (-r)')
-  .option('-O <dest_offset>', 'write the image this many bytes into the output (-r)')
+  .option(
+    '-o <src_offset>',
+    'the filesystem starts this many bytes into the source (-r); 1048576, 1M, 0x100000',
+  )
+  .option(
+    '-O <dest_offset>',
+    'write the image this many bytes into the output (-r); units as for -o',
+  )
   .addOption(
     new Option('--backing <policy>', 'may a QCOW2 source open the backing file it names?')
       .choices(['deny', 'allow', 'ignore'])
