@@ -22,7 +22,7 @@ export {
   type OpenInputOptions,
   openInput,
 } from './convert/open-input.js';
-export { type CreateQcow2Options, createQcow2 } from './create/create-qcow2.js';
+export { type CreateQcow2Options, createQcow2, createQcow2In } from './create/create-qcow2.js';
 export * from './diagnosis.js';
 export { Qcow2Error, type Qcow2ErrorCode } from './errors.js';
 export * from './format/constants.js';

@@ -73,9 +73,13 @@ export async function createQcow2(path: string, options: CreateQcow2Options = {}
 }
 
 /**
- * createQcow2's steps into an output file the caller owns (still under its
- * `.partial` name): returns the new image open for writing, for a caller
- * that fills it (convert) before closing it and committing the output.
+ * createQcow2's steps into a fresh `createOutputFile` output the caller owns,
+ * so a new image can be filled before it appears under its name: returns the
+ * image open for writing (on `output.partialPath`). The caller writes, then
+ * closes the image (which flushes its tables and refcounts) and only then
+ * commits the output; on failure it closes the image and aborts the output,
+ * which removes the partial file. `options.overwrite` only concerns an
+ * external data file here: the output decided about the image file itself.
  */
 export async function createQcow2In(
   output: OutputFile,
