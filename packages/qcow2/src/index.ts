@@ -71,6 +71,7 @@ export {
 } from './image/open.js';
 export { Qcow2Image, type Qcow2ImageParts } from './image/qcow2-image.js';
 export type {
+  CreateSnapshotOptions,
   Preallocation,
   PrecompressedCluster,
   Qcow2WritePath,
@@ -104,7 +105,7 @@ export {
 } from './snapshot/find-snapshot.js';
 export type { RescueOptions, SnapshotRescue } from './snapshot/rescue-apply.js';
 export type { SnapshotApplyDamage } from './snapshot/snapshot-damage.js';
-export type { CreateSnapshotOptions } from './snapshot/snapshot-operations.js';
+export type { SnapshotEntry } from './snapshot/snapshot-entry.js';
 export {
   type AppliedSnapshot,
   applySnapshot,
@@ -113,7 +114,6 @@ export {
   deleteSnapshotsExcept,
   listSnapshots,
   type SnapshotCommandOptions,
-  type SnapshotEntry,
 } from './snapshot/snapshots.js';
 export { deflateCluster } from './write/deflate-cluster.js';
 export { Qcow2Writer } from './write/writer.js';

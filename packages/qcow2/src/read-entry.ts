@@ -23,6 +23,7 @@ export { Qcow2Error, type Qcow2ErrorCode } from './errors.js';
 export { type OpenQcow2Options, openQcow2 } from './image/open.js';
 export { Qcow2Image } from './image/qcow2-image.js';
 export type {
+  CreateSnapshotOptions,
   Preallocation,
   PrecompressedCluster,
   ResizeOptions,
@@ -36,3 +37,4 @@ export {
   imageInfo,
 } from './info/image-info.js';
 export { type MapEntry, type MapOptions, mapEntries, mapImage } from './map/map-image.js';
+export type { SnapshotEntry } from './snapshot/snapshot-entry.js';

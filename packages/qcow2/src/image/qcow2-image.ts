@@ -17,8 +17,10 @@ import type { Snapshot } from '../format/snapshot-table.js';
 import { guestExtents } from '../read/guest-extents.js';
 import { type GuestMapping, type MappingContext, mapL2Range } from '../read/guest-mapping.js';
 import { readGuestRange } from '../read/read-path.js';
+import type { SnapshotEntry } from '../snapshot/snapshot-entry.js';
 import type { L1Table } from './l1-table.js';
 import type {
+  CreateSnapshotOptions,
   PrecompressedCluster,
   Qcow2WritePath,
   ResizeOptions,
@@ -276,6 +278,19 @@ export class Qcow2Image extends BaseBlockDevice {
     const writePath = this.#requireWritePath();
     if (!writePath.resize) throw this.#unsupported('resizing');
     await writePath.resize(newSize, options);
+  }
+
+  /**
+   * Takes an internal snapshot of what has been written so far, as `qemu-img
+   * snapshot -c NAME` would after closing (byte for byte), without closing:
+   * write, snapshot, write more, snapshot again. Images with an external data
+   * file cannot have internal snapshots (UNSUPPORTED).
+   */
+  async createSnapshot(name: string, options: CreateSnapshotOptions = {}): Promise<SnapshotEntry> {
+    this.checkWritable();
+    const writePath = this.#requireWritePath();
+    if (!writePath.createSnapshot) throw this.#unsupported('snapshots');
+    return writePath.createSnapshot(name, options);
   }
 
   protected async readAt(offset: number, into: Uint8Array): Promise<void> {

@@ -1,3 +1,4 @@
+import type { SnapshotEntry } from '../snapshot/snapshot-entry.js';
 import type { Qcow2Image } from './qcow2-image.js';
 
 /** How `writeZeroes` treats clusters the image already holds. */
@@ -12,6 +13,11 @@ export type Preallocation = 'off' | 'metadata';
 export interface ResizeOptions {
   /** Default `'off'`. */
   preallocation?: Preallocation | undefined;
+}
+
+export interface CreateSnapshotOptions {
+  /** When the snapshot was taken. Default: now. */
+  date?: { sec: number; nsec: number } | undefined;
 }
 
 /** deflateCluster's result for a whole cluster, computed ahead (on a worker thread). */
@@ -31,8 +37,9 @@ export interface PrecompressedCluster {
  * image's open state; `close()` runs before the image closes its files, so the
  * writer can flush its caches and clear the dirty bit there.
  *
- * `writeCompressed` and `resize` are optional: a write path without them makes
- * the image's methods of the same names refuse with UNSUPPORTED.
+ * `writeCompressed`, `resize` and `createSnapshot` are optional: a write path
+ * without them makes the image's methods of the same names refuse with
+ * UNSUPPORTED.
  */
 export interface Qcow2WritePath {
   write(offset: number, data: Uint8Array): Promise<void>;
@@ -46,6 +53,8 @@ export interface Qcow2WritePath {
   ): Promise<void>;
   /** Changes the virtual size to `newSize` bytes. */
   resize?(newSize: number, options?: ResizeOptions): Promise<void>;
+  /** Takes an internal snapshot of the current state (everything written so far). */
+  createSnapshot?(name: string, options?: CreateSnapshotOptions): Promise<SnapshotEntry>;
   /** Makes everything written so far durable (metadata included). */
   flush(): Promise<void>;
   /** Flushes and releases what the writer holds. */

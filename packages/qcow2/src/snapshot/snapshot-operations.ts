@@ -1,15 +1,11 @@
 import { Qcow2Error } from '../errors.js';
 import { QCOW_MAX_L1_SIZE, QCOW_MAX_SNAPSHOTS } from '../format/constants.js';
+import type { CreateSnapshotOptions } from '../image/write-path.js';
 import { growL1Table } from '../write/l2-tables.js';
 import type { Qcow2Writer } from '../write/writer.js';
 import { findSnapshot } from './find-snapshot.js';
 import { updateSnapshotRefcount } from './snapshot-refcount.js';
 import { type SnapshotRecord, writeSnapshotTable } from './snapshot-table-writer.js';
-
-export interface CreateSnapshotOptions {
-  /** When the snapshot was taken. Default: now. */
-  date?: { sec: number; nsec: number } | undefined;
-}
 
 /**
  * Takes an internal snapshot (QEMU's qcow2_snapshot_create()): a copy of the

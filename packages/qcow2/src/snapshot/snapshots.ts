@@ -4,50 +4,18 @@ import { analyseImage } from '../check/analyse.js';
 import { Qcow2Error } from '../errors.js';
 import { readQcow2Metadata } from '../format/image-metadata.js';
 import { openQcow2 } from '../image/open.js';
+import type { CreateSnapshotOptions } from '../image/write-path.js';
 import { Qcow2Writer } from '../write/writer.js';
 import { findSnapshot } from './find-snapshot.js';
 import { type RescueOptions, rescueApply, type SnapshotRescue } from './rescue-apply.js';
 import { damageBlockingApply } from './snapshot-damage.js';
-import {
-  applySnapshotIn,
-  type CreateSnapshotOptions,
-  createSnapshotIn,
-  deleteSnapshotIn,
-} from './snapshot-operations.js';
-import { type SnapshotRecord, snapshotRecords } from './snapshot-table-writer.js';
-
-/** One internal snapshot, with the facts `qemu-img snapshot -l` shows. */
-export interface SnapshotEntry {
-  id: string;
-  name: string;
-  vmStateSize: number;
-  dateSec: number;
-  dateNsec: number;
-  vmClockNsec: number;
-  icount: bigint;
-  diskSize: number;
-  l1TableOffset: number;
-  l1Size: number;
-}
+import { type SnapshotEntry, snapshotEntry } from './snapshot-entry.js';
+import { applySnapshotIn, createSnapshotIn, deleteSnapshotIn } from './snapshot-operations.js';
+import { snapshotRecords } from './snapshot-table-writer.js';
 
 export interface SnapshotCommandOptions {
   /** Snapshot operations never read the backing file; default `ignore`. */
   backingPolicy?: BackingPolicy | undefined;
-}
-
-function info(record: SnapshotRecord): SnapshotEntry {
-  return {
-    id: record.id,
-    name: record.name,
-    vmStateSize: Number(record.vmStateSize),
-    dateSec: record.dateSec,
-    dateNsec: record.dateNsec,
-    vmClockNsec: Number(record.vmClockNsec),
-    icount: record.icount,
-    diskSize: Number(record.diskSize),
-    l1TableOffset: record.l1TableOffset,
-    l1Size: record.l1Size,
-  };
 }
 
 /** The internal snapshots of an image (read-only). */
@@ -55,7 +23,7 @@ export async function listSnapshots(path: string): Promise<SnapshotEntry[]> {
   const file = await FileDevice.open(path);
   try {
     const metadata = await readQcow2Metadata(file);
-    return snapshotRecords(metadata.snapshots, metadata.virtualSize).map(info);
+    return snapshotRecords(metadata.snapshots, metadata.virtualSize).map(snapshotEntry);
   } finally {
     await file.close();
   }
@@ -91,7 +59,7 @@ export function createSnapshot(
   options: CreateSnapshotOptions & SnapshotCommandOptions = {},
 ): Promise<SnapshotEntry> {
   return withWriter(path, options, async (writer) =>
-    info(await createSnapshotIn(writer, name, options)),
+    snapshotEntry(await createSnapshotIn(writer, name, options)),
   );
 }
 
@@ -128,7 +96,7 @@ export async function applySnapshot(
   const damage = damageBlockingApply(analysis);
   if (damage.length === 0) {
     const applied = await withWriter(path, options, async (writer) =>
-      info(await applySnapshotIn(writer, idOrName)),
+      snapshotEntry(await applySnapshotIn(writer, idOrName)),
     );
     return { ...applied, rescue: undefined };
   }
@@ -147,7 +115,7 @@ export function deleteSnapshot(
   options: SnapshotCommandOptions = {},
 ): Promise<SnapshotEntry> {
   return withWriter(path, options, async (writer) =>
-    info(await deleteSnapshotIn(writer, idOrName)),
+    snapshotEntry(await deleteSnapshotIn(writer, idOrName)),
   );
 }
 
@@ -162,7 +130,7 @@ export function deleteSnapshotsExcept(
     const deleted: SnapshotEntry[] = [];
     for (const record of [...writer.snapshotRecords()]) {
       if (record === keep) continue;
-      deleted.push(info(await deleteSnapshotIn(writer, record.id)));
+      deleted.push(snapshotEntry(await deleteSnapshotIn(writer, record.id)));
     }
     return deleted;
   });

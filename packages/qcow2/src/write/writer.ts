@@ -12,11 +12,14 @@ import { decodeCompressedDescriptor, entryOffset } from '../format/table-entries
 import type { L1Table } from '../image/l1-table.js';
 import type { Qcow2Image } from '../image/qcow2-image.js';
 import type {
+  CreateSnapshotOptions,
   PrecompressedCluster,
   Qcow2WritePath,
   ResizeOptions,
   WriteZeroesOptions,
 } from '../image/write-path.js';
+import { type SnapshotEntry, snapshotEntry } from '../snapshot/snapshot-entry.js';
+import { createSnapshotIn } from '../snapshot/snapshot-operations.js';
 import { type SnapshotRecord, snapshotRecords } from '../snapshot/snapshot-table-writer.js';
 import { alignFileEnd, writeCompressedCluster } from './compressed-write.js';
 import { writeGuestData } from './data-write.js';
@@ -262,6 +265,19 @@ export class Qcow2Writer implements Qcow2WritePath {
     return this.exclusive(async () => {
       await this.prepareForWrite();
       await growImage(this, newSize, options.preallocation ?? 'off');
+    });
+  }
+
+  /**
+   * Takes an internal snapshot of the image as written so far (see
+   * createSnapshotIn), between two writes of this open image: it runs in the
+   * write queue, and flushes the caches before the table is rewritten, as
+   * the by-path createSnapshot does after a fresh open.
+   */
+  createSnapshot(name: string, options: CreateSnapshotOptions = {}): Promise<SnapshotEntry> {
+    return this.exclusive(async () => {
+      await this.prepareForWrite();
+      return snapshotEntry(await createSnapshotIn(this, name, options));
     });
   }
 
