@@ -1,6 +1,14 @@
 import { existsSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import {
+  type BlockDevice,
+  type ByteRange,
+  clampRange,
+  type Extent,
+  FileDevice,
+  MemoryDevice,
+} from '@x/blockio';
 import { cachedFixture, makeTempDir, runPeerOk, seededBytes } from '@x/test-utils';
 import { deflateRaw } from 'pako';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,6 +16,7 @@ import {
   type ConvertToQcow2Options,
   convertToQcow2,
   deflateCluster,
+  openQcow2,
   Qcow2Error,
 } from '../src/index.js';
 import { compressedOrThrow, deflateWith } from '../src/write/deflate-cluster.js';
@@ -104,11 +113,17 @@ async function expectSameAsQemu(
     ConvertToQcow2Options,
     'clusterSize' | 'compress' | 'snapshot' | 'deflateWorkers'
   > = {},
+  /** Convert this device (the same guest bytes as `input`) rather than the path. */
+  source?: BlockDevice,
 ): Promise<Buffer> {
   const index = counter++;
   const ours = temp.file(`ours-${index}.qcow2`);
   const theirs = temp.file(`qemu-${index}.qcow2`);
-  await convertToQcow2(input, ours, { ...options, backingPolicy: 'allow', sync: false });
+  await convertToQcow2(source ?? input, ours, {
+    ...options,
+    ...(source ? {} : { backingPolicy: 'allow' }),
+    sync: false,
+  });
   const args = ['convert', '-O', 'qcow2'];
   if (options.compress) args.push('-c');
   if (options.clusterSize !== undefined) args.push('-o', `cluster_size=${options.clusterSize}`);
@@ -207,6 +222,124 @@ describe('convertToQcow2 writes the bytes qemu-img convert -O qcow2 writes', () 
     const image = await expectSameAsQemu(input, { clusterSize: 4096 });
     expect(image.readBigUInt64BE(24)).toBe(1_000_448n);
     await expectSameAsQemu(input, { compress: true });
+  });
+});
+
+/**
+ * Guest bytes in memory that report their own holes: every run of at least
+ * `minimum` zero bytes, wherever it starts (not sector aligned), as `kind`.
+ */
+class HoleReportingDevice extends MemoryDevice {
+  readonly #holes: Extent[] = [];
+  readonly rangesRead: ByteRange[] = [];
+
+  constructor(bytes: Uint8Array, kind: 'zero' | 'unallocated', minimum = 1000) {
+    super(bytes, { name: 'hole-reporting', readOnly: true });
+    for (let at = 0; at < bytes.byteLength; ) {
+      if (bytes[at] !== 0) {
+        at++;
+        continue;
+      }
+      let end = at;
+      while (end < bytes.byteLength && bytes[end] === 0) end++;
+      if (end - at >= minimum) this.#holes.push({ offset: at, length: end - at, kind });
+      at = end;
+    }
+  }
+
+  protected override readAt(offset: number, into: Uint8Array): Promise<void> {
+    this.rangesRead.push({ offset, length: into.byteLength });
+    return super.readAt(offset, into);
+  }
+
+  override async *extents(range?: ByteRange): AsyncIterable<Extent> {
+    const { offset, length } = clampRange(this, range);
+    const end = offset + length;
+    let at = offset;
+    for (const hole of this.#holes) {
+      const holeEnd = hole.offset + hole.length;
+      if (holeEnd <= at) continue;
+      if (hole.offset >= end) break;
+      if (hole.offset > at) yield { offset: at, length: hole.offset - at, kind: 'data' };
+      const stop = Math.min(holeEnd, end);
+      yield {
+        offset: Math.max(at, hole.offset),
+        length: stop - Math.max(at, hole.offset),
+        kind: hole.kind,
+      };
+      at = stop;
+    }
+    if (at < end) yield { offset: at, length: end - at, kind: 'data' };
+  }
+}
+
+describe('convertToQcow2 from an opened BlockDevice matches qemu-img convert of the same bytes', () => {
+  it('a FileDevice over a raw file, left open for the caller', async () => {
+    const input = await scatteredRaw();
+    const device = await FileDevice.open(input);
+    try {
+      for (const clusterSize of [4096, 65536]) {
+        await expectSameAsQemu(input, { clusterSize }, device);
+        await expectSameAsQemu(input, { clusterSize, compress: true }, device);
+      }
+      expect((await device.read(device.size - 3000, 3000)).equals(seededBytes(3000, 99))).toBe(
+        true,
+      );
+    } finally {
+      await device.close();
+    }
+  });
+
+  it('a MemoryDevice holding the guest bytes (no holes reported)', async () => {
+    const input = await scatteredRaw();
+    const device = new MemoryDevice(await readFile(input), { readOnly: true });
+    await expectSameAsQemu(input, {}, device);
+    await expectSameAsQemu(input, { clusterSize: 512, compress: true }, device);
+    const odd = temp.file('odd-device.raw');
+    await writeFile(odd, seededBytes(1_000_123, 6));
+    await expectSameAsQemu(odd, { clusterSize: 4096 }, new MemoryDevice(await readFile(odd)));
+  });
+
+  it('a device reporting unaligned zero and unallocated runs through extents()', async () => {
+    const input = await scatteredRaw();
+    const bytes = await readFile(input);
+    for (const kind of ['zero', 'unallocated'] as const) {
+      const device = new HoleReportingDevice(bytes, kind);
+      await expectSameAsQemu(input, { clusterSize: 4096 }, device);
+      // The holes were skipped, not read.
+      const read = device.rangesRead.reduce((sum, range) => sum + range.length, 0);
+      expect(read).toBeLessThan(bytes.byteLength / 2);
+      await expectSameAsQemu(input, { compress: true }, new HoleReportingDevice(bytes, kind));
+    }
+  });
+
+  it('an opened Qcow2Image, reported as qcow2 input', async () => {
+    const input = await qemuImage('read-mixed', { size: '64M', commands: MIXED_WRITES });
+    const image = await openQcow2(input);
+    try {
+      await expectSameAsQemu(input, { clusterSize: 4096 }, image);
+      await expectSameAsQemu(input, { compress: true }, image);
+      const result = await convertToQcow2(image, temp.file('from-image.qcow2'), { sync: false });
+      expect(result.inputFormat).toBe('qcow2');
+      expect(image.closed).toBe(false);
+    } finally {
+      await image.close();
+    }
+  });
+
+  it('refuses the options that choose how a path is opened', async () => {
+    const device = new MemoryDevice(4096);
+    const out = temp.file('refused-device.qcow2');
+    for (const options of [{ format: 'raw' as const }, { snapshot: 's1' }]) {
+      await expect(convertToQcow2(device, out, options)).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        path: 'memory',
+      });
+    }
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(`${out}.partial`)).toBe(false);
+    const result = await convertToQcow2(device, out, { sync: false });
+    expect(result).toMatchObject({ inputFormat: 'raw', virtualSize: 4096, bytesWritten: 0 });
   });
 });
 

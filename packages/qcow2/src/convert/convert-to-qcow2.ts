@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
 import {
+  type BlockDevice,
   BlockIoError,
   createOutputFile,
   isPowerOfTwo,
@@ -16,7 +17,12 @@ import type { ConvertToQcow2Result } from './convert-result.js';
 import { copyCompressed } from './copy-compressed.js';
 import type { CopySettings } from './copy-settings.js';
 import { copySparse } from './copy-sparse.js';
-import { checkInputUnchanged, type OpenInputOptions, openInput } from './open-input.js';
+import {
+  checkInputUnchanged,
+  deviceInput,
+  type OpenInputOptions,
+  openInput,
+} from './open-input.js';
 
 export interface ConvertToQcow2Options extends OpenInputOptions, LongRunningOptions {
   /** Cluster size of the new image: a power of two from 512 B to 2 MiB. Default 64 KiB. */
@@ -47,11 +53,16 @@ export interface ConvertToQcow2Options extends OpenInputOptions, LongRunningOpti
  * themselves go one at a time, in guest order, as qemu-img issues them, so
  * every allocation lands where qemu-img's does.
  *
+ * `input` is a path, or any BlockDevice the caller opened (an assembled
+ * image, a Qcow2Image view, a slice): its guest bytes are copied the same
+ * way, holes found through its `extents()`, and it is left open. The
+ * result's `inputFormat` is then `qcow2` for a Qcow2Image, `raw` otherwise.
+ *
  * The output appears under its name only when complete (`.partial` +
  * rename); on error or abort nothing is left behind.
  */
 export async function convertToQcow2(
-  input: string,
+  input: string | BlockDevice,
   output: string,
   options: ConvertToQcow2Options = {},
 ): Promise<ConvertToQcow2Result> {
@@ -67,8 +78,11 @@ export async function convertToQcow2(
       { path: output, structure: 'convert options' },
     );
   }
-  throwIfAborted(options.signal, input);
-  const { device: source, format } = await openInput(input, options);
+  const ownsSource = typeof input === 'string';
+  throwIfAborted(options.signal, ownsSource ? input : input.name);
+  const { device: source, format } = ownsSource
+    ? await openInput(input, options)
+    : deviceInput(input, options);
   try {
     const totalSectors = Math.ceil(source.size / SECTOR);
     const virtualSize = totalSectors * SECTOR;
@@ -113,6 +127,6 @@ export async function convertToQcow2(
       throw error;
     }
   } finally {
-    await source.close();
+    if (ownsSource) await source.close();
   }
 }

@@ -1,4 +1,4 @@
-import { type BlockDevice, FileDevice } from '@x/blockio';
+import { type BlockDevice, BlockIoError, FileDevice } from '@x/blockio';
 import type { BackingPolicy } from '../backing/policy.js';
 import { Qcow2Error } from '../errors.js';
 import { QCOW_MAGIC } from '../format/constants.js';
@@ -46,6 +46,25 @@ export async function openInput(
     io: options.io ?? 'async',
   });
   return { device, format };
+}
+
+/**
+ * A conversion source the caller opened and keeps (it is not closed here):
+ * qcow2 when it is a Qcow2Image, raw guest bytes otherwise. `format` and
+ * `snapshot` choose how a path is opened, so with a device they are refused
+ * rather than ignored (open the snapshot view yourself).
+ */
+export function deviceInput(device: BlockDevice, options: OpenInputOptions = {}): OpenedInput {
+  for (const option of ['format', 'snapshot'] as const) {
+    if (options[option] !== undefined) {
+      throw new BlockIoError(
+        'INVALID_ARGUMENT',
+        `the ${option} option applies to an input path, not to an opened device`,
+        { path: device.name, structure: 'convert options' },
+      );
+    }
+  }
+  return { device, format: device instanceof Qcow2Image ? 'qcow2' : 'raw' };
 }
 
 export async function detectFormat(path: string): Promise<InputFormat> {

@@ -10,6 +10,9 @@ export const STATUS_ZERO = 2;
 export const STATUS_OFFSET_VALID = 4;
 export const STATUS_ALLOCATED = 8;
 
+/** Block status is asked and answered in whole sectors except at the device's end. */
+const SECTOR = 512;
+
 /** One answer of the block status of a device in the chain (bdrv_co_block_status). */
 export interface BlockStatus {
   flags: number;
@@ -49,13 +52,32 @@ class Layer {
     if (device instanceof Qcow2Image) return this.#qcow2Status(device, offset, length);
     if (device instanceof RawBackingFile || (device instanceof FileDevice && !device.isBlockDevice))
       return this.#rawStatus(device, offset, length);
-    return {
-      flags: STATUS_DATA | STATUS_ALLOCATED,
-      length,
-      map: 0,
-      file: undefined,
-      compressed: false,
-    };
+    return this.#extentStatus(device, offset, length);
+  }
+
+  /**
+   * Any other device (a convert source the caller opened): what its
+   * `extents()` says, data when it cannot tell. A zero or unallocated run is
+   * cut down to whole sectors from `offset` (callers count in sectors and round
+   * up), so a sector that holds any data is never taken for zeros.
+   */
+  async #extentStatus(device: BlockDevice, offset: number, bytes: number): Promise<BlockStatus> {
+    const status = { flags: STATUS_DATA | STATUS_ALLOCATED, length: bytes, map: 0 };
+    if (device.extents) {
+      for await (const extent of device.extents({ offset, length: bytes })) {
+        const run = Math.min(bytes, extent.offset + extent.length - offset);
+        const wholeSectors = run - (run % SECTOR);
+        if (extent.kind === 'data' || extent.offset > offset) status.length = Math.max(run, 1);
+        else if (wholeSectors === 0) status.length = Math.min(bytes, SECTOR);
+        else {
+          status.length = wholeSectors;
+          // Unallocated with nothing below reads as zeros, as QEMU reports it.
+          status.flags = extent.kind === 'zero' ? STATUS_ZERO | STATUS_ALLOCATED : STATUS_ZERO;
+        }
+        break;
+      }
+    }
+    return { ...status, file: undefined, compressed: false };
   }
 
   async #qcow2Status(image: Qcow2Image, offset: number, bytes: number): Promise<BlockStatus> {
