@@ -143,7 +143,7 @@ export async function copy(
 }
 
 /** Writes the non-zero runs of `buffer`; zero runs are skipped (or zeroed when needed). */
-async function writeNonZeroRuns(
+export async function writeNonZeroRuns(
   target: BlockDevice,
   offset: number,
   buffer: Buffer,
@@ -229,6 +229,6 @@ function checkRanges(ranges: ByteRange[], source: BlockDevice): void {
   }
 }
 
-function isKnownZeroed(device: BlockDevice): boolean {
+export function isKnownZeroed(device: BlockDevice): boolean {
   return (device as { knownZeroed?: unknown }).knownZeroed === true;
 }

@@ -36,6 +36,7 @@ export {
   mapFileData,
   parseFilefrag,
 } from './file-extents.js';
+export { forEachSettled, type SettledFailure } from './for-each-settled.js';
 export { MemoryDevice, type MemoryDeviceOptions, ZeroDevice } from './memory-device.js';
 export {
   createOutputFile,
@@ -56,6 +57,7 @@ export {
   type ProgressRenderer,
   ttyRenderer,
 } from './progress/renderers.js';
+export { type ReadOnlyDeviceOptions, readOnlyDevice } from './read-only-device.js';
 export {
   alignDown,
   alignUp,
@@ -87,4 +89,10 @@ export {
   u64be,
   u64le,
 } from './struct.js';
+export { type WriteFileAtomicOptions, writeFileAtomic } from './write-file-atomic.js';
+export {
+  type WriteFromStreamOptions,
+  type WriteFromStreamResult,
+  writeFromStream,
+} from './write-from-stream.js';
 export { isAllZero, isZeroRange } from './zero-detect.js';

@@ -149,7 +149,7 @@ export async function withOutputFile<T>(
 }
 
 /** rename() that never replaces `to`, so a file that appeared meanwhile survives. */
-async function renameNoReplace(from: string, to: string): Promise<void> {
+export async function renameNoReplace(from: string, to: string): Promise<void> {
   try {
     await link(from, to);
   } catch (error) {
@@ -165,7 +165,7 @@ async function renameNoReplace(from: string, to: string): Promise<void> {
   await unlink(from);
 }
 
-async function exists(path: string): Promise<boolean> {
+export async function exists(path: string): Promise<boolean> {
   try {
     await lstat(path);
     return true;
@@ -174,7 +174,7 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-async function syncDirectory(directory: string): Promise<void> {
+export async function syncDirectory(directory: string): Promise<void> {
   const handle = await open(directory, constants.O_RDONLY).catch(() => undefined);
   if (!handle) return;
   try {
