@@ -32,8 +32,17 @@ export interface OutputFile {
   readonly partialPath: string;
   /** Writable, zero-extending: bytes not written read as zeros, writes past the end grow it. */
   readonly device: FileDevice;
-  /** fsyncs the data, renames the partial file to `path` and fsyncs the directory. */
+  /**
+   * Runs the `beforeCommit` hooks, fsyncs the data, renames the partial file to
+   * `path` and fsyncs the directory. A hook that fails leaves the output open (abort it).
+   */
   commit(): Promise<void>;
+  /**
+   * Registers work that must finish before the file may appear under its name, such
+   * as a format library flushing and closing what it wrote into `device` — so a
+   * caller that commits without closing first still gets a complete file.
+   */
+  beforeCommit(hook: () => Promise<void>): void;
   /** Closes and removes the partial file. Safe to call more than once or after commit. */
   abort(): Promise<void>;
 }
@@ -79,6 +88,7 @@ export async function createOutputFile(
   });
   device.markZeroed();
   let state: 'open' | 'committed' | 'aborted' = 'open';
+  const hooks: Array<() => Promise<void>> = [];
   try {
     if (options.size !== undefined && options.size > 0) await device.truncate(options.size);
   } catch (error) {
@@ -95,6 +105,7 @@ export async function createOutputFile(
       if (state !== 'open') {
         throw new BlockIoError('INVALID_ARGUMENT', `output was already ${state}`, { path });
       }
+      for (const hook of hooks) await hook();
       try {
         if (sync) await device.flush();
         await device.close();
@@ -105,6 +116,9 @@ export async function createOutputFile(
       } catch (error) {
         throw fromSystemError(error, 'move the finished output into place', { path });
       }
+    },
+    beforeCommit(hook) {
+      hooks.push(hook);
     },
     async abort() {
       if (state !== 'open') return;

@@ -34,6 +34,40 @@ describe('createOutputFile', () => {
     await expect(output.commit()).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 
+  it('runs beforeCommit hooks, in order, before the file appears under its name', async () => {
+    const path = scratch.file('hooked.img');
+    const output = await createOutputFile(path);
+    const seen: string[] = [];
+    output.beforeCommit(async () => {
+      // A hook may still write: a format library flushing its tables.
+      await output.device.write(0, Buffer.from('tables'));
+      seen.push(
+        `first, published: ${await stat(path).then(
+          () => true,
+          () => false,
+        )}`,
+      );
+    });
+    output.beforeCommit(async () => {
+      seen.push('second');
+    });
+    await output.commit();
+    expect(seen).toEqual(['first, published: false', 'second']);
+    expect((await readFile(path)).toString()).toBe('tables');
+  });
+
+  it('a failing beforeCommit hook leaves the output open and unpublished', async () => {
+    const path = scratch.file('failed-hook.img');
+    const output = await createOutputFile(path);
+    output.beforeCommit(async () => {
+      throw new Error('flush failed');
+    });
+    await expect(output.commit()).rejects.toThrow('flush failed');
+    await expect(stat(path)).rejects.toMatchObject(missing);
+    await output.abort();
+    await expect(stat(output.partialPath)).rejects.toMatchObject(missing);
+  });
+
   it('refuses an existing target unless told to overwrite, leaving it untouched', async () => {
     const path = scratch.file('existing.img');
     await writeFile(path, 'precious');

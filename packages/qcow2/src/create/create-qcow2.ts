@@ -76,9 +76,9 @@ export async function createQcow2(path: string, options: CreateQcow2Options = {}
  * createQcow2's steps into a fresh `createOutputFile` output the caller owns,
  * so a new image can be filled before it appears under its name: returns the
  * image open for writing (on `output.partialPath`). The caller writes, then
- * closes the image (which flushes its tables and refcounts) and only then
- * commits the output; on failure it closes the image and aborts the output,
- * which removes the partial file. `options.overwrite` only concerns an
+ * commits the output, which first closes the image (flushing its tables and
+ * refcounts) if the caller has not; on failure it closes the image and aborts
+ * the output, which removes the partial file. `options.overwrite` only concerns an
  * external data file here: the output decided about the image file itself.
  */
 export async function createQcow2In(
@@ -122,6 +122,9 @@ export async function createQcow2In(
         await rewriteHeader(writer.file, writer.state, clusterSize);
       });
     }
+    // Committing before closing would publish an image whose tables and refcounts
+    // are still in memory: the output closes the image first (a no-op once closed).
+    output.beforeCommit(() => image.close());
     return image;
   } catch (error) {
     await image.close().catch(() => {});

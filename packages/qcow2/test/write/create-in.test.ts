@@ -49,6 +49,21 @@ describe('createQcow2In: a new image inside an atomic output', () => {
     expect(firstDifference(actual, expected)).toBe(-1);
   });
 
+  it('commit without closing the image first still publishes a complete, clean image', async () => {
+    const path = dir.file('unclosed.qcow2');
+    const data = seededBytes(3 * M + 1234, 4);
+    const output = await createOutputFile(path);
+    const image = await createQcow2In(output, { size: 8 * M, clusterSize: 4096 });
+    await image.write(M, data);
+    await output.commit();
+    expect(image.closed).toBe(true);
+    await expectClean(path);
+    const actual = await guestBytes(path, dir.file('unclosed.raw'));
+    const expected = Buffer.alloc(8 * M);
+    data.copy(expected, M);
+    expect(firstDifference(actual, expected)).toBe(-1);
+  });
+
   it('abort: neither the image nor its partial file is left', async () => {
     const path = dir.file('aborted.qcow2');
     const output = await createOutputFile(path);
