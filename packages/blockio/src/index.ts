@@ -17,6 +17,7 @@ export {
   Semaphore,
 } from './concurrency.js';
 export { type CopyOptions, type CopyResult, copy } from './copy.js';
+export { crc32c, crc32cUpdate, maskCrc32c, unmaskCrc32c } from './crc32c.js';
 export {
   abortedError,
   BlockIoError,
@@ -48,8 +49,9 @@ export type {
   LongRunningOptions,
   ProgressEvent,
   ProgressListener,
+  ProgressUnit,
 } from './progress/progress-event.js';
-export { ProgressTracker } from './progress/progress-tracker.js';
+export { ProgressTracker, type ProgressTrackerOptions } from './progress/progress-tracker.js';
 export {
   createProgressRenderer,
   jsonLinesRenderer,

@@ -7,6 +7,7 @@ import {
   jsonLinesRenderer,
   MemoryDevice,
   type ProgressEvent,
+  type ProgressRenderer,
   ProgressTracker,
   ttyRenderer,
 } from '../src/index.js';
@@ -55,6 +56,35 @@ describe('ProgressTracker', () => {
     for (let i = 0; i < 1000; i++) tracker.advance(1);
     tracker.finish();
     expect(events.map((event) => event.done)).toEqual([1, 1000]);
+  });
+
+  it('carries its unit on every event when given one, none when not', () => {
+    const { events, listener } = recorder();
+    const inodes = new ProgressTracker('scan inodes', 8, listener, {
+      intervalMs: 0,
+      unit: 'items',
+    });
+    inodes.advance(4);
+    inodes.finish();
+    const bytes = new ProgressTracker('copy', 4096, listener, { unit: 'bytes' });
+    bytes.finish();
+    const unsaid = new ProgressTracker('copy', 4096, listener, 0);
+    unsaid.finish();
+    expect(events.map((event) => [event.phase, event.unit])).toEqual([
+      ['scan inodes', 'items'],
+      ['scan inodes', 'items'],
+      ['copy', 'bytes'],
+      ['copy', undefined],
+    ]);
+    expect(Object.keys(events[0] as ProgressEvent)).toEqual([
+      'phase',
+      'done',
+      'total',
+      'unit',
+      'bytesPerSecond',
+      'elapsedMs',
+    ]);
+    expect([inodes.unit, bytes.unit, unsaid.unit]).toEqual(['items', 'bytes', 'bytes']);
   });
 
   it('is what copy reports: monotonic, ending at the total', async () => {
@@ -126,6 +156,50 @@ describe('progress renderers', () => {
     const items = fakeStream(true);
     ttyRenderer(items.stream, 'items').listener(event);
     expect(items.chunks.join('')).toContain('copy 1536 / 3072');
+  });
+
+  it("ttyRenderer follows each event's unit over its own, phase by phase", () => {
+    // Finished phases, so the redraw throttle lets every event through.
+    const inodes = { phase: 'scan inodes', done: 2048, total: 2048, bytesPerSecond: 512 };
+    const copied = { phase: 'copy', done: 3072, total: 3072, bytesPerSecond: 1024 };
+    const lines = (
+      renderer: (stream: ReturnType<typeof fakeStream>['stream']) => ProgressRenderer,
+    ) => {
+      const tty = fakeStream(true);
+      const { listener } = renderer(tty.stream);
+      listener({ ...inodes, unit: 'items', elapsedMs: 4000 });
+      listener({ ...copied, unit: 'bytes', elapsedMs: 3000 });
+      return tty.chunks;
+    };
+    for (const chunks of [
+      lines((stream) => ttyRenderer(stream)),
+      lines((stream) => ttyRenderer(stream, 'items')),
+      lines((stream) => createProgressRenderer('always', { stream, unit: 'items' })),
+    ]) {
+      expect(chunks).toHaveLength(2);
+      expect(chunks[0]).toMatch(/ 100\.0% scan inodes 2048 \/ 2048$/);
+      expect(chunks[1]).toMatch(/ 100\.0% copy 3\.00 KiB \/ 3\.00 KiB 1\.00 KiB\/s$/);
+    }
+  });
+
+  it('writes the unit into JSON lines when the event has one', () => {
+    const { chunks, stream } = fakeStream(false);
+    const renderer = jsonLinesRenderer(stream);
+    const tracker = new ProgressTracker('scan inodes', 10, renderer.listener, { unit: 'items' });
+    tracker.finish();
+    renderer.listener({ phase: 'copy', done: 5, total: 10, bytesPerSecond: 7, elapsedMs: 3 });
+    const [items, bytes] = chunks.map((line) => JSON.parse(line));
+    expect(items).toMatchObject({ event: 'progress', phase: 'scan inodes', unit: 'items' });
+    expect(Object.keys(items)).toEqual([
+      'event',
+      'phase',
+      'done',
+      'total',
+      'unit',
+      'bytesPerSecond',
+      'elapsedMs',
+    ]);
+    expect(bytes).not.toHaveProperty('unit');
   });
 });
 

@@ -1,4 +1,4 @@
-import { type CommandContext, printError, UsageError } from '@x/blockio/cli';
+import { type CommandContext, LineWriter, printError, UsageError } from '@x/blockio/cli';
 import {
   CHECK_EXIT_COULD_NOT_RUN,
   type CheckMode,
@@ -8,7 +8,6 @@ import {
   type L2EntryEvent,
   type WalkOwner,
 } from '@x/qcow2/diagnosis';
-import { LineWriter } from '../line-writer.js';
 
 const MODES = ['check', 'error', 'dump', 'info'];
 const hex = (value: number) => `0x${value.toString(16)}`;

@@ -67,8 +67,7 @@ export function registerConvert(program: Command): void {
 }
 
 async function runConvert(input: string, output: string, options: ConvertOptions): Promise<void> {
-  const { runCommand, UsageError } = await import('@x/blockio/cli');
-  const { parseSize } = await import('@x/blockio');
+  const { runCommand, sizeOption, UsageError } = await import('@x/blockio/cli');
   const progress =
     typeof options.progress === 'string' ? options.progress : options.progress ? 'always' : 'auto';
   const flags = {
@@ -84,7 +83,7 @@ async function runConvert(input: string, output: string, options: ConvertOptions
     const clusterSize =
       options.clusterSize === undefined
         ? undefined
-        : parseClusterSize(options.clusterSize, parseSize, UsageError);
+        : parseClusterSize(options.clusterSize, sizeOption('--cluster-size'), UsageError);
     const common = {
       format: options.format,
       snapshot: options.snapshot,
@@ -137,15 +136,10 @@ async function runConvert(input: string, output: string, options: ConvertOptions
 /** `--cluster-size`: a size (`64k`, `2M`, bytes) that is a power of two from 512 B to 2 MiB. */
 function parseClusterSize(
   text: string,
-  parseSize: (text: string, what: string) => number,
+  parseSize: (text: string) => number,
   UsageError: new (message: string) => Error,
 ): number {
-  let size: number;
-  try {
-    size = parseSize(text, 'cluster size');
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const size = parseSize(text);
   if (size < 512 || size > 2 << 20 || (size & (size - 1)) !== 0) {
     throw new UsageError(`--cluster-size must be a power of two from 512 to 2M, not ${text}`);
   }

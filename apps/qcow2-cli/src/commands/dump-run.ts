@@ -1,6 +1,5 @@
-import { type CommandContext, jsonReplacer } from '@x/blockio/cli';
+import { type CommandContext, jsonReplacer, LineWriter } from '@x/blockio/cli';
 import { type DumpRecord, type DumpSection, dumpImage } from '@x/qcow2/diagnosis';
-import { LineWriter } from '../line-writer.js';
 import type { DumpCliOptions } from './dump.js';
 
 const hex = (value: number) => `0x${value.toString(16)}`;

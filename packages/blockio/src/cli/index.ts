@@ -3,6 +3,7 @@
  * so a CLI's start-up loads only this, not the whole I/O layer.
  */
 export { EXIT_FAILURE, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE } from './exit-codes.js';
+export { LineWriter } from './line-writer.js';
 export {
   type CommandContext,
   jsonReplacer,
@@ -12,3 +13,4 @@ export {
   runCommand,
   UsageError,
 } from './run-command.js';
+export { sizeOption } from './size-option.js';

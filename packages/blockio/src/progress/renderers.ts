@@ -1,6 +1,6 @@
 import { styleText } from 'node:util';
 import { formatSize } from '../size-parse.js';
-import type { ProgressEvent, ProgressListener } from './progress-event.js';
+import type { ProgressEvent, ProgressListener, ProgressUnit } from './progress-event.js';
 
 export type ProgressMode = 'auto' | 'always' | 'never' | 'json';
 
@@ -23,7 +23,7 @@ interface WritableLike {
  */
 export function createProgressRenderer(
   mode: ProgressMode,
-  options: { stream?: WritableLike; jsonStream?: WritableLike; unit?: 'bytes' | 'items' } = {},
+  options: { stream?: WritableLike; jsonStream?: WritableLike; unit?: ProgressUnit } = {},
 ): ProgressRenderer {
   const stream = options.stream ?? process.stderr;
   if (mode === 'json') return jsonLinesRenderer(options.jsonStream ?? process.stdout);
@@ -33,6 +33,7 @@ export function createProgressRenderer(
   return ttyRenderer(stream, options.unit);
 }
 
+/** One JSON line per event, as it comes: `unit` appears when the event carries one. */
 export function jsonLinesRenderer(stream: WritableLike): ProgressRenderer {
   return {
     listener: (event) => {
@@ -44,23 +45,25 @@ export function jsonLinesRenderer(stream: WritableLike): ProgressRenderer {
 
 const RENDER_INTERVAL_MS = 100;
 
-/** A one-line bar redrawn in place, about ten times a second. */
-export function ttyRenderer(
-  stream: WritableLike,
-  unit: 'bytes' | 'items' = 'bytes',
-): ProgressRenderer {
+/**
+ * A one-line bar redrawn in place, about ten times a second. `unit` is for events
+ * that carry none; an event's own `unit` wins, so a tool can switch from a phase
+ * counted in items to one counted in bytes under one renderer.
+ */
+export function ttyRenderer(stream: WritableLike, unit: ProgressUnit = 'bytes'): ProgressRenderer {
   let lastDrawAt = 0;
   let drawn = false;
   // hasColors() honours NO_COLOR, FORCE_COLOR and the terminal's depth.
   const colour = typeof stream.hasColors === 'function' && stream.hasColors();
   const paint = (style: 'cyan' | 'dim', text: string) =>
     colour ? paintTextUnchecked(style, text) : text;
-  const amount = (value: number) => (unit === 'bytes' ? formatSize(value) : String(value));
 
   const draw = (event: ProgressEvent) => {
+    const bytes = (event.unit ?? unit) === 'bytes';
+    const amount = (value: number) => (bytes ? formatSize(value) : String(value));
     const fraction = event.total > 0 ? Math.min(1, event.done / event.total) : 0;
     const percent = `${(fraction * 100).toFixed(1).padStart(5)}%`;
-    const rate = unit === 'bytes' ? `${formatSize(event.bytesPerSecond)}/s` : '';
+    const rate = bytes ? `${formatSize(event.bytesPerSecond)}/s` : '';
     const remaining =
       event.bytesPerSecond > 0 && event.total > event.done
         ? `ETA ${formatDuration((event.total - event.done) / event.bytesPerSecond)}`

@@ -1,7 +1,8 @@
 /**
- * Buffers output lines and writes them in chunks, waiting for the stream to
- * drain so a dump of millions of entries into a slow pipe stays in bounded
- * memory.
+ * Buffers output lines (stdout by default) and writes them in chunks of about
+ * 64 KiB, waiting for the stream to drain, so a dump of millions of entries into a
+ * slow pipe stays in bounded memory. Call `flush()` after each batch of `write`s
+ * and `flush(true)` at the end.
  */
 export class LineWriter {
   readonly #stream: NodeJS.WritableStream;
