@@ -1,12 +1,18 @@
 import { copyFile, readFile, stat, writeFile } from 'node:fs/promises';
-import { filesEqual, makeTempDir, runPeerOk, type TempDir } from '@x/test-utils';
+import {
+  filesEqual,
+  makeTempDir,
+  runPeerOk,
+  runWithClosedReader,
+  type TempDir,
+} from '@x/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   buildFixture,
   type Fixture,
   MATRIX,
 } from '../../../packages/e2image/test/support/fixtures.js';
-import { run } from './support/run-cli.js';
+import { BIN, run } from './support/run-cli.js';
 
 let temp: TempDir;
 let fixture: Fixture;
@@ -32,6 +38,13 @@ describe('x-e2image', () => {
     const out = temp.file('rs.raw');
     expect((await run(['-rs', fixture.image, out])).code).toBe(0);
     expect(await filesEqual(out, fixture.peerScrambled)).toBe(true);
+  });
+
+  it('"-" into a reader that goes away (| head -c 1): exit 141, no stack trace, no hang', async () => {
+    const result = await runWithClosedReader(BIN, ['-r', fixture.image, '-']);
+    expect(result.bytesSeen).toBeGreaterThan(0);
+    expect(result.stderr).not.toMatch(/\n\s+at |Unhandled|EPIPE/);
+    expect(result.code).toBe(141);
   });
 
   it('"-" streams the raw image to stdout', async () => {

@@ -11,6 +11,7 @@ export type BlockIoErrorCode =
   | 'EISDIR'
   | 'ENOSPC'
   | 'EIO'
+  | 'EPIPE'
   | 'SHORT_READ'
   | 'OUT_OF_RANGE'
   | 'READ_ONLY'
@@ -97,6 +98,7 @@ const SYSTEM_CODES: Record<string, BlockIoErrorCode> = {
   ENOSPC: 'ENOSPC',
   EDQUOT: 'ENOSPC',
   EIO: 'EIO',
+  EPIPE: 'EPIPE',
 };
 
 /** Turns a Node system error into a BlockIoError naming the path and what we were doing. */

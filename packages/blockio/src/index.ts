@@ -72,6 +72,7 @@ export {
 } from './safe-number.js';
 export { formatSize, parseSize } from './size-parse.js';
 export { SliceDevice, type SliceOptions } from './slice-device.js';
+export { type DrainableStream, waitForDrain } from './stream-drain.js';
 export {
   bytes,
   defineStruct,

@@ -3,12 +3,14 @@ import {
   type ByteRange,
   copy,
   createOutputFile,
+  type DrainableStream,
   ExtentSet,
   isAllZero,
   type LongRunningOptions,
   ProgressTracker,
   SliceDevice,
   throwIfAborted,
+  waitForDrain,
   zeroBuffer,
 } from '@x/blockio';
 import type { Filesystem } from './filesystem.js';
@@ -231,9 +233,8 @@ export async function writeRawImageFile(
 }
 
 /** Something raw image bytes can be streamed to (process.stdout, a socket, a file stream). */
-export interface ByteSink {
+export interface ByteSink extends DrainableStream {
   write(chunk: Uint8Array): boolean;
-  once(event: 'drain', listener: () => void): unknown;
 }
 
 /**
@@ -261,7 +262,7 @@ export async function streamRawImage(
   let bytesWritten = 0;
   let position = 0;
   const emit = async (bytes: Uint8Array) => {
-    if (!sink.write(bytes)) await new Promise<void>((resolve) => sink.once('drain', resolve));
+    if (!sink.write(bytes)) await waitForDrain(sink, { signal: options.signal });
     progress.advance(bytes.byteLength);
   };
   const emitZeroes = async (length: number) => {
@@ -312,7 +313,7 @@ export async function streamDevice(
     throwIfAborted(options.signal, device.name);
     const bytes = await device.read(at, Math.min(chunk, device.size - at));
     if (!isAllZero(bytes)) bytesWritten += bytes.length;
-    if (!sink.write(bytes)) await new Promise<void>((resolve) => sink.once('drain', resolve));
+    if (!sink.write(bytes)) await waitForDrain(sink, { signal: options.signal });
     progress.advance(bytes.length);
   }
   progress.finish();

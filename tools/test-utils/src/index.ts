@@ -10,6 +10,7 @@ export {
   seededBytes,
   sha256File,
 } from './bytes.js';
+export { type ClosedReaderResult, runWithClosedReader } from './closed-reader.js';
 export { cachedFixture } from './fixture-cache.js';
 export { FUZZ_SEED, FuzzOutcomes, fuzzParameters, type TypedFailure } from './fuzz.js';
 export { findPeer, type PeerResult, requirePeer, runPeer, runPeerOk } from './peers.js';

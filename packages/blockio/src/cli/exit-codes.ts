@@ -4,3 +4,5 @@ export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_SIGINT = 130;
 export const EXIT_SIGTERM = 143;
+/** The reader of standard output went away (`| head`): 128 + SIGPIPE, as a C tool would end. */
+export const EXIT_SIGPIPE = 141;

@@ -2,7 +2,14 @@
  * Glue shared by every blockkit CLI, kept in its own entry point (`@x/blockio/cli`)
  * so a CLI's start-up loads only this, not the whole I/O layer.
  */
-export { EXIT_FAILURE, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE } from './exit-codes.js';
+export {
+  EXIT_FAILURE,
+  EXIT_OK,
+  EXIT_SIGINT,
+  EXIT_SIGPIPE,
+  EXIT_SIGTERM,
+  EXIT_USAGE,
+} from './exit-codes.js';
 export { LineWriter } from './line-writer.js';
 export {
   type CommandContext,

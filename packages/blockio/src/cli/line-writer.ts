@@ -1,8 +1,10 @@
+import { waitForDrain } from '../stream-drain.js';
+
 /**
  * Buffers output lines (stdout by default) and writes them in chunks of about
  * 64 KiB, waiting for the stream to drain, so a dump of millions of entries into a
  * slow pipe stays in bounded memory. Call `flush()` after each batch of `write`s
- * and `flush(true)` at the end.
+ * and `flush(true)` at the end. A flush rejects with EPIPE once the stream has closed.
  */
 export class LineWriter {
   readonly #stream: NodeJS.WritableStream;
@@ -24,8 +26,7 @@ export class LineWriter {
     const chunk = `${this.#lines.join('\n')}\n`;
     this.#lines = [];
     this.#bytes = 0;
-    if (!this.#stream.write(chunk)) {
-      await new Promise<void>((resolve) => this.#stream.once('drain', () => resolve()));
-    }
+    // A reader that went away (`| head`) never drains: waitForDrain rejects (EPIPE).
+    if (!this.#stream.write(chunk)) await waitForDrain(this.#stream);
   }
 }

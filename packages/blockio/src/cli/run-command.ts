@@ -5,7 +5,7 @@ import {
   type ProgressMode,
   type ProgressRenderer,
 } from '../progress/renderers.js';
-import { EXIT_FAILURE, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE } from './exit-codes.js';
+import { EXIT_FAILURE, EXIT_SIGINT, EXIT_SIGPIPE, EXIT_SIGTERM, EXIT_USAGE } from './exit-codes.js';
 
 export interface CommandContext {
   /** Aborted on SIGINT/SIGTERM; pass it to every long library call. */
@@ -67,6 +67,24 @@ export async function runCommand(
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Node ignores SIGPIPE: a reader that goes away (`qcow2 dump … | head`) shows up as
+  // an EPIPE 'error' on stdout, which would otherwise end the process with a stack
+  // trace, or leave a drain wait pending forever. Treat it as SIGPIPE would: stop the
+  // command (it cleans up as on Ctrl-C) and end quietly with 141. Other stdout errors
+  // (a full disk behind a redirection) stop it too and are reported. The listener
+  // stays for the life of the process: later writes to the dead stream error again.
+  let stdoutFailure: NodeJS.ErrnoException | undefined;
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (stdoutFailure) return;
+    stdoutFailure = error;
+    controller.abort(
+      new BlockIoError(
+        error.code === 'EPIPE' ? 'EPIPE' : 'EIO',
+        `standard output failed: ${error.message}`,
+        { path: 'standard output' },
+      ),
+    );
+  });
 
   const json = options.json ?? false;
   const mode = (json ? 'json' : (options.progress ?? 'auto')) as ProgressMode;
@@ -92,11 +110,23 @@ export async function runCommand(
   try {
     const code = await action(context);
     progress.close();
+    if (stdoutFailure) throw stdoutFailure;
     process.exitCode = signalled ? signalExitCode(signalled) : (code ?? 0);
   } catch (error) {
     progress.close();
     if (signalled) {
       process.exitCode = signalExitCode(signalled);
+      return;
+    }
+    if (stdoutFailure?.code === 'EPIPE') {
+      process.exitCode = EXIT_SIGPIPE;
+      return;
+    }
+    if (stdoutFailure) {
+      process.stderr.write(
+        `${options.program}: error: standard output: ${stdoutFailure.message}\n`,
+      );
+      process.exitCode = EXIT_FAILURE;
       return;
     }
     printError(options.program, error, json, options.optionFlags);
