@@ -198,7 +198,10 @@ async function markInodeBlocks(
     },
   };
   const mappingOnly: BlockVisitor = { mapping };
-  const progress = new ProgressTracker('scan inodes', fs.inodesCount, options.onProgress);
+  // Counts inodes, not bytes: a progress bar must show counts, not "8.00 KiB".
+  const progress = new ProgressTracker('scan inodes', fs.inodesCount, options.onProgress, {
+    unit: 'items',
+  });
   const concurrency = options.concurrency ?? 8;
 
   // Regular files whose block map holds nothing e2image copies are most inodes:
