@@ -1,3 +1,4 @@
+import type { SnapshotEntry } from '@x/qcow2/read';
 import type { Command } from 'commander';
 import { addExamples } from './read-options.js';
 
@@ -107,16 +108,8 @@ async function runSnapshot(
   });
 }
 
-interface Entry {
-  id: string;
-  name: string;
-  vmStateSize: number;
-  dateSec: number;
-  dateNsec: number;
-  vmClockNsec: number;
-  icount: bigint;
-  diskSize: number;
-}
+/** What the JSON and the listing show of a snapshot (entries from any of the library's calls). */
+type Entry = Omit<SnapshotEntry, 'l1TableOffset' | 'l1Size'>;
 
 /** Key names as `qemu-img info --output=json` uses them for snapshots. */
 function toJson(entry: Entry): Record<string, unknown> {
