@@ -61,7 +61,7 @@ export async function copy(
   const granularity = Math.min(options.zeroGranularity ?? 4096, blockSize);
   const concurrency =
     options.concurrency ?? Math.min(source.queueDepth ?? 4, target.queueDepth ?? 4);
-  checkTuning(blockSize, granularity, concurrency);
+  checkBlockTuning('copy', blockSize, granularity, concurrency);
   const ranges = [...(options.ranges ?? [{ offset: 0, length: source.size }])];
   checkRanges(ranges, source);
   if (target.readOnly) {
@@ -96,15 +96,11 @@ export async function copy(
     result.bytesZero += chunk.length;
   };
 
+  const blockWrite: BlockWriteSettings = { sparse, granularity, targetIsZeroed };
   const copyData = async (chunk: Chunk, buffer: Buffer) => {
     await source.read(chunk.offset, buffer);
     result.bytesRead += chunk.length;
-    if (!sparse || !hasZeroCandidate(buffer, chunk.offset, granularity)) {
-      await target.write(chunk.offset, buffer);
-      result.bytesWritten += chunk.length;
-    } else {
-      await writeNonZeroRuns(target, chunk.offset, buffer, granularity, targetIsZeroed, result);
-    }
+    await writeDataBlock(target, chunk.offset, buffer, blockWrite, result);
   };
 
   let failure: { error: unknown } | undefined;
@@ -142,8 +138,37 @@ export async function copy(
   return result;
 }
 
+/** How a block of data read from a source is written (shared by copy and writeFromStream). */
+export interface BlockWriteSettings {
+  /** Leave all-zero runs of `granularity` unwritten. */
+  readonly sparse: boolean;
+  readonly granularity: number;
+  /** The target reads as zeros where not written; otherwise skipped runs are discarded. */
+  readonly targetIsZeroed: boolean;
+}
+
+/**
+ * Writes one block at `offset`: whole when it cannot hold a zero run (the common case,
+ * decided by sampling), else run by run, skipping the zero runs. Counts into `result`.
+ */
+export async function writeDataBlock(
+  target: BlockDevice,
+  offset: number,
+  buffer: Buffer,
+  settings: BlockWriteSettings,
+  result: CopyResult,
+): Promise<void> {
+  const { sparse, granularity, targetIsZeroed } = settings;
+  if (!sparse || !hasZeroCandidate(buffer, offset, granularity)) {
+    await target.write(offset, buffer);
+    result.bytesWritten += buffer.byteLength;
+  } else {
+    await writeNonZeroRuns(target, offset, buffer, granularity, targetIsZeroed, result);
+  }
+}
+
 /** Writes the non-zero runs of `buffer`; zero runs are skipped (or zeroed when needed). */
-export async function writeNonZeroRuns(
+async function writeNonZeroRuns(
   target: BlockDevice,
   offset: number,
   buffer: Buffer,
@@ -183,26 +208,36 @@ export async function writeNonZeroRuns(
   await flushRun(buffer.byteLength);
 }
 
-const DEFAULT_BLOCK_SIZE = 256 << 10;
+/** Bytes per block by default (see CopyOptions.blockSize); writeFromStream uses it too. */
+export const DEFAULT_BLOCK_SIZE = 256 << 10;
 const MAX_BLOCK_SIZE = 64 << 20;
 const MAX_CONCURRENCY = 64;
 
-/** Memory is `concurrency × blockSize`: keep both sane. */
-function checkTuning(blockSize: number, granularity: number, concurrency: number): void {
+/**
+ * Memory is `concurrency × blockSize`: keep both sane. `what` names the caller in the
+ * message ("copy", "writeFromStream"); without `concurrency` only the block is checked.
+ */
+export function checkBlockTuning(
+  what: string,
+  blockSize: number,
+  granularity: number,
+  concurrency?: number,
+  path?: string,
+): void {
   const valid =
     Number.isSafeInteger(blockSize) &&
     blockSize > 0 &&
     blockSize <= MAX_BLOCK_SIZE &&
     Number.isSafeInteger(granularity) &&
     granularity > 0 &&
-    Number.isSafeInteger(concurrency) &&
-    concurrency > 0 &&
-    concurrency <= MAX_CONCURRENCY;
+    (concurrency === undefined ||
+      (Number.isSafeInteger(concurrency) && concurrency > 0 && concurrency <= MAX_CONCURRENCY));
   if (!valid) {
-    throw new BlockIoError(
-      'INVALID_ARGUMENT',
-      `copy needs 0 < blockSize <= ${MAX_BLOCK_SIZE}, zeroGranularity > 0 and 0 < concurrency <= ${MAX_CONCURRENCY} (got ${blockSize}, ${granularity}, ${concurrency})`,
-    );
+    const needs =
+      concurrency === undefined
+        ? `0 < blockSize <= ${MAX_BLOCK_SIZE} and zeroGranularity > 0 (got ${blockSize}, ${granularity})`
+        : `0 < blockSize <= ${MAX_BLOCK_SIZE}, zeroGranularity > 0 and 0 < concurrency <= ${MAX_CONCURRENCY} (got ${blockSize}, ${granularity}, ${concurrency})`;
+    throw new BlockIoError('INVALID_ARGUMENT', `${what} needs ${needs}`, { path });
   }
 }
 

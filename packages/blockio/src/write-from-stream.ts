@@ -1,11 +1,17 @@
 import type { BlockDevice } from './block-device.js';
-import { type CopyResult, isKnownZeroed, writeNonZeroRuns } from './copy.js';
+import {
+  type BlockWriteSettings,
+  type CopyResult,
+  checkBlockTuning,
+  DEFAULT_BLOCK_SIZE,
+  isKnownZeroed,
+  writeDataBlock,
+} from './copy.js';
 import { BlockIoError, throwIfAborted } from './errors.js';
 import { eventLoopYielder } from './event-loop-yielder.js';
 import type { LongRunningOptions } from './progress/progress-event.js';
 import { ProgressTracker } from './progress/progress-tracker.js';
 import { assertOffset, checkedAdd } from './safe-number.js';
-import { hasZeroCandidate } from './zero-detect.js';
 
 export interface WriteFromStreamOptions extends LongRunningOptions {
   /** The stream must deliver exactly this many bytes; fewer or more is an error. */
@@ -25,9 +31,6 @@ export interface WriteFromStreamOptions extends LongRunningOptions {
 /** bytesTotal and bytesRead are the bytes the stream delivered. */
 export type WriteFromStreamResult = CopyResult;
 
-const DEFAULT_BLOCK_SIZE = 256 << 10;
-const MAX_BLOCK_SIZE = 64 << 20;
-
 /**
  * Writes a byte stream (an SSH channel, a decompressor, a backup file's payload) into
  * `target` from `offset` on, in order. Memory stays at one block: chunks smaller than
@@ -46,7 +49,7 @@ export async function writeFromStream(
   const targetIsZeroed = options.targetIsZeroed ?? isKnownZeroed(target);
   const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
   const granularity = Math.min(options.zeroGranularity ?? 4096, blockSize);
-  checkTuning(blockSize, granularity, target.name);
+  checkBlockTuning('writeFromStream', blockSize, granularity, undefined, target.name);
   if (target.readOnly) {
     throw new BlockIoError('READ_ONLY', 'the stream target is open read-only', where);
   }
@@ -73,13 +76,9 @@ export async function writeFromStream(
   const maybeYield = eventLoopYielder();
   let position = offset;
 
+  const blockWrite: BlockWriteSettings = { sparse, granularity, targetIsZeroed };
   const writeBlock = async (block: Buffer) => {
-    if (!sparse || !hasZeroCandidate(block, position, granularity)) {
-      await target.write(position, block);
-      result.bytesWritten += block.byteLength;
-    } else {
-      await writeNonZeroRuns(target, position, block, granularity, targetIsZeroed, result);
-    }
+    await writeDataBlock(target, position, block, blockWrite, result);
     position += block.byteLength;
     progress.advance(block.byteLength);
   };
@@ -152,20 +151,4 @@ function asBuffer(chunk: unknown, name: string, at: number): Buffer {
     `the stream yielded a ${typeof chunk}, not bytes (Uint8Array)`,
     { path: name, offset: at },
   );
-}
-
-function checkTuning(blockSize: number, granularity: number, name: string): void {
-  const valid =
-    Number.isSafeInteger(blockSize) &&
-    blockSize > 0 &&
-    blockSize <= MAX_BLOCK_SIZE &&
-    Number.isSafeInteger(granularity) &&
-    granularity > 0;
-  if (!valid) {
-    throw new BlockIoError(
-      'INVALID_ARGUMENT',
-      `writeFromStream needs 0 < blockSize <= ${MAX_BLOCK_SIZE} and zeroGranularity > 0 (got ${blockSize}, ${granularity})`,
-      { path: name },
-    );
-  }
 }

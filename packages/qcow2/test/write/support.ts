@@ -33,3 +33,12 @@ export function firstDifference(a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < length; i++) if (a[i] !== b[i]) return i;
   return -1;
 }
+
+/** Our image file equals the one qemu made, byte for byte, and `qemu-img check` finds it clean. */
+export async function expectSameImageFile(ours: string, theirs: string): Promise<void> {
+  const expected = await readFile(theirs);
+  const actual = await readFile(ours);
+  expect(actual.byteLength).toBe(expected.byteLength);
+  expect(firstDifference(actual, expected)).toBe(-1);
+  await expectClean(ours);
+}

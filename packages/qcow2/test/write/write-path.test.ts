@@ -1,10 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import { makeTempDir, seededBytes, type TempDir } from '@x/test-utils';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createQcow2, openQcow2 } from '../../src/index.js';
 import { qemuImg, qemuIo } from '../support/qemu-fixtures.js';
-import { expectClean, firstDifference, guestBytes } from './support.js';
+import { expectClean, expectSameImageFile, firstDifference, guestBytes } from './support.js';
 
 const M = 1 << 20;
 
@@ -242,11 +241,7 @@ describe('write path: same requests, same file as qemu-io', () => {
       } finally {
         await image.close();
       }
-      const expected = await readFile(theirs);
-      const actual = await readFile(ours);
-      expect(actual.byteLength).toBe(expected.byteLength);
-      expect(firstDifference(actual, expected)).toBe(-1);
-      await expectClean(ours);
+      await expectSameImageFile(ours, theirs);
     });
   }
 });
