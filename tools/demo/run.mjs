@@ -10,7 +10,6 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createDemoContext } from './context.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -34,6 +33,10 @@ if (build.status !== 0) {
   console.error('demo: the build failed (run `pnpm install` first?)');
   process.exit(1);
 }
+// Loaded only now: the context (and every step) imports the built packages, which a
+// fresh clone does not have until the build above has run (a static import would fail
+// with ERR_MODULE_NOT_FOUND before the build could start).
+const { createDemoContext } = await import('./context.mjs');
 
 const steps = readdirSync(join(here, 'steps'))
   .filter((name) => /^\d+-.+\.mjs$/.test(name))
