@@ -1,0 +1,141 @@
+import {
+  type BlockDevice,
+  BlockIoError,
+  type LongRunningOptions,
+  ProgressTracker,
+  throwIfAborted,
+} from '@x/blockio';
+import { SECTOR_SIZE } from '../format/stream-format.js';
+import { checkObjectSize, DEFAULT_OBJECT_SIZE, MAX_BUFFERED_OBJECT_SIZE } from '../object-size.js';
+import { compareObject } from './compare-object.js';
+import type { SharedRanges } from './equality-hints.js';
+
+export interface DiffOptions extends LongRunningOptions {
+  /** Object size (power of two, 512 B to 256 MiB). Default 4 MiB. */
+  objectSize?: number | undefined;
+  /** Objects compared at once (each holds two object buffers). Default: the devices' queue depth, at least 1, at most 8. */
+  concurrency?: number | undefined;
+  /** Ranges both sides store in the same place (QCOW2 host clusters, Sheepdog objects). */
+  sharedRanges?: SharedRanges | undefined;
+}
+
+/** One record of the diff: `data` is valid until the iteration goes on. */
+export interface DiffRecord {
+  idx: number;
+  offset: number;
+  data: Buffer;
+}
+
+/** Counters of a diff, filled in as it runs. */
+export interface DiffStats {
+  /** Objects of the "to" disk (the loop's range, as dog counts them). */
+  objects: number;
+  /** Objects skipped unread: both sides unallocated or zero. */
+  objectsSkippedUnallocated: number;
+  /** Objects skipped unread: both sides store them in the same place (shared). */
+  objectsSkippedShared: number;
+  /** Objects read and compared. */
+  objectsCompared: number;
+  records: number;
+  /** Bytes read from both disks. */
+  bytesRead: number;
+  /** Bytes of both disks never read, because they were known equal. */
+  bytesSkipped: number;
+  /** Bytes of record data. */
+  dataBytes: number;
+}
+
+/**
+ * The Sheepdog backup algorithm (formats/sheepdog.md §1.3) over two devices: for each
+ * object of "to", skip it when nothing can differ (both unallocated or zero, or the same
+ * stored bytes), else compare it, trim equal leading and trailing sectors, and yield at
+ * most one record covering the first to the last differing sector. Objects are read
+ * `concurrency` at a time; records come out in object order.
+ */
+export async function* diffObjects(
+  from: BlockDevice,
+  to: BlockDevice,
+  stats: DiffStats,
+  options: DiffOptions = {},
+): AsyncGenerator<DiffRecord> {
+  const objectSize = checkDiffArguments(from, to, options.objectSize);
+  const count = Math.ceil(to.size / objectSize);
+  stats.objects = count;
+  const concurrency = Math.max(
+    1,
+    Math.min(8, options.concurrency ?? Math.min(from.queueDepth ?? 4, to.queueDepth ?? 4)),
+  );
+  const progress = new ProgressTracker('compare', to.size, options.onProgress);
+  const pool: ObjectBuffers[] = [];
+  const take = (): ObjectBuffers =>
+    pool.pop() ?? { from: Buffer.allocUnsafe(objectSize), to: Buffer.allocUnsafe(objectSize) };
+
+  const pending = new Map<number, Promise<Compared>>();
+  let scheduled = 0;
+  const schedule = () => {
+    while (pending.size < concurrency && scheduled < count) {
+      const idx = scheduled++;
+      const buffers = take();
+      const work = compareObject(from, to, idx, objectSize, buffers, options.sharedRanges).then(
+        (outcome) => ({ outcome, buffers }),
+      );
+      // Settled later in order; a failure is rethrown there, not reported as unhandled.
+      work.catch(() => {});
+      pending.set(idx, work);
+    }
+  };
+
+  try {
+    for (let idx = 0; idx < count; idx++) {
+      throwIfAborted(options.signal, to.name);
+      schedule();
+      const { outcome, buffers } = await (pending.get(idx) as Promise<Compared>);
+      pending.delete(idx);
+      stats.bytesRead += outcome.bytesRead;
+      stats.bytesSkipped += outcome.bytesSkipped;
+      if (outcome.kind === 'skipped-unallocated') stats.objectsSkippedUnallocated++;
+      else if (outcome.kind === 'skipped-shared') stats.objectsSkippedShared++;
+      else stats.objectsCompared++;
+      if (outcome.record) {
+        stats.records++;
+        stats.dataBytes += outcome.record.data.byteLength;
+        yield outcome.record;
+      }
+      pool.push(buffers);
+      progress.advance(Math.min(objectSize, to.size - idx * objectSize));
+    }
+    progress.finish();
+  } finally {
+    // Let reads still in flight (after a failure or an early return) settle first.
+    await Promise.allSettled(pending.values());
+  }
+}
+
+/** Checks what a diff needs before anything is created; returns the object size. */
+export function checkDiffArguments(
+  from: BlockDevice,
+  to: BlockDevice,
+  objectSize: number | undefined,
+): number {
+  const size = checkObjectSize(objectSize ?? DEFAULT_OBJECT_SIZE, MAX_BUFFERED_OBJECT_SIZE);
+  for (const device of [from, to]) {
+    if (device.size % SECTOR_SIZE !== 0) {
+      throw new BlockIoError(
+        'INVALID_ARGUMENT',
+        `the disk is ${device.size} bytes, not a whole number of 512-byte sectors`,
+        { path: device.name },
+      );
+    }
+  }
+  return size;
+}
+
+interface ObjectBuffers {
+  from: Buffer;
+  to: Buffer;
+}
+
+interface Compared {
+  outcome: Awaited<ReturnType<typeof compareObject>>;
+  buffers: ObjectBuffers;
+}
