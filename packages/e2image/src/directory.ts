@@ -5,7 +5,7 @@ import type { Filesystem } from './filesystem.js';
 import { EXT2_DIR_NAME_LEN_CSUM, EXT2_ROOT_INO, EXT4_MAX_REC_LEN } from './format/constants.js';
 import { DIRENT_HEADER_SIZE, DIRENT_TAIL_SIZE } from './format/directory.js';
 import { Inode } from './inode.js';
-import { inInodeXattr } from './xattr.js';
+import { inInodeXattr } from './xattr-entries.js';
 
 export interface DirectoryEntry {
   readonly name: string;

@@ -10,7 +10,7 @@ import { walkInodeBlocks } from './block-walk.js';
 import { E2imageError } from './errors.js';
 import type { Filesystem } from './filesystem.js';
 import { Inode } from './inode.js';
-import { inInodeXattr } from './xattr.js';
+import { inInodeXattr } from './xattr-entries.js';
 
 /** One run of a file: `count` blocks from logical block `logical` stored at `physical`. */
 export interface FileExtent {

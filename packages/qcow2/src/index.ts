@@ -63,11 +63,13 @@ export {
   snapshotExtraData,
 } from './format/snapshot-table.js';
 export * from './format/table-entries.js';
+export type { Qcow2ImageState } from './image/image-state.js';
 export { L1Table } from './image/l1-table.js';
 export {
   DEFAULT_L2_CACHE_BYTES,
   type OpenQcow2Options,
   openQcow2,
+  type Qcow2WritePathFactory,
 } from './image/open.js';
 export { Qcow2Image, type Qcow2ImageParts } from './image/qcow2-image.js';
 export type {
@@ -75,7 +77,6 @@ export type {
   Preallocation,
   PrecompressedCluster,
   Qcow2WritePath,
-  Qcow2WritePathFactory,
   ResizeOptions,
   WriteZeroesOptions,
 } from './image/write-path.js';

@@ -2,7 +2,7 @@ import { type BlockDevice, FileDevice } from '@x/blockio';
 import { Qcow2Error } from '../errors.js';
 import { QCOW_MAGIC } from '../format/constants.js';
 import type { Qcow2Metadata } from '../format/image-metadata.js';
-import { type ChainState, type OpenQcow2Options, openInChain } from '../image/open.js';
+import type { ChainState, OpenInChain, OpenQcow2Options } from '../image/open-options.js';
 import { checkBackingDepth, resolveNamedFile } from './policy.js';
 import { RawBackingFile } from './raw-backing-file.js';
 
@@ -16,13 +16,15 @@ export interface OpenedBacking {
  * Opens the backing file `metadata` names, read-only: relative names against
  * the image's directory, the format from the header extension (or probed by
  * magic when absent, as QEMU does), qcow2 backings recursively with the same
- * policy. Loops and absurd depths are BACKING_LOOP.
+ * policy. Loops and absurd depths are BACKING_LOOP. `openInChain` opens a qcow2
+ * backing (open.ts passes its own, which calls back here for the next link).
  */
 export async function openBackingFile(
   imagePath: string,
   metadata: Qcow2Metadata,
   options: OpenQcow2Options,
   chain: ChainState,
+  openInChain: OpenInChain,
 ): Promise<OpenedBacking> {
   const name = metadata.backingFile as string;
   checkBackingDepth(chain.depth, imagePath);

@@ -1,4 +1,4 @@
-import type { Qcow2WritePathFactory } from './write-path.js';
+import type { Qcow2WritePathFactory } from './open-options.js';
 
 /**
  * The write path `openQcow2(path, { writable: true })` uses when the caller passes none.

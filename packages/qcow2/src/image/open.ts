@@ -1,6 +1,6 @@
 import { type BlockDevice, FileDevice } from '@x/blockio';
 import { openBackingFile } from '../backing/open-backing.js';
-import { type BackingPolicy, checkPolicy, resolveNamedFile } from '../backing/policy.js';
+import { checkPolicy, resolveNamedFile } from '../backing/policy.js';
 import { TableCache } from '../cache/table-cache.js';
 import { Qcow2Error } from '../errors.js';
 import { QCOW2_INCOMPAT_CORRUPT } from '../format/constants.js';
@@ -8,35 +8,10 @@ import { readQcow2Metadata } from '../format/image-metadata.js';
 import { findSnapshot } from '../snapshot/find-snapshot.js';
 import { defaultWritePathFactory } from './default-write-path.js';
 import { L1Table } from './l1-table.js';
+import type { ChainState, OpenQcow2Options } from './open-options.js';
 import { Qcow2Image } from './qcow2-image.js';
-import type { Qcow2WritePathFactory } from './write-path.js';
 
-export interface OpenQcow2Options {
-  /** Open for writing (needs a write path). Default: read-only. */
-  writable?: boolean | undefined;
-  /** Show this internal snapshot (by id, else by name) instead of the active state; read-only. */
-  snapshot?: string | undefined;
-  /** May the image make us open the files it names? Default `deny` (see BackingPolicy). */
-  backingPolicy?: BackingPolicy | undefined;
-  /** Memory for cached L2 tables, per image in the chain. Default 32 MiB. */
-  l2CacheBytes?: number | undefined;
-  /** The writer to use for a writable open; default: the package's own. */
-  writePath?: Qcow2WritePathFactory | undefined;
-  /**
-   * How the image's files are read (blockio's FileDevice `io`): `sync` (the default
-   * for regular files) is cheapest per request; `async` reads on the thread pool, so
-   * a copy overlaps reading with its synchronous writes (convert uses it).
-   */
-  io?: 'sync' | 'async' | undefined;
-}
-
-/** Files already open in the chain being built, by device and inode, and the depth. */
-export interface ChainState {
-  readonly visited: Set<string>;
-  readonly depth: number;
-  /** Metadata memory (L1 tables and L2 caches) the whole chain has claimed so far. */
-  readonly memory: { bytes: number };
-}
+export type { ChainState, OpenQcow2Options, Qcow2WritePathFactory } from './open-options.js';
 
 /**
  * Cap on metadata memory for a whole backing chain: each L1 table may be 32 MiB
@@ -138,11 +113,13 @@ export async function openInChain(
     let backingFormat: 'qcow2' | 'raw' | undefined;
     if (metadata.backingFile !== undefined && policy !== 'ignore') {
       checkPolicy(policy, path, metadata.backingFile, 'backing file');
-      const next = await openBackingFile(path, metadata, options, {
-        visited,
-        depth: chain.depth + 1,
-        memory: chain.memory,
-      });
+      const next = await openBackingFile(
+        path,
+        metadata,
+        options,
+        { visited, depth: chain.depth + 1, memory: chain.memory },
+        openInChain,
+      );
       backing = next.device;
       backingPath = next.path;
       backingFormat = next.format;

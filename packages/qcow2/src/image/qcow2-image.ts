@@ -18,6 +18,7 @@ import { guestExtents } from '../read/guest-extents.js';
 import { type GuestMapping, type MappingContext, mapL2Range } from '../read/guest-mapping.js';
 import { readGuestRange } from '../read/read-path.js';
 import type { SnapshotEntry } from '../snapshot/snapshot-entry.js';
+import type { Qcow2ImageState } from './image-state.js';
 import type { L1Table } from './l1-table.js';
 import type {
   CreateSnapshotOptions,
@@ -85,7 +86,7 @@ export interface Qcow2ImageParts {
   headerBytes: Buffer;
 }
 
-export class Qcow2Image extends BaseBlockDevice {
+export class Qcow2Image extends BaseBlockDevice implements Qcow2ImageState {
   readonly file: FileDevice;
   readonly metadata: Qcow2Metadata;
   readonly geometry: Qcow2Geometry;

@@ -1,5 +1,4 @@
 import type { SnapshotEntry } from '../snapshot/snapshot-entry.js';
-import type { Qcow2Image } from './qcow2-image.js';
 
 /** How `writeZeroes` treats clusters the image already holds. */
 export interface WriteZeroesOptions {
@@ -31,7 +30,7 @@ export interface PrecompressedCluster {
  * reads; allocation, refcounts, copy-on-write, zero clusters and discard live in
  * the writer (src/write/, the write helper's code), which gets the image's
  * internals (host file, metadata, L1 table, L2 cache, data file, backing) through
- * the `Qcow2Image` it is created for.
+ * the `Qcow2Image` it is created for (as a `Qcow2ImageState`).
  *
  * Offsets and lengths arrive already checked against the virtual size and the
  * image's open state; `close()` runs before the image closes its files, so the
@@ -60,6 +59,3 @@ export interface Qcow2WritePath {
   /** Flushes and releases what the writer holds. */
   close(): Promise<void>;
 }
-
-/** Builds the write path for an image opened with `writable: true`. */
-export type Qcow2WritePathFactory = (image: Qcow2Image) => Qcow2WritePath | Promise<Qcow2WritePath>;

@@ -1,5 +1,5 @@
 import { type BlockDevice, type ByteRange, deviceExtents, type Extent } from '@x/blockio';
-import type { Qcow2Image } from '../image/qcow2-image.js';
+import type { Qcow2ImageState } from '../image/image-state.js';
 import type { GuestMapping, MappingType } from './guest-mapping.js';
 
 const KIND: Record<MappingType, Extent['kind']> = {
@@ -15,7 +15,10 @@ const KIND: Record<MappingType, Extent['kind']> = {
  * with unallocated runs replaced by what the backing device reports there (and
  * `zero` past the end of a shorter backing file).
  */
-export async function* guestExtents(image: Qcow2Image, range: ByteRange): AsyncIterable<Extent> {
+export async function* guestExtents(
+  image: Qcow2ImageState,
+  range: ByteRange,
+): AsyncIterable<Extent> {
   const end = range.offset + range.length;
   const coverage = image.geometry.l2Coverage;
   const runs: GuestMapping[] = [];

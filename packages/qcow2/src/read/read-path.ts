@@ -1,6 +1,6 @@
 import { type BlockDevice, forEachConcurrent } from '@x/blockio';
 import { decompressCluster } from '../compression/decompress.js';
-import type { Qcow2Image } from '../image/qcow2-image.js';
+import type { Qcow2ImageState } from '../image/image-state.js';
 import type { GuestMapping } from './guest-mapping.js';
 
 /** Runs of one request read (or inflated) at once; bounds memory for huge reads. */
@@ -22,7 +22,7 @@ type CompressedInputs = Map<GuestMapping, Promise<Buffer>>;
  * device (zeros past its end, or when there is none).
  */
 export async function readGuestRange(
-  image: Qcow2Image,
+  image: Qcow2ImageState,
   offset: number,
   into: Uint8Array,
 ): Promise<void> {
@@ -54,7 +54,7 @@ export async function readGuestRange(
  * sit back to back in the file: read each such group with one request instead
  * of one per cluster. Clusters already inflated in the cache are skipped.
  */
-function readCompressedInputs(image: Qcow2Image, runs: GuestMapping[]): CompressedInputs {
+function readCompressedInputs(image: Qcow2ImageState, runs: GuestMapping[]): CompressedInputs {
   const inputs: CompressedInputs = new Map();
   let group: GuestMapping[] = [];
   const descriptorOf = (run: GuestMapping) =>
@@ -104,7 +104,7 @@ function readCompressedInputs(image: Qcow2Image, runs: GuestMapping[]): Compress
 }
 
 async function readRun(
-  image: Qcow2Image,
+  image: Qcow2ImageState,
   run: GuestMapping,
   target: Uint8Array,
   inputs: CompressedInputs | undefined,
@@ -143,7 +143,7 @@ export async function readBacking(
 
 /** The inflated cluster a compressed run belongs to. */
 function compressedCluster(
-  image: Qcow2Image,
+  image: Qcow2ImageState,
   run: GuestMapping,
   wanted: number,
   input: Promise<Buffer> | undefined,
@@ -167,7 +167,7 @@ function compressedCluster(
 }
 
 async function inflate(
-  image: Qcow2Image,
+  image: Qcow2ImageState,
   run: GuestMapping,
   prefetched: Promise<Buffer> | undefined,
 ): Promise<Buffer> {

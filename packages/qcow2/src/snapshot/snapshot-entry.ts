@@ -1,4 +1,4 @@
-import type { SnapshotRecord } from './snapshot-table-writer.js';
+import type { SnapshotRecord } from './snapshot-record.js';
 
 /** One internal snapshot, with the facts `qemu-img snapshot -l` shows. */
 export interface SnapshotEntry {

@@ -2,7 +2,7 @@ import { Qcow2Error } from '../errors.js';
 import { QCOW_MAX_L1_SIZE, QCOW_MAX_SNAPSHOTS } from '../format/constants.js';
 import type { CreateSnapshotOptions } from '../image/write-path.js';
 import { growL1Table } from '../write/l2-tables.js';
-import type { Qcow2Writer } from '../write/writer.js';
+import type { WriterState } from '../write/writer-state.js';
 import { findSnapshot } from './find-snapshot.js';
 import { updateSnapshotRefcount } from './snapshot-refcount.js';
 import { type SnapshotRecord, writeSnapshotTable } from './snapshot-table-writer.js';
@@ -15,7 +15,7 @@ import { type SnapshotRecord, writeSnapshotTable } from './snapshot-table-writer
  * as QEMU 7.2 writes it: vm state size, disk size, icount 0).
  */
 export async function createSnapshotIn(
-  writer: Qcow2Writer,
+  writer: WriterState,
   name: string,
   options: CreateSnapshotOptions = {},
 ): Promise<SnapshotRecord> {
@@ -71,7 +71,7 @@ export async function createSnapshotIn(
  * recomputed from the refcounts.
  */
 export async function applySnapshotIn(
-  writer: Qcow2Writer,
+  writer: WriterState,
   idOrName: string,
 ): Promise<SnapshotRecord> {
   const record = findSnapshot(writer.snapshotRecords(), idOrName, writer.file.name);
@@ -116,7 +116,7 @@ export async function applySnapshotIn(
  * is recomputed in the active tables.
  */
 export async function deleteSnapshotIn(
-  writer: Qcow2Writer,
+  writer: WriterState,
   idOrName: string,
 ): Promise<SnapshotRecord> {
   const records = writer.snapshotRecords();
@@ -132,7 +132,7 @@ export async function deleteSnapshotIn(
 }
 
 /** QEMU's qcow2_validate_table() for a snapshot's L1 table. */
-function validateSnapshotL1(writer: Qcow2Writer, record: SnapshotRecord): void {
+function validateSnapshotL1(writer: WriterState, record: SnapshotRecord): void {
   const where = {
     path: writer.file.name,
     offset: record.l1TableOffset,

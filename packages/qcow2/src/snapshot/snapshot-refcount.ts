@@ -2,7 +2,7 @@ import { Qcow2Error } from '../errors.js';
 import { decodeCompressedDescriptor, entryOffset } from '../format/table-entries.js';
 import { clusterKind, readL2Entry, writeL2Entry } from '../write/l2-entries.js';
 import { l2Table } from '../write/l2-tables.js';
-import type { Qcow2Writer } from '../write/writer.js';
+import type { WriterState } from '../write/writer-state.js';
 
 const HI_COPIED = 0x80000000;
 
@@ -15,7 +15,7 @@ const HI_COPIED = 0x80000000;
  * unless it is being dropped (addend -1), written back with its new flags.
  */
 export async function updateSnapshotRefcount(
-  writer: Qcow2Writer,
+  writer: WriterState,
   l1Offset: number,
   l1Size: number,
   addend: -1 | 0 | 1,

@@ -6,23 +6,10 @@ import {
   parseSnapshotTable,
   type Snapshot,
 } from '../format/snapshot-table.js';
-import type { Qcow2Writer } from '../write/writer.js';
+import type { WriterState } from '../write/writer-state.js';
+import type { SnapshotRecord } from './snapshot-record.js';
 
-/** A snapshot as the writer keeps it (QEMU's QCowSnapshot). */
-export interface SnapshotRecord {
-  id: string;
-  name: string;
-  l1TableOffset: number;
-  l1Size: number;
-  dateSec: number;
-  dateNsec: number;
-  vmClockNsec: bigint;
-  vmStateSize: bigint;
-  diskSize: bigint;
-  icount: bigint;
-  /** Extra data beyond the 24 bytes QEMU knows, kept as it was. */
-  unknownExtraData: Uint8Array;
-}
+export type { SnapshotRecord } from './snapshot-record.js';
 
 const KNOWN_EXTRA = 24;
 
@@ -61,7 +48,7 @@ export function snapshotTableSize(records: SnapshotRecord[]): number {
  * it and frees the old one (QEMU's qcow2_write_snapshots()).
  */
 export async function writeSnapshotTable(
-  writer: Qcow2Writer,
+  writer: WriterState,
   records: SnapshotRecord[],
 ): Promise<void> {
   const size = snapshotTableSize(records);

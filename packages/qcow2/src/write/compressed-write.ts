@@ -6,7 +6,7 @@ import { writeGuestData } from './data-write.js';
 import { deflateCluster } from './deflate-cluster.js';
 import { readL2Entry, writeL2Entry } from './l2-entries.js';
 import { getClusterTable, l2Table } from './l2-tables.js';
-import type { Qcow2Writer } from './writer.js';
+import type { WriterState } from './writer-state.js';
 
 /**
  * Writes one guest cluster compressed (QEMU's
@@ -16,7 +16,7 @@ import type { Qcow2Writer } from './writer.js';
  * normally. Like QEMU, it refuses to compress over an allocated cluster.
  */
 export async function writeCompressedCluster(
-  writer: Qcow2Writer,
+  writer: WriterState,
   guestOffset: number,
   data: Uint8Array,
   deflated?: PrecompressedCluster,
@@ -89,7 +89,7 @@ export async function writeCompressedCluster(
  * What qemu-img does after its last compressed write: round the file up to a
  * whole sector, so sector-based readers can read the last compressed cluster.
  */
-export async function alignFileEnd(writer: Qcow2Writer): Promise<void> {
+export async function alignFileEnd(writer: WriterState): Promise<void> {
   const size = writer.file.size;
   const aligned = Math.ceil(size / 512) * 512;
   if (aligned !== size) await writer.file.truncate(aligned);

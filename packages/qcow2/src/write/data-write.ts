@@ -1,6 +1,6 @@
 import { allocHostOffset, type L2Meta } from './host-offset.js';
 import { linkL2 } from './link-l2.js';
-import type { Qcow2Writer } from './writer.js';
+import type { WriterState } from './writer-state.js';
 
 /** The most one iteration hands to the allocator (QEMU's INT_MAX per part). */
 const MAX_PART = 0x7fffffff;
@@ -13,7 +13,7 @@ const MAX_PART = 0x7fffffff;
  * (QEMU's qcow2_co_pwritev_part()).
  */
 export async function writeGuestData(
-  writer: Qcow2Writer,
+  writer: WriterState,
   offset: number,
   data: Uint8Array,
 ): Promise<void> {
@@ -27,7 +27,7 @@ export async function writeGuestData(
 }
 
 async function writeRun(
-  writer: Qcow2Writer,
+  writer: WriterState,
   data: Uint8Array,
   hostOffset: number,
   metas: L2Meta[],

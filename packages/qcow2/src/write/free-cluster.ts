@@ -1,7 +1,7 @@
 import { decodeCompressedDescriptor, entryOffset } from '../format/table-entries.js';
 import { clusterKind } from './l2-entries.js';
 import { type DiscardType, PASS_DISCARD } from './table-store.js';
-import type { Qcow2Writer } from './writer.js';
+import type { WriterState } from './writer-state.js';
 
 /**
  * Drops the reference an L2 entry holds on its host cluster(s), whatever its
@@ -9,7 +9,7 @@ import type { Qcow2Writer } from './writer.js';
  * cluster (QEMU's qcow2_free_any_cluster()).
  */
 export async function freeAnyCluster(
-  writer: Qcow2Writer,
+  writer: WriterState,
   entry: { hi: number; lo: number },
   type: DiscardType,
 ): Promise<void> {

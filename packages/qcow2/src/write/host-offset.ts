@@ -10,7 +10,7 @@ import {
   subclusterRunLength,
 } from './l2-entries.js';
 import { getClusterTable, l2Table } from './l2-tables.js';
-import type { Qcow2Writer } from './writer.js';
+import type { WriterState } from './writer-state.js';
 
 /** QEMU's BDRV_REQUEST_MAX_BYTES: the most one request handles. */
 export const REQUEST_MAX_BYTES = 0x7fffffff - (0x7fffffff % 512);
@@ -51,7 +51,7 @@ const INVALID = -1;
  * than asked) and the L2 updates to make once the data is written.
  */
 export async function allocHostOffset(
-  writer: Qcow2Writer,
+  writer: WriterState,
   offset: number,
   bytes: number,
 ): Promise<{ hostOffset: number; bytes: number; metas: L2Meta[] }> {
@@ -95,7 +95,7 @@ interface StepResult {
   bytes: number;
 }
 
-function clustersToCheck(writer: Qcow2Writer, guestOffset: number, bytes: number): number {
+function clustersToCheck(writer: WriterState, guestOffset: number, bytes: number): number {
   const { geometry } = writer;
   let count = Math.ceil(((guestOffset % geometry.clusterSize) + bytes) / geometry.clusterSize);
   count = Math.min(count, geometry.l2Entries - geometry.l2Index(guestOffset));
@@ -104,7 +104,7 @@ function clustersToCheck(writer: Qcow2Writer, guestOffset: number, bytes: number
 
 /** Clusters we can overwrite in place (normal or zero-alloc, COPIED). */
 async function handleCopied(
-  writer: Qcow2Writer,
+  writer: WriterState,
   guestOffset: number,
   wantedHostOffset: number,
   bytes: number,
@@ -140,7 +140,7 @@ async function handleCopied(
 
 /** Clusters that need new host clusters (unallocated, zero, compressed or shared). */
 async function handleAlloc(
-  writer: Qcow2Writer,
+  writer: WriterState,
   guestOffset: number,
   wantedHostOffset: number,
   bytes: number,
@@ -172,7 +172,7 @@ async function handleAlloc(
 
 /** QEMU's cluster_needs_new_alloc(). */
 export function needsNewAllocation(
-  writer: Qcow2Writer,
+  writer: WriterState,
   entry: { hi: number; lo: number },
 ): boolean {
   const kind: ClusterKind = clusterKind(entry, writer.geometry.extendedL2, writer.hasDataFile);
@@ -186,7 +186,7 @@ export function needsNewAllocation(
  * contiguous in the host file (QEMU's count_single_write_clusters()).
  */
 function countSingleWriteClusters(
-  writer: Qcow2Writer,
+  writer: WriterState,
   count: number,
   table: Buffer,
   index: number,
@@ -214,7 +214,7 @@ function countSingleWriteClusters(
  * normal need nothing.
  */
 export function calculateL2Meta(
-  writer: Qcow2Writer,
+  writer: WriterState,
   hostCluster: number,
   guestOffset: number,
   bytes: number,

@@ -3,7 +3,7 @@ import { QCOW_MAX_L1_SIZE } from '../format/constants.js';
 import { entryOffset, isCopied } from '../format/table-entries.js';
 import { L1Table } from '../image/l1-table.js';
 import { HEADER_L1_SIZE_OFFSET } from './header-writer.js';
-import type { Qcow2Writer } from './writer.js';
+import type { WriterState } from './writer-state.js';
 
 const COPIED = 1n << 63n;
 
@@ -14,7 +14,7 @@ const COPIED = 1n << 63n;
  * itself is then in the L2 cache; callers fetch it again after any await.
  */
 export async function getClusterTable(
-  writer: Qcow2Writer,
+  writer: WriterState,
   guestOffset: number,
 ): Promise<{ l2Offset: number; index: number }> {
   const { geometry } = writer;
@@ -32,7 +32,7 @@ export async function getClusterTable(
 }
 
 /** The L2 table at `l2Offset`, from the cache. */
-export async function l2Table(writer: Qcow2Writer, l2Offset: number): Promise<Buffer> {
+export async function l2Table(writer: WriterState, l2Offset: number): Promise<Buffer> {
   return writer.l2Cache.peek(l2Offset) ?? (await writer.l2Cache.get(l2Offset));
 }
 
@@ -41,7 +41,7 @@ export async function l2Table(writer: Qcow2Writer, l2Offset: number): Promise<Bu
  * shared table the entry pointed to — and points the entry at it with COPIED
  * set (QEMU's l2_allocate()).
  */
-async function allocateL2Table(writer: Qcow2Writer, l1Index: number): Promise<void> {
+async function allocateL2Table(writer: WriterState, l1Index: number): Promise<void> {
   const { geometry, refcounts, l2Cache } = writer;
   const oldOffset = writer.l1.l2Offset(l1Index, geometry, Number.MAX_SAFE_INTEGER);
   const newOffset = await refcounts.allocClusters(geometry.clusterSize);
@@ -69,7 +69,7 @@ async function allocateL2Table(writer: Qcow2Writer, l1Index: number): Promise<vo
  * does for writes beyond the table.
  */
 export async function growL1Table(
-  writer: Qcow2Writer,
+  writer: WriterState,
   minSize: number,
   exactSize: boolean,
 ): Promise<void> {

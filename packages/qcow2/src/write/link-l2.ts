@@ -2,13 +2,13 @@ import { freeAnyCluster } from './free-cluster.js';
 import type { L2Meta } from './host-offset.js';
 import { bitRange, entryIsZero, readL2Entry, standardEntry, writeL2Entry } from './l2-entries.js';
 import { getClusterTable, l2Table } from './l2-tables.js';
-import type { Qcow2Writer } from './writer.js';
+import type { WriterState } from './writer-state.js';
 
 /**
  * Copies the parts of the new clusters the write does not cover from what the
  * guest saw there before (QEMU's perform_cow() without guest data).
  */
-export async function performCow(writer: Qcow2Writer, meta: L2Meta): Promise<void> {
+export async function performCow(writer: WriterState, meta: L2Meta): Promise<void> {
   for (const region of [meta.cowStart, meta.cowEnd]) {
     if (region.nbBytes === 0) continue;
     const bytes = await writer.readGuestForCow(meta.offset + region.offset, region.nbBytes);
@@ -22,7 +22,7 @@ export async function performCow(writer: Qcow2Writer, meta: L2Meta): Promise<voi
  * of clusters the entries pointed to before (QEMU's
  * qcow2_alloc_cluster_link_l2(), after the copy-on-write).
  */
-export async function linkL2(writer: Qcow2Writer, meta: L2Meta): Promise<void> {
+export async function linkL2(writer: WriterState, meta: L2Meta): Promise<void> {
   await writer.beforeL2Update();
   const { geometry } = writer;
   const extended = geometry.extendedL2;

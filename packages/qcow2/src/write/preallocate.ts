@@ -1,6 +1,6 @@
 import { allocHostOffset } from './host-offset.js';
 import { linkL2, performCow } from './link-l2.js';
-import type { Qcow2Writer } from './writer.js';
+import type { WriterState } from './writer-state.js';
 
 /**
  * Allocates host clusters (and L2 tables) for guest range [offset, end)
@@ -8,7 +8,7 @@ import type { Qcow2Writer } from './writer.js';
  * them (QEMU's preallocate_co() for preallocation=metadata).
  */
 export async function preallocateMetadata(
-  writer: Qcow2Writer,
+  writer: WriterState,
   offset: number,
   end: number,
 ): Promise<void> {

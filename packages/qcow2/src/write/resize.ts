@@ -4,7 +4,7 @@ import type { Preallocation } from '../image/write-path.js';
 import { HEADER_SIZE_OFFSET, writeHeaderField } from './header-writer.js';
 import { growL1Table } from './l2-tables.js';
 import { preallocateMetadata } from './preallocate.js';
-import type { Qcow2Writer } from './writer.js';
+import type { WriterState } from './writer-state.js';
 
 /**
  * Grows the virtual disk to `newSize` bytes (QEMU's qcow2_co_truncate() for
@@ -14,7 +14,7 @@ import type { Qcow2Writer } from './writer.js';
  * header's size field is updated last.
  */
 export async function growImage(
-  writer: Qcow2Writer,
+  writer: WriterState,
   newSize: number,
   preallocation: Preallocation,
 ): Promise<void> {

@@ -9,8 +9,8 @@ import {
 } from '../format/constants.js';
 import type { Qcow2Geometry } from '../format/geometry.js';
 import { decodeCompressedDescriptor, entryOffset } from '../format/table-entries.js';
+import type { Qcow2ImageState } from '../image/image-state.js';
 import type { L1Table } from '../image/l1-table.js';
-import type { Qcow2Image } from '../image/qcow2-image.js';
 import type {
   CreateSnapshotOptions,
   PrecompressedCluster,
@@ -20,7 +20,8 @@ import type {
 } from '../image/write-path.js';
 import { type SnapshotEntry, snapshotEntry } from '../snapshot/snapshot-entry.js';
 import { createSnapshotIn } from '../snapshot/snapshot-operations.js';
-import { type SnapshotRecord, snapshotRecords } from '../snapshot/snapshot-table-writer.js';
+import type { SnapshotRecord } from '../snapshot/snapshot-record.js';
+import { snapshotRecords } from '../snapshot/snapshot-table-writer.js';
 import { alignFileEnd, writeCompressedCluster } from './compressed-write.js';
 import { writeGuestData } from './data-write.js';
 import {
@@ -34,6 +35,7 @@ import {
 import { clusterKind, readL2Entry, type SubclusterKind } from './l2-entries.js';
 import { RefcountAllocator } from './refcount-allocator.js';
 import { growImage } from './resize.js';
+import type { WriterState } from './writer-state.js';
 import { discardClusters, subclusterKindAtOffset, writeZeroesRange } from './zeroes.js';
 
 /**
@@ -47,8 +49,8 @@ import { discardClusters, subclusterKindAtOffset, writeZeroesRange } from './zer
  * requests, so images we write match qemu-img's byte for byte where the
  * requests are the same (create, convert, snapshots).
  */
-export class Qcow2Writer implements Qcow2WritePath {
-  readonly image: Qcow2Image;
+export class Qcow2Writer implements Qcow2WritePath, WriterState {
+  readonly image: Qcow2ImageState;
   readonly file: FileDevice;
   readonly dataFile: BlockDevice;
   readonly hasDataFile: boolean;
@@ -70,7 +72,7 @@ export class Qcow2Writer implements Qcow2WritePath {
   #markedDirty = false;
   #closed = false;
 
-  private constructor(image: Qcow2Image, refcountTable: Buffer) {
+  private constructor(image: Qcow2ImageState, refcountTable: Buffer) {
     this.image = image;
     this.file = image.file;
     this.dataFile = image.dataFile;
@@ -129,7 +131,7 @@ export class Qcow2Writer implements Qcow2WritePath {
   }
 
   /** The write path for `image` (which must be open for writing). */
-  static async open(image: Qcow2Image): Promise<Qcow2Writer> {
+  static async open(image: Qcow2ImageState): Promise<Qcow2Writer> {
     const { metadata } = image;
     if ((metadata.header.incompatibleFeatures & QCOW2_INCOMPAT_CORRUPT) !== 0n) {
       throw new Qcow2Error(

@@ -10,7 +10,7 @@ import {
   writeL2Entry,
 } from './l2-entries.js';
 import { getClusterTable, l2Table } from './l2-tables.js';
-import type { Qcow2Writer } from './writer.js';
+import type { WriterState } from './writer-state.js';
 
 const ALL_ZEROES = 0xffffffff;
 const UNSUPPORTED = Symbol('unsupported');
@@ -24,7 +24,7 @@ const UNSUPPORTED = Symbol('unsupported');
  * their host cluster as preallocated zero clusters.
  */
 export async function writeZeroesRange(
-  writer: Qcow2Writer,
+  writer: WriterState,
   offset: number,
   length: number,
   unmap: boolean,
@@ -50,7 +50,7 @@ export async function writeZeroesRange(
   }
 }
 
-async function writeZeroBytes(writer: Qcow2Writer, offset: number, length: number): Promise<void> {
+async function writeZeroBytes(writer: WriterState, offset: number, length: number): Promise<void> {
   for (let done = 0; done < length; ) {
     const chunk = Math.min(length - done, 1 << 20);
     await writeGuestData(writer, offset + done, zeroBuffer(chunk));
@@ -60,7 +60,7 @@ async function writeZeroBytes(writer: Qcow2Writer, offset: number, length: numbe
 
 /** QEMU's qcow2_co_pwrite_zeroes() for one request of the split. */
 async function zeroRequest(
-  writer: Qcow2Writer,
+  writer: WriterState,
   offset: number,
   length: number,
   unmap: boolean,
@@ -92,7 +92,7 @@ async function zeroRequest(
 
 /** QEMU's qcow2_subcluster_zeroize(). */
 async function zeroize(
-  writer: Qcow2Writer,
+  writer: WriterState,
   offset: number,
   bytes: number,
   unmap: boolean,
@@ -135,7 +135,7 @@ async function zeroize(
 
 /** Zero flags for whole clusters within one L2 table (QEMU's zero_in_l2_slice()). */
 async function zeroInL2Table(
-  writer: Qcow2Writer,
+  writer: WriterState,
   offset: number,
   clusters: number,
   unmap: boolean,
@@ -177,7 +177,7 @@ async function zeroInL2Table(
 
 /** Zero flags for some subclusters of one cluster (QEMU's zero_l2_subclusters()). */
 async function zeroSubclusters(
-  writer: Qcow2Writer,
+  writer: WriterState,
   offset: number,
   count: number,
 ): Promise<undefined | typeof UNSUPPORTED> {
@@ -204,7 +204,7 @@ async function zeroSubclusters(
  * clusters are released.
  */
 export async function discardClusters(
-  writer: Qcow2Writer,
+  writer: WriterState,
   offset: number,
   bytes: number,
   type: 'request' | 'snapshot' | 'other' | 'never',
@@ -258,7 +258,7 @@ export async function discardClusters(
 }
 
 /** Kind of the subcluster holding `offset` (QEMU's qcow2_get_host_offset() type). */
-export async function subclusterKindAtOffset(writer: Qcow2Writer, offset: number) {
+export async function subclusterKindAtOffset(writer: WriterState, offset: number) {
   const { geometry } = writer;
   const l1Index = geometry.l1Index(offset);
   const l2Offset =
