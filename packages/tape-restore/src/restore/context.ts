@@ -18,6 +18,9 @@ export interface RestoreBaseOptions extends LongRunningOptions {
   log?: TaskLog | undefined;
 }
 
+// The tape each drive holds whose labels were checked: staying on it needs no re-check.
+const verified = new WeakMap<TapeDrive, string>();
+
 /**
  * Loads a member of the media set into the drive and checks its labels: the media
  * label's uuid and the media-set label's uuid and position must be the inventory's.
@@ -29,10 +32,10 @@ export async function loadMember(
   log: TaskLog,
 ): Promise<void> {
   const label = member.label.label_text;
-  if (drive.loadedMedia() !== label) {
-    log(`loading media '${label}'`);
-    await drive.loadMedia(label);
-  }
+  if (drive.loadedMedia() === label && verified.get(drive) === label) return;
+  verified.delete(drive);
+  log(`loading media '${label}'`);
+  await drive.loadMedia(label);
   const labels = await readTapeLabels(drive);
   if (labels.mediaLabel.uuid !== member.label.uuid) {
     throw new TapeRestoreError(
@@ -56,6 +59,7 @@ export async function loadMember(
       { tape: label, fileNumber: 1 },
     );
   }
+  verified.set(drive, label);
 }
 
 /** Members in ascending media-uuid order, as PBS's BTreeMap walks them (§9, §10). */

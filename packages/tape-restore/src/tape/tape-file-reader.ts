@@ -12,7 +12,11 @@ import {
 } from '../format/tape-block.js';
 import type { TapeReadStats } from './stats.js';
 
-/** Blocks read from the host file per read call: 4 MiB, few syscalls, bounded memory. */
+/**
+ * Blocks read from the host file per read call: 1 at first, doubling up to 16 (4 MiB:
+ * few syscalls, bounded memory). The ramp keeps a reader that stops early (a chunk
+ * archive left as soon as it gave its chunks) from reading megabytes it does not need.
+ */
 const READ_AHEAD_BLOCKS = 16;
 
 export interface TapeFileLocation {
@@ -35,7 +39,8 @@ export class TapeFileReader {
   readonly #handle: FileHandle;
   readonly #fileSize: number;
   readonly #stats: TapeReadStats;
-  readonly #buffer: Buffer;
+  #buffer: Buffer;
+  #readAhead = 1;
   /** Block index of #buffer[0], and how many whole blocks it holds. */
   #bufferBlock = 0;
   #bufferBlocks = 0;
@@ -233,9 +238,12 @@ export class TapeFileReader {
   }
 
   async #fill(firstBlock: number): Promise<void> {
-    const maxBlocks = this.#buffer.byteLength / PROXMOX_TAPE_BLOCK_SIZE;
     const wholeBlocks = Math.floor(this.#fileSize / PROXMOX_TAPE_BLOCK_SIZE);
-    const blocks = Math.min(maxBlocks, wholeBlocks - firstBlock);
+    const blocks = Math.min(this.#readAhead, wholeBlocks - firstBlock);
+    this.#readAhead = Math.min(READ_AHEAD_BLOCKS, this.#readAhead * 2);
+    if (this.#buffer.byteLength < blocks * PROXMOX_TAPE_BLOCK_SIZE) {
+      this.#buffer = Buffer.allocUnsafe(blocks * PROXMOX_TAPE_BLOCK_SIZE);
+    }
     const length = blocks * PROXMOX_TAPE_BLOCK_SIZE;
     let done = 0;
     try {
