@@ -434,6 +434,14 @@ export async function openReadOnly(path: string, structure: string): Promise<Fil
     // 'r': never created, never written; the store is only ever read.
     return await open(path, 'r');
   } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw kvError(
+        'MISSING_FILE',
+        `the ${structure} is not there`,
+        { path, offset: 0, structure },
+        error,
+      );
+    }
     throw fromSystemError(error, `open ${structure}`, { path, structure });
   }
 }

@@ -1,66 +1,15 @@
 import { cp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32c, maskCrc32c } from '@x/blockio';
-import { cachedFixture, makeTempDir, pokeBytes, readBytes, type TempDir } from '@x/test-utils';
+import { makeTempDir, pokeBytes, readBytes, type TempDir } from '@x/test-utils';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Cursor } from '../src/cursor.js';
 import { KvStoreError, openKvStore } from '../src/index.js';
 import { Table } from '../src/table.js';
-import { PACKAGE_ROOT } from './support/ceph-fixture.js';
 import { frameLogRecord, putRecord, writeBatch } from './support/log-frame.js';
-import { buildLevelDb, hex, ldb, levelDbListing } from './support/peer-stores.js';
+import { levelDbListing } from './support/peer-stores.js';
 import { readAll } from './support/read-all.js';
-
-/** A small LevelDB: one session flushed to a table, a second left in the log. */
-async function baseLevelDb(compression: 'snappy' | null): Promise<string> {
-  const name = compression ?? 'plain';
-  const root = await cachedFixture(
-    PACKAGE_ROOT,
-    `corruption-leveldb-${name}`,
-    `v1 ${name}`,
-    async (scratch) => {
-      const first = Array.from(
-        { length: 500 },
-        (_, i) =>
-          ['put', hex(`key-${String(i).padStart(4, '0')}`), hex(`value ${i} `.repeat(8))] as [
-            'put',
-            string,
-            string,
-          ],
-      );
-      const second = Array.from(
-        { length: 50 },
-        (_, i) =>
-          ['put', hex(`log-${String(i).padStart(4, '0')}`), hex(`logged ${i}`)] as [
-            'put',
-            string,
-            string,
-          ],
-      );
-      await buildLevelDb(join(scratch, 'db'), [
-        { options: { compression, block_size: 1024 }, ops: first },
-        {
-          options: { compression, block_size: 1024 },
-          ops: [...second, ['delete', hex('key-0003')]],
-        },
-      ]);
-    },
-  );
-  return join(root, 'db');
-}
-
-async function baseRocksDb(): Promise<string> {
-  const root = await cachedFixture(PACKAGE_ROOT, 'corruption-rocksdb', 'v1', async (scratch) => {
-    const db = join(scratch, 'db');
-    const pairs = Array.from({ length: 300 }, (_, i) => [
-      `key-${String(i).padStart(4, '0')}`,
-      `value ${i} `.repeat(8),
-    ]).flat();
-    await ldb(db, ['--create_if_missing', 'batchput', ...pairs]);
-    await ldb(db, ['batchput', 'log-1', 'one', 'log-2', 'two']);
-  });
-  return join(root, 'db');
-}
+import { baseLevelDb, baseRocksDb } from './support/small-stores.js';
 
 let temp: TempDir;
 beforeEach(async () => {
@@ -350,5 +299,15 @@ describe('corrupt RocksDB stores give typed errors', () => {
     const error = await failure(db);
     expect(error.code).toBe('UNSUPPORTED');
     expectLocated(error, /\.sst$/, /table footer/);
+  });
+});
+
+describe('missing files', () => {
+  it('CURRENT naming a manifest that is not there: MISSING_FILE', async () => {
+    const db = await copyOf(await baseLevelDb('snappy'));
+    await writeFile(join(db, 'CURRENT'), 'MANIFEST-424242\n');
+    const error = await failure(db);
+    expect(error.code).toBe('MISSING_FILE');
+    expectLocated(error, /MANIFEST-424242$/, /manifest/);
   });
 });
