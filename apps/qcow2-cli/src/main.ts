@@ -2,6 +2,7 @@ import { setFlagsFromString } from 'node:v8';
 import { Command } from 'commander';
 import { registerCheck } from './commands/check.js';
 import { registerConvert } from './commands/convert.js';
+import { registerCreate } from './commands/create.js';
 import { registerDump } from './commands/dump.js';
 import { registerInfo } from './commands/info.js';
 import { registerMap } from './commands/map.js';
@@ -32,6 +33,7 @@ const program = new Command('qcow2')
 
 for (const register of [
   registerInfo,
+  registerCreate,
   registerMap,
   registerConvert,
   registerCheck,
@@ -45,4 +47,30 @@ for (const register of [
   register(program);
 }
 
-await program.parseAsync(process.argv);
+program.addHelpText(
+  'after',
+  '\nqemu-img habits work: --output=json is --json, --output=human the default.\n',
+);
+
+await program.parseAsync(qemuImgHabits(process.argv));
+
+/** qemu-img's `--output=json|human` (or `--output json`) as our `--json` (or nothing). */
+function qemuImgHabits(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const value = arg.startsWith('--output=')
+      ? arg.slice('--output='.length)
+      : arg === '--output' && (argv[i + 1] === 'json' || argv[i + 1] === 'human')
+        ? argv[++i]
+        : undefined;
+    if (value === undefined) out.push(arg);
+    else if (value === 'json') out.push('--json');
+    else if (value !== 'human') out.push(arg);
+  }
+  return out;
+}
