@@ -1,0 +1,102 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { filesEqual, makeTempDir, type TempDir } from '@x/test-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createInventory,
+  listImages,
+  lookupImage,
+  type OsdLocation,
+  recoverImage,
+} from '../src/index.js';
+import { type ExtractedFixture, extractedFixture } from './support/ceph-fixture.js';
+import { peerKvOpener } from './support/peer-kv.js';
+
+let fixture: ExtractedFixture;
+let temp: TempDir;
+let workdir: string;
+let staleWorkdir: string;
+
+beforeAll(async () => {
+  fixture = await extractedFixture();
+  temp = await makeTempDir('rbd-local-');
+  workdir = temp.file('work');
+  staleWorkdir = temp.file('stale');
+  const both: OsdLocation[] = [
+    { host: 'local', dataPath: fixture.osd0 },
+    { host: 'local', dataPath: fixture.osd1 },
+  ];
+  const summary = await createInventory(both, { workdir, openKvStore: peerKvOpener });
+  expect(summary.osds.map((osd) => osd.status)).toEqual(['scanned', 'scanned']);
+  await createInventory([{ host: 'local', dataPath: fixture.osd1 }], {
+    workdir: staleWorkdir,
+    openKvStore: peerKvOpener,
+  });
+});
+
+afterAll(async () => {
+  await temp?.remove();
+});
+
+describe('the real FileStore fixture through local paths', () => {
+  it('lists both images, by pool name from the OSD map', async () => {
+    const images = await listImages({ workdir });
+    expect(images.map((image) => `${image.pool.name}/${image.name} v${image.format}`)).toEqual([
+      'rbd/img_v1 v1',
+      'rbd/img_v2.a v2',
+    ]);
+  });
+
+  it('looks up format 2 and format 1 metadata, by pool name and id', async () => {
+    const v2 = await lookupImage('rbd/img_v2.a', { workdir });
+    expect(v2).toMatchObject({
+      id: '102e52f45f67',
+      prefix: 'rbd_data.102e52f45f67',
+      order: 22,
+      size: 48 << 20,
+      features: 0x3dn,
+      snapSeq: 5n,
+    });
+    expect(v2.snapshots).toEqual([
+      { id: 4n, name: 's1', size: 48 << 20 },
+      { id: 5n, name: 's2', size: 48 << 20 },
+    ]);
+    const v1 = await lookupImage('1/img_v1', { workdir });
+    expect(v1).toMatchObject({
+      prefix: 'rb.0.1034.6b8b4567',
+      order: 22,
+      size: 16 << 20,
+      snapSeq: 6n,
+    });
+    expect(v1.snapshots).toEqual([{ id: 6n, name: 'v1s1', size: 16 << 20 }]);
+  });
+
+  for (const name of ['img_v2.a', 'img_v2.a@s1', 'img_v2.a@s2', 'img_v1', 'img_v1@v1s1']) {
+    it(`rebuilds ${name} equal to its rbd export`, async () => {
+      const output = temp.file(`${name}.raw`);
+      const report = await recoverImage(`rbd/${name}`, output, { workdir });
+      expect(report.complete).toBe(true);
+      expect(await filesEqual(output, fixture.exportPath(name))).toBe(true);
+    });
+  }
+
+  it('the stale OSD alone gives the pre-degrade head', async () => {
+    const output = temp.file('stale.raw');
+    await recoverImage('rbd/img_v2.a', output, { workdir: staleWorkdir });
+    expect(await filesEqual(output, fixture.exportPath('img_v2.a.pre-degrade'))).toBe(true);
+  });
+
+  it('--all-snapshots as raw gives a directory of every state', async () => {
+    const output = temp.file('all-v2');
+    const report = await recoverImage('rbd/img_v2.a', output, { workdir, allSnapshots: true });
+    expect((await readdir(output)).sort()).toEqual([
+      'img_v2.a.raw',
+      'img_v2.a@s1.raw',
+      'img_v2.a@s2.raw',
+    ]);
+    for (const name of ['img_v2.a', 'img_v2.a@s1', 'img_v2.a@s2']) {
+      expect(await filesEqual(join(output, `${name}.raw`), fixture.exportPath(name))).toBe(true);
+    }
+    expect(report.states.map((state) => state.label)).toEqual(['s1', 's2', 'head']);
+  });
+});
