@@ -1,14 +1,9 @@
-import { RbdRecoverError } from './errors.js';
+import { openKvStore as openStore } from '@x/kvstore';
 import type { KvStoreOpener } from './kv.js';
 
 /**
- * The default omap reader. @x/kvstore (LevelDB and RocksDB, read-only) is being
- * written; until it is a dependency, callers pass `openKvStore`.
+ * The default omap reader: @x/kvstore's read-only LevelDB/RocksDB readers (no Ceph
+ * tool, nothing written to the store; warnings about what it tolerated are the
+ * store's own). Loaded lazily: list/lookup/recover never need it.
  */
-export const openKvStore: KvStoreOpener = async (directory) => {
-  throw new RbdRecoverError(
-    'UNSUPPORTED',
-    'no LevelDB/RocksDB reader is built in yet: pass openKvStore',
-    { path: directory },
-  );
-};
+export const openKvStore: KvStoreOpener = (directory, options) => openStore(directory, options);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createInventory,
   listImages,
+  loadInventory,
   lookupImage,
   type OsdLocation,
   recoverImage,
@@ -26,12 +27,10 @@ beforeAll(async () => {
     { host: 'local', dataPath: fixture.osd0 },
     { host: 'local', dataPath: fixture.osd1 },
   ];
-  const summary = await createInventory(both, { workdir, openKvStore: peerKvOpener });
+  const summary = await createInventory(both, { workdir });
   expect(summary.osds.map((osd) => osd.status)).toEqual(['scanned', 'scanned']);
-  await createInventory([{ host: 'local', dataPath: fixture.osd1 }], {
-    workdir: staleWorkdir,
-    openKvStore: peerKvOpener,
-  });
+  expect(summary.osds.map((osd) => osd.kvBackend)).toEqual(['leveldb', 'rocksdb']);
+  await createInventory([{ host: 'local', dataPath: fixture.osd1 }], { workdir: staleWorkdir });
 });
 
 afterAll(async () => {
@@ -39,6 +38,43 @@ afterAll(async () => {
 });
 
 describe('the real FileStore fixture through local paths', () => {
+  it('the inventory read through @x/kvstore equals one read through plyvel and ldb', async () => {
+    const peerWorkdir = temp.file('peer');
+    await createInventory(
+      [
+        { host: 'local', dataPath: fixture.osd0 },
+        { host: 'local', dataPath: fixture.osd1 },
+      ],
+      { workdir: peerWorkdir, openKvStore: peerKvOpener },
+    );
+    const ours = await loadInventory(workdir);
+    const theirs = await loadInventory(peerWorkdir);
+    for (const [i, osd] of ours.osds.entries()) {
+      const peer = theirs.osds[i];
+      expect({ ...osd, createdAt: '' }).toEqual({ ...peer, createdAt: '' });
+    }
+    expect(ours.osds[0]?.pgEpochs).toEqual({
+      '1.0': 28,
+      '1.1': 28,
+      '1.2': 28,
+      '1.3': 28,
+      '1.4': 28,
+      '1.5': 28,
+      '1.6': 28,
+      '1.7': 28,
+    });
+    expect(ours.osds[1]?.pgEpochs).toEqual({
+      '1.0': 26,
+      '1.1': 25,
+      '1.2': 24,
+      '1.3': 26,
+      '1.4': 25,
+      '1.5': 24,
+      '1.6': 25,
+      '1.7': 23,
+    });
+  });
+
   it('lists both images, by pool name from the OSD map', async () => {
     const images = await listImages({ workdir });
     expect(images.map((image) => `${image.pool.name}/${image.name} v${image.format}`)).toEqual([

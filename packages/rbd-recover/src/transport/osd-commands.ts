@@ -111,6 +111,7 @@ export async function* listFiles(
     signal: options.signal,
   });
   let rest: Buffer = Buffer.alloc(0);
+  let completed = false;
   try {
     for await (const chunk of withStallTimeout(
       transport,
@@ -130,8 +131,10 @@ export async function* listFiles(
       }
       rest = rest.subarray(start);
     }
+    completed = true;
   } finally {
-    command.kill();
+    // Only a consumer that stopped early (or an error) ends the command.
+    if (!completed) command.kill();
   }
   const result = await command.done;
   if (result.code === 127) throw missingTool(transport, 'find', current);
@@ -228,6 +231,7 @@ export async function streamFiles(
   options: CommandOptions = {},
 ): Promise<{ missing: string[]; stderr: string }> {
   const received = new Set<string>();
+  let completed = false;
   const stdin = Buffer.from(`${paths.join('\0')}\0`, 'latin1');
   const command = await transport.run(
     [
@@ -253,8 +257,9 @@ export async function streamFiles(
       },
       { host: transport.host, path: directory },
     );
+    completed = true;
   } finally {
-    command.kill();
+    if (!completed) command.kill();
   }
   const result = await command.done;
   if (result.code === 127) throw missingTool(transport, 'tar', directory);

@@ -45,7 +45,7 @@ export async function readTarStream(
   for await (const chunk of source) {
     let at = 0;
     while (at < chunk.byteLength) {
-      if (ended) return; // trailing zeros after the end marker
+      if (ended) break; // the record padding after the end marker: drained, not cut
       if (dataLeft > 0) {
         const take = Math.min(dataLeft, chunk.byteLength - at);
         const piece = chunk.subarray(at, at + take);
