@@ -6,6 +6,7 @@ export {
   encodeBlob,
   verifyChunk,
 } from './blob.js';
+export { MediaCatalogBuilder } from './catalog/catalog-writer.js';
 export {
   assembleMediaSet,
   INVENTORY_FILE,
@@ -52,8 +53,35 @@ export {
   manifestWithoutVerifyState,
   parseManifest,
 } from './manifest.js';
+export { compareWithCatalog } from './media/compare-catalog.js';
+export {
+  type CatalogListing,
+  listMedia,
+  listMediaCatalog,
+  type MediaCatalogListing,
+  type MediaListEntry,
+} from './media/media-list.js';
+export {
+  type MediaDamage,
+  type VerifiedFile,
+  type VerifyMediaOptions,
+  type VerifyMediaResult,
+  verifyMedia,
+} from './media/verify-media.js';
 export { pxarHash } from './pxar-hash.js';
 export type { RestoreBaseOptions, TaskLog } from './restore/context.js';
+export {
+  type RestoreMediaSetOptions,
+  type RestoreMediaSetResult,
+  restoreMediaSet,
+} from './restore/full-restore.js';
+export {
+  type PlannedRead,
+  type PlannedTape,
+  type PlanOptions,
+  planRestore,
+  type RestorePlan,
+} from './restore/plan.js';
 export {
   DEFAULT_OWNER,
   openDatastores,
@@ -74,6 +102,6 @@ export {
 } from './snapshot-name.js';
 export { DdDumpDrive, openTapeDrive, VirtualTapeDrive } from './tape/host-file-drive.js';
 export { newTapeReadStats, type TapeReadStats } from './tape/stats.js';
-export type { NextTapeFile, TapeDrive } from './tape/tape-drive.js';
+export type { NextTapeFile, TapeDrive, TapeFileSizes } from './tape/tape-drive.js';
 export { type TapeFileLocation, TapeFileReader } from './tape/tape-file-reader.js';
 export { formatUuid } from './uuid.js';

@@ -27,6 +27,8 @@ export interface CatalogChunkArchive {
   readonly uuid: string;
   readonly store: string;
   readonly chunkCount: number;
+  /** The chunks it holds (hex), in archive order. */
+  readonly digests: string[];
 }
 
 export interface CatalogSnapshot {
@@ -100,8 +102,7 @@ export function parseMediaCatalog(
         fileNumber: number;
         uuid: string;
         store: string;
-        chunks: Map<string, number>;
-        count: number;
+        digests: string[];
         offset: number;
       }
     | undefined;
@@ -123,8 +124,7 @@ export function parseMediaCatalog(
       need(CHUNK_DIGEST_SIZE, 'chunk');
       if (!open)
         throw fail(recordOffset, 'a chunk record outside a chunk archive (no open A record)');
-      open.chunks.set(buffer.toString('hex', offset, offset + CHUNK_DIGEST_SIZE), open.fileNumber);
-      open.count++;
+      open.digests.push(buffer.toString('hex', offset, offset + CHUNK_DIGEST_SIZE));
       offset += CHUNK_DIGEST_SIZE;
       continue;
     }
@@ -180,8 +180,7 @@ export function parseMediaCatalog(
         fileNumber,
         uuid: formatUuid(entry.uuid),
         store,
-        chunks: new Map(),
-        count: 0,
+        digests: [],
         offset: recordOffset,
       };
       continue;
@@ -204,12 +203,13 @@ export function parseMediaCatalog(
         storeChunks = new Map();
         state.chunks.set(open.store, storeChunks);
       }
-      for (const [digest, file] of open.chunks) storeChunks.set(digest, file);
+      for (const digest of open.digests) storeChunks.set(digest, fileNumber);
       state.chunkArchives.push({
         fileNumber,
         uuid: open.uuid,
         store: open.store,
-        chunkCount: open.count,
+        chunkCount: open.digests.length,
+        digests: open.digests,
       });
       open = undefined;
       continue;

@@ -33,6 +33,8 @@ export async function* chunkArchiveEntries(
   reader: TapeFileReader,
   stats: TapeReadStats,
   end: ChunkArchiveEnd = { cut: false },
+  /** Given, a blob that fails its CRC is reported here and skipped instead of thrown (verify-media). */
+  onDamaged?: (error: TapeRestoreError, digest: string) => void,
 ): AsyncGenerator<ChunkArchiveEntry> {
   const headerBytes = Buffer.allocUnsafe(ChunkArchiveEntryHeader.size);
   for (;;) {
@@ -64,7 +66,14 @@ export async function* chunkArchiveEntries(
     }
     stats.chunkEntriesDecoded++;
     const blobWhere = { ...where, structure: `DataBlob of chunk ${digest}` };
-    const kind = checkBlobCrc(blob, blobWhere);
+    let kind: BlobKind;
+    try {
+      kind = checkBlobCrc(blob, blobWhere);
+    } catch (error) {
+      if (!onDamaged || !(error instanceof TapeRestoreError)) throw error;
+      onDamaged(error, digest);
+      continue;
+    }
     yield { digest, digestBytes: header.digest, blob, kind, where: blobWhere };
   }
 }

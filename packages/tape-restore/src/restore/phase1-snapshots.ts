@@ -111,6 +111,19 @@ async function extractSnapshotArchive(
       reader.where('snapshot archive header'),
     );
   }
+  return extractPxarSnapshot(reader, dir, item.path);
+}
+
+/**
+ * Decodes the pxar of a snapshot archive (after its header) into `dir`: each file
+ * under its staging name, then renamed (§10); the manifest re-encoded without
+ * verify_state and written last. Then checks the rest of the block stream.
+ */
+export async function extractPxarSnapshot(
+  reader: TapeFileReader,
+  dir: string,
+  snapshotPath: string,
+): Promise<Manifest> {
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   let manifestBlob: Buffer | undefined;
@@ -137,13 +150,13 @@ async function extractSnapshotArchive(
   if (manifestBlob === undefined) {
     throw new TapeRestoreError(
       'BAD_MANIFEST',
-      `the snapshot archive of ${item.path} has no ${MANIFEST_BLOB_NAME}`,
+      `the snapshot archive of ${snapshotPath} has no ${MANIFEST_BLOB_NAME}`,
       manifestWhere,
     );
   }
   // Reaching the END_OF_STREAM block checks the rest of the block stream too.
   await reader.skipToEnd();
-  const where = { ...manifestWhere, structure: `manifest of ${item.path}` };
+  const where = { ...manifestWhere, structure: `manifest of ${snapshotPath}` };
   const manifest = parseManifest((await decodeBlob(manifestBlob, where)).toString('utf8'), where);
   const blob = await encodeBlob(Buffer.from(manifestWithoutVerifyState(manifest)));
   const staging = join(dir, stagingName(MANIFEST_BLOB_NAME));

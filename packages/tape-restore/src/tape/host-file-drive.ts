@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fromSystemError } from '@x/blockio';
 import { TapeRestoreError } from '../errors.js';
 import { newTapeReadStats, type TapeReadStats } from './stats.js';
-import type { NextTapeFile, TapeDrive } from './tape-drive.js';
+import type { NextTapeFile, TapeDrive, TapeFileSizes } from './tape-drive.js';
 import { TapeFileReader } from './tape-file-reader.js';
 
 /**
@@ -11,7 +11,7 @@ import { TapeFileReader } from './tape-file-reader.js';
  * host file is the filemark). Subclasses say where a tape's files are. Inputs are only
  * read: the position is kept in memory, never written back to the drive directory.
  */
-abstract class HostFileTapeDrive implements TapeDrive {
+abstract class HostFileTapeDrive implements TapeDrive, TapeFileSizes {
   readonly name: string;
   readonly stats: TapeReadStats = newTapeReadStats();
   #label: string | undefined;
@@ -37,6 +37,20 @@ abstract class HostFileTapeDrive implements TapeDrive {
     this.#label = label;
     this.#files = files;
     this.#position = 0;
+  }
+
+  async tapeFileSizes(label: string): Promise<number[] | undefined> {
+    const files = await this.tapeFiles(label);
+    if (files === undefined) return undefined;
+    const sizes: number[] = [];
+    for (const path of files)
+      sizes.push(
+        await stat(path).then(
+          (s) => s.size,
+          () => 0,
+        ),
+      );
+    return sizes;
   }
 
   loadedMedia(): string | undefined {

@@ -35,3 +35,9 @@ export interface TapeDrive {
   readNextFile(): Promise<NextTapeFile>;
   close(): Promise<void>;
 }
+
+/** Drives that can tell file sizes without loading a tape (host-file drives can). */
+export interface TapeFileSizes {
+  /** Byte sizes of the files of tape `label`, or undefined when it is not there. */
+  tapeFileSizes(label: string): Promise<number[] | undefined>;
+}

@@ -235,7 +235,13 @@ export async function writeMediaSet(options: WriteMediaSetOptions): Promise<Writ
       let pending = digests;
       while (pending.length > 0) {
         await nextTapeIfFull();
+        const fresh = tape.files.length <= 2 + tape.seqNr;
         const result = await writeChunkArchive(tape, source, pending);
+        if (result.done.length === 0 && fresh) {
+          throw new Error(
+            `chunk ${pending[0]} does not fit on an empty tape of ${maxTapeSize} bytes`,
+          );
+        }
         for (const d of result.done) written.add(`${source.store}:${d}`);
         if (result.cut) cutChunks.push(result.cut);
         pending = pending.slice(result.done.length);
@@ -243,7 +249,13 @@ export async function writeMediaSet(options: WriteMediaSetOptions): Promise<Writ
       }
       for (;;) {
         await nextTapeIfFull();
+        const fresh = tape.files.length <= 2 + tape.seqNr;
         const complete = await writeSnapshotArchive(tape, source, snapshot, dir, names);
+        if (!complete.ok && fresh) {
+          throw new Error(
+            `the snapshot archive of ${snapshot} does not fit on an empty tape of ${maxTapeSize} bytes`,
+          );
+        }
         if (complete.leom) tapeFull = true;
         if (complete.ok) break;
         incompleteSnapshots.push(`${source.store}:${snapshot}`);

@@ -76,6 +76,8 @@ export const STORE1_SNAPSHOTS: FixtureSnapshot[] = [
         chunks: [runnyBytes(300_000, 3), runnyBytes(500_000, 4), runnyBytes(123_457, 5)],
       },
       { name: 'pct.conf.blob', kind: 'blob', data: Buffer.from('arch: amd64\n') },
+      // A large blob makes this snapshot archive several blocks long: cut at end of media.
+      { name: 'catalog.pcat1.blob', kind: 'blob', data: seededBytes(900_000, 12) },
     ],
     clientLog: 'backup of ct 200 finished\n',
   },
@@ -140,7 +142,7 @@ export interface TapeFixture {
  * media. Cached under .fixtures/.
  */
 export async function tapeFixture(): Promise<TapeFixture> {
-  const recipe = 'tape-fixture v7';
+  const recipe = 'tape-fixture v9';
   const root = await cachedFixture(PACKAGE_ROOT, 'media-sets', recipe, async (dir) => {
     const store1 = await new DatastoreBuilder(join(dir, 'store1')).init();
     for (const snapshot of STORE1_SNAPSHOTS) await store1.addSnapshot(snapshot);
