@@ -39,6 +39,11 @@ export type Plan =
       superblock: number | undefined;
       blockSize: number | undefined;
       sourceOffset: number;
+      /**
+       * -o was given, even as 0: with a QCOW2 source it means "the filesystem
+       * inside it", never a conversion of the whole image.
+       */
+      sourceOffsetGiven: boolean;
       destinationOffset: number;
       check: boolean;
       dryRun: boolean;
@@ -135,6 +140,7 @@ export function planFromArguments(args: string[], options: CliOptions): Plan {
     superblock: superblock || undefined,
     blockSize,
     sourceOffset,
+    sourceOffsetGiven: options.o !== undefined,
     destinationOffset,
     check: options.c ?? false,
     dryRun: options.n ?? false,

@@ -227,7 +227,7 @@ function isPlainRaw(plan: ImagePlan): boolean {
     !plan.allData &&
     !plan.scramble &&
     plan.superblock === undefined &&
-    plan.sourceOffset === 0
+    !plan.sourceOffsetGiven
   );
 }
 

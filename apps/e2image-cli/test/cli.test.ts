@@ -162,6 +162,10 @@ describe('x-e2image', () => {
     const scrambled = temp.file('inside-s.raw');
     expect((await run(['-rs', full, scrambled])).code).toBe(0);
     expect(await filesEqual(scrambled, fixture.peerScrambled)).toBe(true);
+    // An explicit -o 0 is an offset given: the filesystem inside, not a conversion.
+    const inside = temp.file('inside-o0.raw');
+    expect((await run(['-r', '-o', '0', full, inside])).code).toBe(0);
+    expect(await filesEqual(inside, fixture.peerRaw)).toBe(true);
     const normal = temp.file('inside.e2i');
     expect((await run([full, normal])).code).toBe(0);
     await runPeerOk('dumpe2fs', ['-i', normal]);

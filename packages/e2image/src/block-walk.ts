@@ -94,11 +94,14 @@ export function walkInodeBlocksSync(
 ): boolean {
   if (inode.usesExtents) {
     const root = inode.blockArea;
+    // A tree with index levels is left to the async walk, which checks (and
+    // reports on) the root itself: checking it here too would report twice.
+    const depth = root.readUInt16LE(EH_DEPTH);
+    if (depth !== 0 && extentHeaderProblem(root, root.length) === undefined) return false;
     if (isAllZero(root) || !usableExtentRoot(fs, inode, root, options)) {
       visitTranslator(fs, inode, visitor);
       return true;
     }
-    if (root.readUInt16LE(EH_DEPTH) !== 0) return false;
     visitTranslator(fs, inode, visitor);
     visitLeaf(root, visitor);
     return true;
@@ -127,8 +130,9 @@ export function walkInodeBlocksSync(
  * ext2fs_extent_open2 verifies the root header (magic, entries, eh_max) and
  * ext2fs_block_iterate3 returns success without walking anything when that
  * fails, so e2image copies none of the inode's blocks and says nothing. Strict
- * walks throw; lenient ones warn and skip the tree. An absurd depth is not one
- * of libext2fs' root checks: it always throws.
+ * walks throw; lenient ones warn and skip the tree. A depth past the format's
+ * maximum is not one of libext2fs' checks either: strict walks throw, lenient
+ * ones warn and walk it (e2image images such a tree).
  */
 function usableExtentRoot(
   fs: Filesystem,
@@ -146,7 +150,7 @@ function usableExtentRoot(
     });
     return false;
   }
-  checkExtentHeader(fs, inode, root, root.length, undefined, undefined);
+  checkExtentHeader(fs, inode, root, root.length, undefined, undefined, options);
   return true;
 }
 
@@ -193,7 +197,13 @@ function extentTreeError(
   });
 }
 
-/** ext2fs_extent_header_verify, plus the depth a child must have. */
+/**
+ * ext2fs_extent_header_verify, plus the depth: past the format's maximum at the
+ * root, or not one less than the parent's in a child. libext2fs checks neither:
+ * it takes the root's depth and counts levels down from it, whatever a child's
+ * eh_depth says, so e2image images such trees. Strict walks (reading a file)
+ * throw; lenient ones warn once per inode and follow the levels as libext2fs does.
+ */
 function checkExtentHeader(
   fs: Filesystem,
   inode: Inode,
@@ -201,26 +211,29 @@ function checkExtentHeader(
   size: number,
   block: number | undefined,
   expectedDepth: number | undefined,
+  options: Pick<WalkOptions, 'strict'>,
+  walk?: ExtentWalk,
 ): void {
   const problem = extentHeaderProblem(node, size);
   if (problem !== undefined) throw extentTreeError(fs, inode, block, problem);
   const depth = node.readUInt16LE(EH_DEPTH);
+  let what: string | undefined;
   if (expectedDepth === undefined && depth > EXT4_MAX_EXTENT_DEPTH) {
-    throw extentTreeError(
-      fs,
-      inode,
-      block,
-      `depth ${depth} exceeds the maximum of ${EXT4_MAX_EXTENT_DEPTH}`,
-    );
+    what = `depth ${depth} exceeds the maximum of ${EXT4_MAX_EXTENT_DEPTH}`;
+  } else if (expectedDepth !== undefined && depth !== expectedDepth) {
+    what = `depth ${depth} where the parent says ${expectedDepth} (a loop or a misplaced node)`;
   }
-  if (expectedDepth !== undefined && depth !== expectedDepth) {
-    throw extentTreeError(
-      fs,
-      inode,
-      block,
-      `depth ${depth} where the parent says ${expectedDepth} (a loop or a misplaced node)`,
-    );
-  }
+  if (what === undefined) return;
+  if (options.strict) throw extentTreeError(fs, inode, block, what);
+  if (walk?.depthWarned) return;
+  if (walk) walk.depthWarned = true;
+  const where = block === undefined ? 'extent tree root' : `extent tree block ${block}`;
+  fs.warn({
+    code: 'EXTENT_TREE_DEPTH',
+    message: `inode ${inode.ino}: ${where}: ${what}; walked by the root's depth, as e2image does`,
+    inode: inode.ino,
+    ...(block === undefined ? {} : { block }),
+  });
 }
 
 function visitLeaf(node: Buffer, visitor: BlockVisitor): void {
@@ -246,7 +259,12 @@ async function walkExtentTree(
 ): Promise<void> {
   const root = Buffer.from(inode.blockArea);
   if (!usableExtentRoot(fs, inode, root, options)) return;
-  const walk: ExtentWalk = { visited: new Set<number>(), ancestors: [], warned: false };
+  const walk: ExtentWalk = {
+    visited: new Set<number>(),
+    ancestors: new Set<number>(),
+    warned: false,
+    depthWarned: false,
+  };
   await walkExtentNode(fs, inode, visitor, options, root, root.readUInt16LE(EH_DEPTH), walk);
 }
 
@@ -254,8 +272,10 @@ async function walkExtentTree(
 interface ExtentWalk {
   readonly visited: Set<number>;
   /** Blocks on the path from the root to the node being walked. */
-  readonly ancestors: number[];
+  readonly ancestors: Set<number>;
   warned: boolean;
+  /** A depth problem was reported for this inode (once is enough). */
+  depthWarned: boolean;
 }
 
 async function walkExtentNode(
@@ -281,7 +301,7 @@ async function walkExtentNode(
       inode: inode.ino,
     });
     // libext2fs (since 1.46.6) refuses a child that is one of its own ancestors.
-    if (walk.ancestors.includes(child)) {
+    if (walk.ancestors.has(child)) {
       throw extentTreeError(
         fs,
         inode,
@@ -307,7 +327,7 @@ async function walkExtentNode(
     }
     walk.visited.add(child);
     const buffer = await readMappingBlock(fs, inode, child, `extent tree block ${child}`);
-    checkExtentHeader(fs, inode, buffer, fs.blockSize, child, depth - 1);
+    checkExtentHeader(fs, inode, buffer, fs.blockSize, child, depth - 1, options, walk);
     if (fs.metadataChecksums) {
       const tail = EXTENT_HEADER_SIZE + buffer.readUInt16LE(EH_MAX) * EXTENT_ENTRY_SIZE;
       if (tail + EXTENT_TAIL_SIZE <= fs.blockSize) {
@@ -326,9 +346,9 @@ async function walkExtentNode(
         });
       }
     }
-    walk.ancestors.push(child);
+    walk.ancestors.add(child);
     await walkExtentNode(fs, inode, visitor, options, buffer, depth - 1, walk);
-    walk.ancestors.pop();
+    walk.ancestors.delete(child);
   }
 }
 

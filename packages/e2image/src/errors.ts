@@ -102,6 +102,18 @@ export type E2imageWarningCode =
    * of its blocks (ext2fs_block_iterate3 reports success having walked nothing).
    */
   | 'EXTENT_TREE_SKIPPED'
+  /**
+   * An extent tree deeper than the format allows, or a node whose eh_depth is not
+   * one less than its parent's: walked by the root's depth, as libext2fs does.
+   */
+  | 'EXTENT_TREE_DEPTH'
+  /** The bad-block inode cannot be walked: as in libext2fs, no block counts as bad. */
+  | 'BAD_BLOCK_LIST'
+  /**
+   * Inode table blocks on the bad-block list: libext2fs' inode scan skips the
+   * inodes in them, so e2image copies none of their blocks.
+   */
+  | 'INODES_IN_BAD_BLOCKS'
   /** An extent or indirect block referenced more than once in one inode: walked once. */
   | 'MAPPING_BLOCK_REUSED'
   /**

@@ -6,6 +6,7 @@ import {
   throwIfAborted,
   toSafeNumber,
 } from '@x/blockio';
+import { readBadBlockList } from './bad-blocks.js';
 import { type BlockVisitor, walkInodeBlocks, walkInodeBlocksSync } from './block-walk.js';
 import type { Filesystem } from './filesystem.js';
 import {
@@ -209,6 +210,13 @@ async function markInodeBlocks(
   const quickFiles = !allData && fs.superblock.s_creator_os !== EXT2_OS_HURD;
   const is64bit = fs.is64bit;
 
+  // Inodes in inode table blocks on the bad-block list are skipped by
+  // libext2fs' scan (EXT2_ET_BAD_BLOCK_IN_INODE_TABLE, which e2image steps
+  // over): none of their blocks are copied, though the table blocks are.
+  const badBlocks = await readBadBlockList(fs, options.signal);
+  const inodesPerBlock = fs.inodesPerBlock;
+  let skippedInBadBlocks = 0;
+
   // The chunks' buffers are reused: every inode of a chunk is done with (the
   // pending walks included) before the next chunk is asked for.
   const scan = scanInodeTables(fs, { signal: options.signal, reuseBuffers: true });
@@ -219,6 +227,10 @@ async function markInodeBlocks(
     for (let i = 0; i < chunk.count; i++) {
       const at = i * size;
       if ((table[at + I_LINKS_COUNT] as number) === 0 && table[at + I_LINKS_COUNT + 1] === 0) {
+        continue;
+      }
+      if (!badBlocks.isEmpty && badBlocks.has(chunk.tableBlock + Math.floor(i / inodesPerBlock))) {
+        skippedInBadBlocks++;
         continue;
       }
       const ino = chunk.firstIno + i;
@@ -268,6 +280,12 @@ async function markInodeBlocks(
     progress.set(chunk.firstIno + chunk.count - 1);
   }
   throwIfAborted(options.signal, fs.device.name);
+  if (skippedInBadBlocks > 0) {
+    fs.warn({
+      code: 'INODES_IN_BAD_BLOCKS',
+      message: `${skippedInBadBlocks} in-use inode(s) lie in inode table blocks on the bad-block list; their blocks are left out, as e2image does`,
+    });
+  }
   progress.finish();
 }
 
