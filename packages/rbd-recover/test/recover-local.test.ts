@@ -1,6 +1,6 @@
-import { readdir } from 'node:fs/promises';
+import { copyFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { filesEqual, makeTempDir, type TempDir } from '@x/test-utils';
+import { filesEqual, makeTempDir, runPeerOk, type TempDir } from '@x/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createInventory,
@@ -135,4 +135,28 @@ describe('the real FileStore fixture through local paths', () => {
     }
     expect(report.states.map((state) => state.label)).toEqual(['s1', 's2', 'head']);
   });
+
+  for (const image of ['img_v2.a', 'img_v1']) {
+    it(`--all-snapshots as QCOW2 of ${image}: qemu-img applies each snapshot to its rbd export`, async () => {
+      const output = temp.file(`${image}.qcow2`);
+      const report = await recoverImage(`rbd/${image}`, output, {
+        workdir,
+        allSnapshots: true,
+        format: 'qcow2',
+      });
+      expect(report.complete).toBe(true);
+      await runPeerOk('qemu-img', ['check', output]);
+      const head = temp.file(`${image}.qcow2.head.raw`);
+      await runPeerOk('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', output, head]);
+      expect(await filesEqual(head, fixture.exportPath(image))).toBe(true);
+      for (const state of report.states.filter((s) => s.snapId !== undefined)) {
+        const copy = temp.file(`${image}-${state.label}.qcow2`);
+        await copyFile(output, copy);
+        await runPeerOk('qemu-img', ['snapshot', '-a', state.label, copy]);
+        const raw = temp.file(`${image}-${state.label}.raw`);
+        await runPeerOk('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', copy, raw]);
+        expect(await filesEqual(raw, fixture.exportPath(`${image}@${state.label}`))).toBe(true);
+      }
+    });
+  }
 });
