@@ -69,7 +69,10 @@ describe('rbd-recover on the real fixture (local paths)', () => {
     );
     expect(result.code).toBe(0);
     const report = lastDocument(result.stdout);
-    expect(report.states.map((state: { label: string }) => state.label)).toEqual(['v1s1', 'head']);
+    expect((report.states as Array<{ label: string }>).map((state) => state.label)).toEqual([
+      'v1s1',
+      'head',
+    ]);
     await runPeerOk('qemu-img', [
       'convert',
       '-O',
