@@ -2,13 +2,15 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { forEachConcurrent, fromSystemError, throwIfAborted } from '@x/blockio';
 import { KvStoreError, type KvStoreWarning, kvError, type WarningListener } from './errors.js';
+import { openReadOnly } from './file-open.js';
 import { BYTEWISE_COMPARATORS, kTypeValue } from './format/constants.js';
+import { HandlePool } from './handle-pool.js';
 import { type InternalEntry, isDeletion, type RangeTombstone } from './internal-key.js';
 import { readLogRecords } from './log-reader.js';
 import { readManifest, type TableFile, userKeyOf, type Version } from './manifest.js';
 import { Memtable } from './memtable.js';
 import { mergeSources } from './merge.js';
-import { openReadOnly, Table } from './table.js';
+import { Table } from './table.js';
 import { decodeWriteBatch, hexKey } from './write-batch.js';
 
 export interface OpenKvStoreOptions {
@@ -223,6 +225,8 @@ function tableFileName(number: number, names: Set<string>): string | undefined {
 class ReadOnlyStore implements KvStore {
   private closed = false;
   private readonly rangeTombstones: RangeTombstone[];
+  /** Table files stay open between lookups (closed by close()). */
+  private readonly handles = new HandlePool();
   readonly files: { readonly tables: readonly TableFile[]; readonly logs: readonly number[] };
 
   constructor(
@@ -260,7 +264,8 @@ class ReadOnlyStore implements KvStore {
     for (const [level, files] of this.version.levels.entries()) {
       const inRange = files.filter((file) => overlaps(file, low, high));
       if (level === 0) {
-        for (const file of inRange) sources.push(this.table(file).entries(low, options.signal));
+        for (const file of inRange)
+          sources.push(this.table(file).entries(low, options.signal, this.handles));
       } else if (inRange.length > 0) {
         sources.push(this.levelEntries(inRange, low, options.signal));
       }
@@ -285,6 +290,7 @@ class ReadOnlyStore implements KvStore {
 
   async close(): Promise<void> {
     this.closed = true;
+    await this.handles.close();
   }
 
   private assertOpen(): void {
@@ -303,7 +309,7 @@ class ReadOnlyStore implements KvStore {
     low: Buffer | undefined,
     signal?: AbortSignal,
   ): AsyncGenerator<InternalEntry> {
-    for (const file of files) yield* this.table(file).entries(low, signal);
+    for (const file of files) yield* this.table(file).entries(low, signal, this.handles);
   }
 
   private isRangeDeleted(entry: InternalEntry): boolean {

@@ -133,9 +133,18 @@ export function xxh3(data: Uint8Array): bigint {
   return hashLong(data);
 }
 
+/**
+ * Inputs over 240 bytes (every table block but the smallest): the stripe loop runs on
+ * 32-bit halves, since bigint arithmetic there would dominate a table scan.
+ */
 function hashLong(data: Uint8Array): bigint {
   const length = data.length;
-  const acc = [P32_3, P64_1, P64_2, P64_3, P64_4, P32_2, P64_5, P32_1];
+  // acc[i] as (low, high) 32-bit halves at 2i, 2i + 1.
+  const acc = new Uint32Array(16);
+  for (const [i, value] of [P32_3, P64_1, P64_2, P64_3, P64_4, P32_2, P64_5, P32_1].entries()) {
+    acc[2 * i] = Number(value & M32);
+    acc[2 * i + 1] = Number(value >> 32n);
+  }
   const blocks = Math.floor((length - 1) / BLOCK_LEN);
   for (let n = 0; n < blocks; n++) {
     for (let s = 0; s < STRIPES_PER_BLOCK; s++)
@@ -146,30 +155,63 @@ function hashLong(data: Uint8Array): bigint {
   for (let s = 0; s < stripes; s++)
     accumulate512(acc, data, blocks * BLOCK_LEN + s * STRIPE_LEN, s * 8);
   accumulate512(acc, data, length - STRIPE_LEN, SECRET_SIZE - STRIPE_LEN - 7);
+  const lane = (i: number): bigint =>
+    (BigInt(acc[2 * i + 1] as number) << 32n) | BigInt(acc[2 * i] as number);
   let result = (BigInt(length) * P64_1) & M64;
   for (let i = 0; i < 4; i++) {
     result += mul128Fold64(
-      (acc[2 * i] as bigint) ^ secret64(11 + 16 * i),
-      (acc[2 * i + 1] as bigint) ^ secret64(11 + 16 * i + 8),
+      lane(2 * i) ^ secret64(11 + 16 * i),
+      lane(2 * i + 1) ^ secret64(11 + 16 * i + 8),
     );
   }
   return avalanche(result & M64);
 }
 
-function accumulate512(acc: bigint[], data: Uint8Array, p: number, secretOffset: number): void {
+const TWO_32 = 2 ** 32;
+let productLow = 0;
+let productHigh = 0;
+
+/** The 64-bit product of two uint32 into productLow/productHigh (16-bit limbs stay exact in doubles). */
+function multiply32(a: number, b: number): void {
+  const a0 = a & 0xffff;
+  const a1 = a >>> 16;
+  const b0 = b & 0xffff;
+  const b1 = b >>> 16;
+  const middle = a0 * b1 + a1 * b0;
+  const low = a0 * b0 + (middle % 65536) * 65536;
+  productLow = low % TWO_32;
+  productHigh = (a1 * b1 + Math.floor(middle / 65536) + Math.floor(low / TWO_32)) % TWO_32;
+}
+
+function add64(acc: Uint32Array, lane: number, low: number, high: number): void {
+  const sum = (acc[2 * lane] as number) + low;
+  acc[2 * lane] = sum;
+  acc[2 * lane + 1] = (acc[2 * lane + 1] as number) + high + (sum >= TWO_32 ? 1 : 0);
+}
+
+function accumulate512(acc: Uint32Array, data: Uint8Array, p: number, secretOffset: number): void {
   for (let i = 0; i < 8; i++) {
-    const value = read64(data, p + 8 * i);
-    const key = value ^ secret64(secretOffset + 8 * i);
-    acc[i ^ 1] = ((acc[i ^ 1] as bigint) + value) & M64;
-    acc[i] = ((acc[i] as bigint) + (key & M32) * (key >> 32n)) & M64;
+    const low = read32(data, p + 8 * i);
+    const high = read32(data, p + 8 * i + 4);
+    const keyLow = (low ^ read32(SECRET, secretOffset + 8 * i)) >>> 0;
+    const keyHigh = (high ^ read32(SECRET, secretOffset + 8 * i + 4)) >>> 0;
+    add64(acc, i ^ 1, low, high);
+    multiply32(keyLow, keyHigh);
+    add64(acc, i, productLow, productHigh);
   }
 }
 
-function scramble(acc: bigint[], secretOffset: number): void {
+const PRIME32_1 = Number(P32_1);
+
+function scramble(acc: Uint32Array, secretOffset: number): void {
   for (let i = 0; i < 8; i++) {
-    let value = acc[i] as bigint;
-    value ^= value >> 47n;
-    value ^= secret64(secretOffset + 8 * i);
-    acc[i] = (value * P32_1) & M64;
+    const high = acc[2 * i + 1] as number;
+    // acc ^= acc >> 47; acc ^= key; acc *= PRIME32_1 (mod 2^64).
+    const low =
+      ((acc[2 * i] as number) ^ (high >>> 15) ^ read32(SECRET, secretOffset + 8 * i)) >>> 0;
+    const mixedHigh = (high ^ read32(SECRET, secretOffset + 8 * i + 4)) >>> 0;
+    multiply32(low, PRIME32_1);
+    acc[2 * i] = productLow;
+    acc[2 * i + 1] = productHigh + Math.imul(mixedHigh, PRIME32_1);
   }
 }
