@@ -54,6 +54,8 @@ const RECIPES: Recipe[] = [
     keys: 2000,
     seed: 13,
     endWithRangeDeletion: false,
+    // ldb's background compactions leave 3 or 4 tables here, depending on timing.
+    minimumTables: 2,
   },
   {
     name: 'hash-index-first-key-xxhash64-v3',
