@@ -134,6 +134,10 @@ export function parseFilefrag(output: string, fileSize: number): FileDataMap | u
   const lines = output.split('\n');
   const header = lines.findIndex((line) => /^\s*ext:\s+logical_offset:/.test(line));
   const summary = lines.findIndex((line) => /: \d+ extents? found$/.test(line));
+  // A file that is one hole: filefrag prints no table, only "0 extents found".
+  if (header === -1 && summary !== -1 && / 0 extents found$/.test(lines[summary] as string)) {
+    return [];
+  }
   if (header === -1 || summary < header) return undefined;
   const runs: FileDataMap = [];
   for (const line of lines.slice(header + 1, summary)) {

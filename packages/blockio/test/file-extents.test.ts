@@ -286,4 +286,9 @@ describe('parseFilefrag', () => {
   it('accepts a file with no extents at all (entirely a hole)', () => {
     expect(parseFilefrag([...header, 'x: 0 extents found'].join('\n'), 1e6)).toEqual([]);
   });
+
+  it('accepts what filefrag -e prints for a file that is one hole (no table at all)', () => {
+    const output = [...header.slice(0, 2), '/tmp/hole.raw: 0 extents found', ''].join('\n');
+    expect(parseFilefrag(output, 1e6)).toEqual([]);
+  });
 });

@@ -20,12 +20,18 @@ export {
   verifyBackup,
 } from './inspect.js';
 export {
+  type MergeBackupsOptions,
+  type MergeBackupsResult,
+  mergeBackups,
+} from './merge/merge-backups.js';
+export {
   checkObjectSize,
   DEFAULT_OBJECT_SIZE,
   MAX_BUFFERED_OBJECT_SIZE,
   MAX_OBJECT_SIZE,
 } from './object-size.js';
 export { type ApplyResult, applyBackup } from './restore/apply-backup.js';
+export type { Qcow2RestoreTarget } from './restore/qcow2-target.js';
 export type { RawRestoreTarget } from './restore/raw-target.js';
 export {
   type BackupSource,
@@ -33,7 +39,12 @@ export {
   type RestoreResult,
   type RestoreTarget,
   restoreBackup,
+  targetKind,
 } from './restore/restore-backup.js';
+export type { SheepdogRestoreTarget } from './restore/sheepdog-target-types.js';
+export { openBackupSources, type SourceSpec } from './sources/open-sources.js';
+export type { OpenedSources } from './sources/opened-sources.js';
+export { qcow2SharedRanges } from './sources/qcow2-shared.js';
 export {
   BackupReader,
   type BackupRecord,

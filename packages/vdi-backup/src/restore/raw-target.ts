@@ -1,6 +1,6 @@
-import { copy, createOutputFile, FileDevice, type LongRunningOptions } from '@x/blockio';
-import type { BackupReader } from '../stream/backup-reader.js';
-import { type ApplyResult, applyBackup } from './apply-backup.js';
+import { copy, createOutputFile, FileDevice } from '@x/blockio';
+import { applyBackup } from './apply-backup.js';
+import type { PreparedTarget } from './prepared-target.js';
 import { refuseSameFile } from './same-file.js';
 
 export interface RawRestoreTarget {
@@ -15,31 +15,29 @@ export interface RawRestoreTarget {
   sync?: boolean | undefined;
 }
 
-/** Opens the base of a raw restore (its size bounds the stream). */
-export function openRawBase(target: RawRestoreTarget): Promise<FileDevice> {
-  return FileDevice.open(target.base);
-}
-
 /** base + stream → a new file: a sparse copy of the base, the records over it, then the rename. */
-export async function restoreRaw(
-  reader: BackupReader,
-  base: FileDevice,
-  target: RawRestoreTarget,
-  options: LongRunningOptions,
-): Promise<ApplyResult> {
-  await refuseSameFile(target.output, [target.base, reader.name]);
-  const output = await createOutputFile(target.output, {
-    overwrite: target.overwrite ?? false,
-    sync: target.sync ?? true,
-    size: base.size,
-  });
-  try {
-    await copy(base, output.device, { signal: options.signal, onProgress: options.onProgress });
-    const result = await applyBackup(reader, output.device, options);
-    await output.commit();
-    return result;
-  } catch (error) {
-    await output.abort();
-    throw error;
-  }
+export async function prepareRawTarget(target: RawRestoreTarget): Promise<PreparedTarget> {
+  await refuseSameFile(target.output, [target.base]);
+  const base = await FileDevice.open(target.base);
+  return {
+    imageSize: base.size,
+    files: [target.output, target.base],
+    async apply(reader, options) {
+      const output = await createOutputFile(target.output, {
+        overwrite: target.overwrite ?? false,
+        sync: target.sync ?? true,
+        size: base.size,
+      });
+      try {
+        await copy(base, output.device, { signal: options.signal, onProgress: options.onProgress });
+        const result = await applyBackup(reader, output.device, options);
+        await output.commit();
+        return { ...result, describe: { output: target.output } };
+      } catch (error) {
+        await output.abort();
+        throw error;
+      }
+    },
+    close: () => base.close(),
+  };
 }

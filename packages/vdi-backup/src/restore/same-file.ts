@@ -10,7 +10,7 @@ export async function refuseSameFile(output: string, inputs: readonly string[]):
     if (source && source.dev === target.dev && source.ino === target.ino) {
       throw new BlockIoError(
         'INVALID_ARGUMENT',
-        `the output is the same file as the input ${input}; write to another file`,
+        `${output} and ${input} are the same file; the output must be another file`,
         { path: output },
       );
     }

@@ -1,0 +1,14 @@
+import type { BlockDevice } from '@x/blockio';
+import type { SharedRanges } from '../create/equality-hints.js';
+
+/** The two sides of a backup, opened read-only. */
+export interface OpenedSources {
+  kind: 'images' | 'qcow2-snapshots' | 'sheepdog';
+  from: BlockDevice;
+  to: BlockDevice;
+  /** Ranges both sides store in the same place (pass to createBackup). */
+  sharedRanges?: SharedRanges | undefined;
+  /** The object size the source dictates (a Sheepdog VDI's), if any. */
+  objectSize?: number | undefined;
+  close(): Promise<void>;
+}
