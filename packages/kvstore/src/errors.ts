@@ -81,8 +81,6 @@ export type KvStoreWarningCode =
    * RocksDB recovery drop it, and so does this reader.
    */
   | 'TRUNCATED_LOG_RECORD'
-  /** A recycled RocksDB log holds records of an older log after the live ones: ignored, as RocksDB does. */
-  | 'OLD_LOG_RECORDS'
   /** Column families other than "default" exist; only "default" is read. */
   | 'OTHER_COLUMN_FAMILIES';
 

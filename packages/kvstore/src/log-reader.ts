@@ -65,6 +65,12 @@ export async function* readLogRecords(
       offset,
     });
 
+  /**
+   * RocksDB recycles log files (recycle_log_file_num): once a record carrying this
+   * log's number has been read, bytes that do not frame a record are the file's old
+   * contents, which end the log as they end RocksDB's recovery, not an error.
+   */
+  let recycled = false;
   let fragments: Buffer[] = [];
   let fragmentStart = -1;
   let chunkStart = 0;
@@ -106,6 +112,7 @@ export async function* readLogRecords(
           warnTruncated(position, 'header is cut off by the end of the file');
           return;
         }
+        if (recycled) return;
         throw kvError(
           'BAD_LOG_RECORD',
           `a ${headerSize}-byte header does not fit in the ${left} bytes left in its block`,
@@ -128,6 +135,7 @@ export async function* readLogRecords(
           );
           return;
         }
+        if (recycled) return;
         throw kvError(
           'BAD_LOG_RECORD',
           `record length ${length} runs past the end of its 32 KiB block (${left - headerSize} bytes left)`,
@@ -140,6 +148,7 @@ export async function* readLogRecords(
       const expected = unmaskCrc32c(header.checksum);
       const actual = ~crc32cUpdate(0xffffffff, chunk, local + 6, payloadEnd) >>> 0;
       if (expected !== actual) {
+        if (recycled) return;
         throw kvError(
           'BAD_CHECKSUM',
           `${kind} record checksum mismatch: stored 0x${expected.toString(16)} (unmasked), computed 0x${actual.toString(16)}`,
@@ -149,22 +158,17 @@ export async function* readLogRecords(
       if (recyclable && options.logNumber !== undefined) {
         const own = (header as { logNumber?: number }).logNumber;
         if (own !== options.logNumber % 2 ** 32) {
-          // A recycled log file: what follows was written by the log it used to be.
-          if (fragments.length > 0) warnTruncated(fragmentStart, 'has no LAST fragment');
-          options.onWarning?.({
-            code: 'OLD_LOG_RECORDS',
-            message: `records of log ${own} follow the live records of this recycled log: ignored`,
-            path,
-            offset: position,
-          });
+          // Records an older log left in this recycled file: the live records end here.
           return;
         }
+        recycled = true;
       }
       const payload = chunk.subarray(payloadStart, payloadEnd);
       if (recyclable) type -= kRecyclableFullType - kFullType;
       switch (type) {
         case kFullType:
           if (fragments.length > 0) {
+            if (recycled) return;
             throw kvError(
               'BAD_LOG_RECORD',
               'a FULL record inside a fragmented record (no LAST fragment before it)',
@@ -175,6 +179,7 @@ export async function* readLogRecords(
           break;
         case kFirstType:
           if (fragments.length > 0) {
+            if (recycled) return;
             throw kvError(
               'BAD_LOG_RECORD',
               'a FIRST fragment inside a fragmented record (no LAST fragment before it)',
@@ -186,12 +191,14 @@ export async function* readLogRecords(
           break;
         case kMiddleType:
           if (fragments.length === 0) {
+            if (recycled) return;
             throw kvError('BAD_LOG_RECORD', 'a MIDDLE fragment without a FIRST one', where);
           }
           fragments.push(Buffer.from(payload));
           break;
         case kLastType:
           if (fragments.length === 0) {
+            if (recycled) return;
             throw kvError('BAD_LOG_RECORD', 'a LAST fragment without a FIRST one', where);
           }
           fragments.push(Buffer.from(payload));
@@ -201,6 +208,7 @@ export async function* readLogRecords(
         case kSetCompressionType:
           // CompressionTypeRecord: the WAL's compression as a fixed32; 0 means none.
           if (payload.some((byte) => byte !== 0)) {
+            if (recycled) return;
             throw kvError(
               'UNSUPPORTED',
               'the log is compressed (RocksDB wal_compression): not supported',
@@ -213,6 +221,7 @@ export async function* readLogRecords(
           // Timestamp sizes of column families; the default column family reads without them.
           break;
         default:
+          if (recycled) return;
           throw kvError('BAD_LOG_RECORD', `unknown record type ${type}`, where);
       }
       position += headerSize + length;

@@ -6,7 +6,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Cursor } from '../src/cursor.js';
 import { KvStoreError, openKvStore } from '../src/index.js';
 import { Table } from '../src/table.js';
-import { frameLogRecord, putRecord, writeBatch } from './support/log-frame.js';
+import {
+  frameLogRecord,
+  frameRecyclableRecord,
+  putRecord,
+  writeBatch,
+} from './support/log-frame.js';
 import { levelDbListing } from './support/peer-stores.js';
 import { readAll } from './support/read-all.js';
 import { baseLevelDb, baseRocksDb } from './support/small-stores.js';
@@ -309,5 +314,46 @@ describe('missing files', () => {
     const error = await failure(db);
     expect(error.code).toBe('MISSING_FILE');
     expectLocated(error, /MANIFEST-424242$/, /manifest/);
+  });
+});
+
+describe('recycled RocksDB logs (recycle_log_file_num)', () => {
+  const live = (sequence: bigint, key: string) =>
+    frameRecyclableRecord(writeBatch(sequence, 1, putRecord(key, 'live')), 999999);
+
+  it('records of the older log the file was end the live ones, as in RocksDB recovery', async () => {
+    const db = await copyOf(await baseRocksDb());
+    const old = frameRecyclableRecord(writeBatch(1n, 1, putRecord('zz-old', 'stale')), 999990);
+    await writeFile(
+      join(db, '999999.log'),
+      Buffer.concat([live(100000n, 'zz-a'), live(100001n, 'zz-b'), old]),
+    );
+    const store = await openKvStore(db);
+    try {
+      expect((await store.get(Buffer.from('zz-b')))?.toString()).toBe('live');
+      expect(await store.get(Buffer.from('zz-old'))).toBeUndefined();
+      expect(store.warnings).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('leftover bytes after the live records end the log; the same bytes in a plain log are an error', async () => {
+    const db = await copyOf(await baseRocksDb());
+    // A record header with a wrong checksum, then more junk.
+    const leftover = Buffer.concat([
+      Buffer.from([0x5a, 0x5a, 0x5a, 0x5a, 10, 0, 1]),
+      Buffer.alloc(200, 0x5a),
+    ]);
+    await writeFile(join(db, '999999.log'), Buffer.concat([live(100000n, 'zz-a'), leftover]));
+    const store = await openKvStore(db);
+    try {
+      expect((await store.get(Buffer.from('zz-a')))?.toString()).toBe('live');
+    } finally {
+      await store.close();
+    }
+    const plain = frameLogRecord(writeBatch(100000n, 1, putRecord('zz-a', 'live')));
+    await writeFile(join(db, '999999.log'), Buffer.concat([plain, leftover]));
+    expect((await failure(db)).code).toBe('BAD_CHECKSUM');
   });
 });

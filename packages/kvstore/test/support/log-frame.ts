@@ -26,3 +26,14 @@ export function putRecord(key: string, value: string): Buffer {
     Buffer.from(value),
   ]);
 }
+
+/** A RocksDB recyclable FULL record (type 5): the header also carries the writing log's number. */
+export function frameRecyclableRecord(payload: Buffer, logNumber: number): Buffer {
+  const header = Buffer.alloc(11);
+  header.writeUInt16LE(payload.length, 4);
+  header[6] = 5;
+  header.writeUInt32LE(logNumber, 7);
+  const covered = Buffer.concat([header.subarray(6), payload]);
+  header.writeUInt32LE(maskCrc32c(crc32c(covered)), 0);
+  return Buffer.concat([header, payload]);
+}
