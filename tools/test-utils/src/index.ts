@@ -22,4 +22,5 @@ export {
   readmeExamples,
   runReadmeExample,
 } from './readme-examples.js';
+export { type SshdOptions, type SshdServer, startSshd } from './sshd.js';
 export { makeTempDir, type TempDir } from './temp-dir.js';
