@@ -66,13 +66,29 @@ export function parseMediaCatalog(
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const fail = (offset: number, why: string, structure = 'media catalog record') =>
     new TapeRestoreError('BAD_CATALOG', why, { path, offset, structure });
+  // The digest -> file map is built on first use: a plan of a million-entry catalog
+  // needs only the per-archive counts, not a million hex strings and Map entries.
+  let chunkMap: Map<string, Map<string, number>> | undefined;
   const catalog: MediaCatalog = {
     mediaUuid: expectedUuid ?? '',
     mediaSetUuid: undefined,
     seqNr: undefined,
     chunkArchives: [],
     snapshots: [],
-    chunks: new Map(),
+    get chunks() {
+      if (!chunkMap) {
+        chunkMap = new Map();
+        for (const archive of catalog.chunkArchives) {
+          let storeChunks = chunkMap.get(archive.store);
+          if (!storeChunks) {
+            storeChunks = new Map();
+            chunkMap.set(archive.store, storeChunks);
+          }
+          for (const digest of archive.digests) storeChunks.set(digest, archive.fileNumber);
+        }
+      }
+      return chunkMap;
+    },
     snapshotFiles: new Map(),
   };
   // §7: an empty file has no entries (the magic is written on the first commit).
@@ -102,7 +118,9 @@ export function parseMediaCatalog(
         fileNumber: number;
         uuid: string;
         store: string;
-        digests: string[];
+        /** Offset of the first digest; C records follow each other 33 bytes apart. */
+        first: number;
+        count: number;
         offset: number;
       }
     | undefined;
@@ -124,7 +142,8 @@ export function parseMediaCatalog(
       need(CHUNK_DIGEST_SIZE, 'chunk');
       if (!open)
         throw fail(recordOffset, 'a chunk record outside a chunk archive (no open A record)');
-      open.digests.push(buffer.toString('hex', offset, offset + CHUNK_DIGEST_SIZE));
+      if (open.count === 0) open.first = offset;
+      open.count++;
       offset += CHUNK_DIGEST_SIZE;
       continue;
     }
@@ -180,7 +199,8 @@ export function parseMediaCatalog(
         fileNumber,
         uuid: formatUuid(entry.uuid),
         store,
-        digests: [],
+        first: 0,
+        count: 0,
         offset: recordOffset,
       };
       continue;
@@ -198,19 +218,9 @@ export function parseMediaCatalog(
           `the E record (file ${fileNumber}) does not match the A record (file ${open.fileNumber})`,
         );
       }
-      let storeChunks = state.chunks.get(open.store);
-      if (!storeChunks) {
-        storeChunks = new Map();
-        state.chunks.set(open.store, storeChunks);
-      }
-      for (const digest of open.digests) storeChunks.set(digest, fileNumber);
-      state.chunkArchives.push({
-        fileNumber,
-        uuid: open.uuid,
-        store: open.store,
-        chunkCount: open.digests.length,
-        digests: open.digests,
-      });
+      state.chunkArchives.push(
+        lazyArchive(buffer, fileNumber, open.uuid, open.store, open.first, open.count),
+      );
       open = undefined;
       continue;
     }
@@ -256,6 +266,34 @@ export function parseMediaCatalog(
   // A chunk archive still open at the end is one the writer had not finished: PBS
   // commits A…E together, so its chunks are not in the catalog (left out here too).
   return catalog;
+}
+
+/** A chunk archive whose digests (hex) are made from the catalog bytes on first use. */
+function lazyArchive(
+  buffer: Buffer,
+  fileNumber: number,
+  uuid: string,
+  store: string,
+  first: number,
+  count: number,
+): CatalogChunkArchive {
+  let digests: string[] | undefined;
+  return {
+    fileNumber,
+    uuid,
+    store,
+    chunkCount: count,
+    get digests() {
+      if (!digests) {
+        digests = new Array<string>(count);
+        // A…E holds only C records: each is the type byte and 32 digest bytes.
+        for (let i = 0, at = first; i < count; i++, at += 1 + CHUNK_DIGEST_SIZE) {
+          digests[i] = buffer.toString('hex', at, at + CHUNK_DIGEST_SIZE);
+        }
+      }
+      return digests;
+    },
+  };
 }
 
 /** Reads and parses `<statusDir>/<uuid>.log`; ENOENT becomes MEDIA_SET_INCOMPLETE. */

@@ -116,6 +116,7 @@ export async function restoreMediaSet(
         }
       }
       await pool.drain();
+      for (const store of used) await store.syncChunks();
       const directory = options.catalogDir ?? options.statusDir;
       const path = join(directory, `${member.label.uuid}.log`);
       await writeFileAtomic(join(directory, `${member.label.uuid}.tmp`), catalog.bytes(), {

@@ -187,6 +187,7 @@ export async function restoreChunks(
     }
   }
   await pool.drain();
+  for (const target of new Set(targets.values())) await target.syncChunks();
   progress.finish();
   const seconds = Math.max(0.001, (Date.now() - started) / 1000);
   log(

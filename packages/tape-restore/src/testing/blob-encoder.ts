@@ -36,6 +36,8 @@ export interface EncodeBlobOptions {
   contentSize?: boolean;
   /** Keep the zstd form even when it is not smaller (to test readers on such blobs). */
   forceCompressed?: boolean;
+  /** Makes the zstd frame instead of the built-in raw/RLE encoder (e.g. the zstd program). */
+  compressor?: ((plaintext: Uint8Array) => Uint8Array) | undefined;
 }
 
 /** Encodes a DataBlob the way PBS's DataBlob::encode does (§4). */
@@ -44,7 +46,9 @@ export function encodeDataBlob(plaintext: Uint8Array, options: EncodeBlobOptions
   let payload: Uint8Array = plaintext;
   let compressed = false;
   if (compress) {
-    const frame = encodeZstdFrame(plaintext, options.contentSize ?? options.key !== undefined);
+    const frame = options.compressor
+      ? options.compressor(plaintext)
+      : encodeZstdFrame(plaintext, options.contentSize ?? options.key !== undefined);
     if (frame.byteLength < plaintext.byteLength || options.forceCompressed) {
       payload = frame;
       compressed = true;

@@ -41,6 +41,8 @@ export interface FixtureSnapshot {
   readonly key?: FixtureKey | undefined;
   /** Store chunks uncompressed (default: compress when smaller). */
   readonly uncompressed?: boolean;
+  /** Makes chunk zstd frames (default: the built-in raw/RLE frame encoder). */
+  readonly compressor?: (plaintext: Uint8Array) => Uint8Array;
   /** Owner of the group when it is created. Default `root@pam`. */
   readonly owner?: string;
   /** Extra `unprotected` members (verify_state, notes). */
@@ -96,7 +98,11 @@ export class DatastoreBuilder {
     }).catch((error) => {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     });
-    const chunkOptions: EncodeBlobOptions = { compress: !snapshot.uncompressed, key: snapshot.key };
+    const chunkOptions: EncodeBlobOptions = {
+      compress: !snapshot.uncompressed,
+      key: snapshot.key,
+      compressor: snapshot.compressor,
+    };
     const files: Array<Record<string, unknown>> = [];
     const cryptMode = snapshot.key ? 'encrypt' : 'none';
     for (const archive of snapshot.archives) {

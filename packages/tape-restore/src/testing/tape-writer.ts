@@ -1,3 +1,4 @@
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PROXMOX_TAPE_BLOCK_HEADER_MAGIC_1_0 } from '../format/magics.js';
@@ -18,13 +19,22 @@ import {
 export class BlockStreamWriter {
   readonly #maxBlocks: number;
   readonly #blocks: Buffer[] = [];
+  /** Given, blocks go straight to this file descriptor instead of being kept. */
+  readonly #fd: number | undefined;
+  #count = 0;
   readonly #payload = Buffer.alloc(BLOCK_PAYLOAD_SIZE);
   #filled = 0;
   #leom = false;
   #finished = false;
 
-  constructor(maxBlocks: number) {
+  constructor(maxBlocks: number, fd?: number) {
     this.#maxBlocks = maxBlocks;
+    this.#fd = fd;
+  }
+
+  /** Blocks written so far. */
+  get blockCount(): number {
+    return this.#count;
   }
 
   /** True once a block write reported logical end of media. */
@@ -57,14 +67,16 @@ export class BlockStreamWriter {
   }
 
   #emit(flags: number, size: number): void {
-    const seqNr = this.#blocks.length;
+    const seqNr = this.#count;
     if (seqNr + 1 > this.#maxBlocks + 3) {
       throw Object.assign(new Error('no space left on virtual tape'), { code: 'ENOSPC' });
     }
     const block = Buffer.alloc(PROXMOX_TAPE_BLOCK_SIZE);
     BlockHeader.encode({ magic: PROXMOX_TAPE_BLOCK_HEADER_MAGIC_1_0, flags, size, seqNr }, block);
     this.#payload.copy(block, 16, 0, size);
-    this.#blocks.push(block);
+    if (this.#fd === undefined) this.#blocks.push(block);
+    else writeSync(this.#fd, block);
+    this.#count++;
     this.#payload.fill(0);
     this.#filled = 0;
     if (seqNr + 1 >= this.#maxBlocks + 1) this.#leom = true;
@@ -84,20 +96,33 @@ export class VirtualTapeWriter {
     this.maxSize = maxSize;
   }
 
-  /** A stream for the next tape file, sized by the space left (§2: max(2, free / 256 KiB)). */
+  #open: { fd: number; path: string } | undefined;
+
+  /**
+   * A stream for the next tape file, sized by the space left (§2: max(2, free / 256 KiB)).
+   * Its blocks go straight to the tape file (big media sets need not fit in memory).
+   */
   startFile(): BlockStreamWriter {
     const used = this.fileSizes.reduce((a, b) => a + b, 0);
     const free = Math.max(0, this.maxSize - used);
-    return new BlockStreamWriter(Math.max(2, Math.floor(free / PROXMOX_TAPE_BLOCK_SIZE)));
+    const fileNumber = this.fileSizes.length;
+    const path = join(this.directory, `tapefile-${fileNumber}-${this.label}.json`);
+    if (this.#open) closeSync(this.#open.fd);
+    this.#open = { fd: openSync(path, 'w'), path };
+    return new BlockStreamWriter(
+      Math.max(2, Math.floor(free / PROXMOX_TAPE_BLOCK_SIZE)),
+      this.#open.fd,
+    );
   }
 
-  /** Writes a finished stream as the next file; returns its file number. */
+  /** Records a finished stream as the next file; returns its file number. */
   async commitFile(stream: BlockStreamWriter): Promise<number> {
-    await mkdir(this.directory, { recursive: true });
+    if (this.#open) {
+      closeSync(this.#open.fd);
+      this.#open = undefined;
+    }
     const fileNumber = this.fileSizes.length;
-    const data = Buffer.concat(stream.blocks as Buffer[]);
-    await writeFile(join(this.directory, `tapefile-${fileNumber}-${this.label}.json`), data);
-    this.fileSizes.push(data.byteLength);
+    this.fileSizes.push(stream.blockCount * PROXMOX_TAPE_BLOCK_SIZE);
     await this.#writeIndex();
     return fileNumber;
   }

@@ -142,7 +142,7 @@ export interface TapeFixture {
  * media. Cached under .fixtures/.
  */
 export async function tapeFixture(): Promise<TapeFixture> {
-  const recipe = 'tape-fixture v9';
+  const recipe = 'tape-fixture v10';
   const root = await cachedFixture(PACKAGE_ROOT, 'media-sets', recipe, async (dir) => {
     const store1 = await new DatastoreBuilder(join(dir, 'store1')).init();
     for (const snapshot of STORE1_SNAPSHOTS) await store1.addSnapshot(snapshot);
