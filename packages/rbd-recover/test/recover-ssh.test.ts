@@ -86,7 +86,7 @@ describe('the real fixture served by a real sshd', () => {
       ssh: { ...ssh, knownHosts: empty },
     });
     expect(summary.osds[0]?.status).toBe('failed');
-    expect((summary.osds[0]?.error as { code?: string }).code).toBe('HOST_KEY_UNKNOWN');
+    expect(errorCode(summary.osds[0]?.error)).toBe('HOST_KEY_UNKNOWN');
     const accepted = await createInventory([osds[0] as OsdLocation], {
       workdir: temp.file('accepted-key'),
       ssh: { ...ssh, knownHosts: empty, acceptUnknownHostKey: true },
@@ -104,13 +104,13 @@ describe('the real fixture served by a real sshd', () => {
       workdir: temp.file('mismatch'),
       ssh: { ...ssh, knownHosts: wrong },
     });
-    expect((mismatch.osds[0]?.error as { code?: string }).code).toBe('HOST_KEY_MISMATCH');
+    expect(errorCode(mismatch.osds[0]?.error)).toBe('HOST_KEY_MISMATCH');
     const otherKey = temp.file('sshd/host_ed25519'); // a valid key the server does not accept
     const refused = await createInventory([osds[0] as OsdLocation], {
       workdir: temp.file('refused'),
       ssh: { ...ssh, identity: otherKey },
     });
-    expect((refused.osds[0]?.error as { code?: string }).code).toBe('AUTH_FAILED');
+    expect(errorCode(refused.osds[0]?.error)).toBe('AUTH_FAILED');
   });
 
   it('a host nobody listens on is HOST_UNREACHABLE after the retries', async () => {
@@ -119,6 +119,10 @@ describe('the real fixture served by a real sshd', () => {
       workdir: temp.file('unreachable'),
       ssh: { ...ssh, retries: 2, retryDelayMs: 10 },
     });
-    expect((summary.osds[0]?.error as { code?: string }).code).toBe('HOST_UNREACHABLE');
+    expect(errorCode(summary.osds[0]?.error)).toBe('HOST_UNREACHABLE');
   });
 });
+
+function errorCode(error: unknown): string | undefined {
+  return (error as { code?: string } | undefined)?.code;
+}
