@@ -150,7 +150,7 @@ function printTable(list) {
     mib(row.peer.peakRssKiB),
     row.ratio.toFixed(2),
     row.target
-      ? `${row.target.ratio ? `≤${row.target.ratio}×` : ''}${row.target.peakRssKiB ? ` ≤${mib(row.target.peakRssKiB)}` : ''} ${row.met ? 'ok' : 'MISSED'}`
+      ? `${row.target.ratio ? `≤${row.target.ratio}×` : ''}${row.target.extraMs !== undefined ? `≤+${row.target.extraMs} ms` : ''}${row.target.peakRssKiB ? ` ≤${mib(row.target.peakRssKiB)}` : ''} ${row.met ? 'ok' : 'MISSED'}`
       : '',
   ]);
   const widths = header.map((title, column) =>

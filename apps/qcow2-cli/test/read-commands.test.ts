@@ -7,6 +7,7 @@ import {
   cachedFixture,
   filesEqual,
   makeTempDir,
+  pokeBytes,
   pokeU64BE,
   readU64BE,
   runPeerOk,
@@ -232,6 +233,38 @@ describe('qcow2 convert', () => {
     expect(done).toMatchObject({ event: 'done', format: 'qcow2', 'virtual-size': 16 << 20 });
     expect(done['file-size']).toBeGreaterThan(4 << 20);
     expect(done['bytes-written']).toBeGreaterThanOrEqual(4 << 20);
+  });
+
+  it('compressed images (zlib, zstd) inflate on workers: same bytes as qemu-img; a bad cluster is named', async () => {
+    for (const type of ['zlib', 'zstd']) {
+      const input = temp.file(`compressed-${type}.qcow2`);
+      await qemuImg('create', '-q', '-f', 'qcow2', '-o', `compression_type=${type}`, input, '8M');
+      await runPeerOk('qemu-io', [
+        ...['write -c -P 0x61 0 3M', 'write -P 0x62 3M 64k', 'write -c -P 0 5M 1M'].flatMap(
+          (command) => ['-c', command],
+        ),
+        input,
+      ]);
+      const out = temp.file(`compressed-${type}.raw`);
+      const expected = temp.file(`compressed-${type}-qemu.raw`);
+      const run = await qcow2('convert', '--no-sync', input, out);
+      expect(run.code, run.stderr).toBe(0);
+      await qemuImg('convert', '-O', 'raw', input, expected);
+      expect(await filesEqual(out, expected)).toBe(true);
+      // Damage the compressed bytes of guest cluster 20 (L1[0] -> L2 entry 20).
+      const l1 = Number(await readU64BE(input, 40));
+      const l2 = Number((await readU64BE(input, l1)) & ((1n << 56n) - 512n));
+      const dataOffset = Number((await readU64BE(input, l2 + 20 * 8)) & ((1n << 54n) - 1n));
+      await pokeBytes(input, dataOffset, Buffer.alloc(8, 0xfe));
+      const bad = await qcow2('convert', '--json', input, temp.file(`bad-${type}.raw`));
+      expect(bad.code).toBe(1);
+      expect(JSON.parse(bad.stdout.trim().split('\n').at(-1) as string)).toMatchObject({
+        code: 'DECOMPRESS_FAILED',
+        path: input,
+        offset: dataOffset,
+        structure: 'compressed cluster',
+      });
+    }
   });
 
   it('a corrupt image fails with a typed error and leaves no output behind', async () => {

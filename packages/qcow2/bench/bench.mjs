@@ -3,5 +3,6 @@
 import { runCases } from '@x/bench';
 import { checkCases } from './check-case.mjs';
 import { convertCases } from './convert-cases.mjs';
+import { startupCases } from './startup-case.mjs';
 
-await runCases([...convertCases, ...checkCases]);
+await runCases([...convertCases, ...checkCases, ...startupCases]);

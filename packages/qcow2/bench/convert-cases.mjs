@@ -3,15 +3,24 @@
 //
 // Input (formats doc §4b, made once with bench/mk_raw.py and cached in .fixtures/): a
 // 4 GiB raw disk holding 1 GiB of scattered 4 MiB chunks (half random, half text), and
-// its qemu-img conversions to qcow2 (64 KiB clusters) plain and deflate-compressed
-// (`-c`). --quick: 1 GiB holding 256 MiB.
+// its qemu-img conversions to qcow2 (64 KiB clusters) plain, deflate-compressed (`-c`)
+// and zstd-compressed (`-c -o compression_type=zstd`). --quick: 1 GiB holding 256 MiB.
+// The random half does not compress: qemu-img stores those clusters plain, so the
+// compressed images hold 512 MiB of compressed text and 512 MiB of plain clusters.
 //
 // Cases:
 // - convert-raw: nobody fsyncs (ours with --no-sync, qemu-img as it runs by default).
 //   Target (issue 3): ratio <= 1.0.
 // - convert-raw-durable: what `qcow2 convert` does by default (fsync before the rename)
 //   against qemu-img convert followed by `sync <output>`. Same target.
-// - convert-raw-deflate: the compressed image, nobody fsyncs. Target: ratio <= 1.5.
+// - convert-raw-deflate, convert-raw-zstd: the compressed images, nobody fsyncs. Target
+//   (issue 18): ratio <= 0.6 and peak RSS <= 160 MiB: we inflate on a worker per core
+//   while the main thread reads and writes (issue 3's old target for deflate was 1.5).
+//   On Node < 22.15 zstd is decoded by fzstd (pure JS, ~4-5x zstd's CPU per cluster).
+// - convert-raw-16g, convert-raw-16g-durable: a 16 GiB image holding 4 GiB of scattered
+//   data (mk_raw.py 16 4096; --quick: 2 GiB holding 512 MiB), the copy at the scale
+//   users run, where start-up no longer decides the ratio; --no-sync against qemu-img,
+//   and the durable default against qemu-img && sync. Target (issue 18): ratio <= 1.05.
 // - convert-qcow2: the plain image to a new qcow2 image (-O qcow2), nobody fsyncs (qemu-img
 //   writes its target with cache=unsafe). Output bytes are identical. Info row, stated
 //   target: ratio <= 1.0.
@@ -38,7 +47,7 @@ async function inputs(quick) {
   const directory = await cachedFixture(
     packageRoot,
     `bench-convert-${sizeGiB}g`,
-    `mk_raw.py ${sizeGiB} ${dataMiB} 7; qemu-img convert -O qcow2 [-c]`,
+    `mk_raw.py ${sizeGiB} ${dataMiB} 7; qemu-img convert -O qcow2 [-c] [-c zstd]`,
     async (dir) => {
       const raw = join(dir, 'input.raw');
       execFileSync('python3', [
@@ -50,6 +59,10 @@ async function inputs(quick) {
       ]);
       execFileSync('qemu-img', ['convert', '-O', 'qcow2', raw, join(dir, 'plain.qcow2')]);
       execFileSync('qemu-img', ['convert', '-c', '-O', 'qcow2', raw, join(dir, 'deflate.qcow2')]);
+      execFileSync('qemu-img', [
+        ...['convert', '-c', '-O', 'qcow2', '-o', 'compression_type=zstd'],
+        ...[raw, join(dir, 'zstd.qcow2')],
+      ]);
       execFileSync('rm', [raw]);
     },
   );
@@ -57,7 +70,34 @@ async function inputs(quick) {
   return {
     plain: join(directory, 'plain.qcow2'),
     deflate: join(directory, 'deflate.qcow2'),
+    zstd: join(directory, 'zstd.qcow2'),
     label,
+  };
+}
+
+/** The copy at scale: 16 GiB holding 4 GiB of scattered data, plain qcow2 only. */
+async function largeInput(quick) {
+  const [sizeGiB, dataMiB] = quick ? [2, 512] : [16, 4096];
+  const directory = await cachedFixture(
+    packageRoot,
+    `bench-convert-${sizeGiB}g-large`,
+    `mk_raw.py ${sizeGiB} ${dataMiB} 11; qemu-img convert -O qcow2`,
+    async (dir) => {
+      const raw = join(dir, 'input.raw');
+      execFileSync('python3', [
+        join(here, 'mk_raw.py'),
+        raw,
+        String(sizeGiB),
+        String(dataMiB),
+        '11',
+      ]);
+      execFileSync('qemu-img', ['convert', '-O', 'qcow2', raw, join(dir, 'plain.qcow2')]);
+      execFileSync('rm', [raw]);
+    },
+  );
+  return {
+    plain: join(directory, 'plain.qcow2'),
+    label: `${sizeGiB} GiB, ${dataMiB / 1024} GiB data`,
   };
 }
 
@@ -67,13 +107,13 @@ function outputs() {
   return (name) => join(directory, name);
 }
 
-async function convertCase(settings, { compressed, durable }) {
-  const input = await inputs(settings.quick);
-  const source = compressed ? input.deflate : input.plain;
+async function convertCase(settings, { compressed, durable, large }) {
+  const input = large ? await largeInput(settings.quick) : await inputs(settings.quick);
+  const source = compressed ? input[compressed] : input.plain;
   const out = outputs();
   const ours = out('ours.raw');
   const peer = out('qemu.raw');
-  const what = `${compressed ? 'deflate qcow2' : 'qcow2'} (${input.label})`;
+  const what = `${compressed ? `${compressed} qcow2` : 'qcow2'} (${input.label})`;
   return {
     pkg: '@x/qcow2',
     ours: {
@@ -99,7 +139,7 @@ async function convertCase(settings, { compressed, durable }) {
         outputs: [peer],
       },
     ],
-    target: { ratio: compressed ? 1.5 : 1.0 },
+    target: compressed ? { ratio: 0.6, peakRssKiB: 160 * 1024 } : { ratio: large ? 1.05 : 1.0 },
   };
 }
 
@@ -148,7 +188,19 @@ export const convertCases = [
   },
   {
     name: 'convert-raw-deflate',
-    prepare: (s) => convertCase(s, { compressed: true, durable: false }),
+    prepare: (s) => convertCase(s, { compressed: 'deflate', durable: false }),
+  },
+  {
+    name: 'convert-raw-zstd',
+    prepare: (s) => convertCase(s, { compressed: 'zstd', durable: false }),
+  },
+  {
+    name: 'convert-raw-16g',
+    prepare: (s) => convertCase(s, { durable: false, large: true }),
+  },
+  {
+    name: 'convert-raw-16g-durable',
+    prepare: (s) => convertCase(s, { durable: true, large: true }),
   },
   { name: 'convert-qcow2', prepare: (s) => convertToQcow2Case(s, { compressed: false }) },
   { name: 'convert-qcow2-deflate', prepare: (s) => convertToQcow2Case(s, { compressed: true }) },

@@ -1,16 +1,10 @@
 import zlib from 'node:zlib';
-import { Qcow2Error } from '../errors.js';
+import type { CompressionType } from './cluster-decoder.js';
+import { type DecompressWhere, decompressFailure } from './decompress-failure.js';
 import { parseZstdFrame } from './zstd-frame.js';
 
-export type CompressionType = 'zlib' | 'zstd';
-
-export interface DecompressWhere {
-  path: string;
-  /** Host offset of the compressed data. */
-  offset: number;
-  /** Guest offset of the cluster, for the message. */
-  guestOffset: number;
-}
+export type { CompressionType } from './cluster-decoder.js';
+export type { DecompressWhere } from './decompress-failure.js';
 
 type NodeZstd = (
   input: Uint8Array,
@@ -45,14 +39,6 @@ export function decompressCluster(
     : zstdCluster(input, clusterSize, where);
 }
 
-function failure(where: DecompressWhere, type: CompressionType, detail: string): Qcow2Error {
-  return new Qcow2Error(
-    'DECOMPRESS_FAILED',
-    `compressed cluster for guest offset 0x${where.guestOffset.toString(16)} does not ${type === 'zlib' ? 'inflate' : 'decompress (zstd)'} to one cluster: ${detail}`,
-    { path: where.path, offset: where.offset, structure: 'compressed cluster' },
-  );
-}
-
 function inflateCluster(input: Buffer, clusterSize: number, where: DecompressWhere) {
   return new Promise<Buffer>((resolve, reject) => {
     const options = {
@@ -66,7 +52,7 @@ function inflateCluster(input: Buffer, clusterSize: number, where: DecompressWhe
       if (error) {
         const code = (error as NodeJS.ErrnoException).code;
         reject(
-          failure(
+          decompressFailure(
             where,
             'zlib',
             code === 'ERR_BUFFER_TOO_LARGE'
@@ -76,7 +62,11 @@ function inflateCluster(input: Buffer, clusterSize: number, where: DecompressWhe
         );
       } else if (out.byteLength !== clusterSize) {
         reject(
-          failure(where, 'zlib', `it inflates to ${out.byteLength} bytes, not ${clusterSize}`),
+          decompressFailure(
+            where,
+            'zlib',
+            `it inflates to ${out.byteLength} bytes, not ${clusterSize}`,
+          ),
         );
       } else resolve(out);
     });
@@ -89,14 +79,18 @@ async function zstdCluster(
   where: DecompressWhere,
 ): Promise<Buffer> {
   const frame = parseZstdFrame(input);
-  if (typeof frame === 'string') throw failure(where, 'zstd', frame);
+  if (typeof frame === 'string') throw decompressFailure(where, 'zstd', frame);
   if (frame.contentSize !== undefined && frame.contentSize !== clusterSize) {
-    throw failure(where, 'zstd', `the frame holds ${frame.contentSize} bytes, not ${clusterSize}`);
+    throw decompressFailure(
+      where,
+      'zstd',
+      `the frame holds ${frame.contentSize} bytes, not ${clusterSize}`,
+    );
   }
   // A window larger than any cluster cannot be what QEMU wrote; refusing it
   // keeps a forged header from making the decoder allocate gigabytes.
   if (frame.windowSize > Math.max(clusterSize, 1 << 20) * 2) {
-    throw failure(where, 'zstd', `the frame asks for a ${frame.windowSize}-byte window`);
+    throw decompressFailure(where, 'zstd', `the frame asks for a ${frame.windowSize}-byte window`);
   }
   const exact = input.subarray(0, frame.length);
   let out: Buffer;
@@ -109,10 +103,14 @@ async function zstdCluster(
         )
       : decodeWithFzstd(await loadFzstd(), exact, clusterSize, frame.contentSize);
   } catch (error) {
-    throw failure(where, 'zstd', (error as Error).message);
+    throw decompressFailure(where, 'zstd', (error as Error).message);
   }
   if (out.byteLength !== clusterSize) {
-    throw failure(where, 'zstd', `it decompresses to ${out.byteLength} bytes, not ${clusterSize}`);
+    throw decompressFailure(
+      where,
+      'zstd',
+      `it decompresses to ${out.byteLength} bytes, not ${clusterSize}`,
+    );
   }
   return out;
 }

@@ -5,11 +5,6 @@
  * the neighbour's bytes) and cannot be made to allocate what a header claims.
  */
 
-const ZSTD_MAGIC = 0xfd2fb528;
-const BLOCK_RAW = 0;
-const BLOCK_RLE = 1;
-const BLOCK_COMPRESSED = 2;
-
 export interface ZstdFrameInfo {
   /** Bytes the whole frame occupies, checksum included. */
   length: number;
@@ -19,8 +14,15 @@ export interface ZstdFrameInfo {
   windowSize: number;
 }
 
-/** Parses the frame at the start of `input`; a string says what is wrong. */
+/**
+ * Parses the frame at the start of `input`; a string says what is wrong.
+ * Self-contained (no module-level names): the inflate workers run its source text.
+ */
 export function parseZstdFrame(input: Uint8Array): ZstdFrameInfo | string {
+  const ZSTD_MAGIC = 0xfd2fb528;
+  const BLOCK_RAW = 0;
+  const BLOCK_RLE = 1;
+  const BLOCK_COMPRESSED = 2;
   if (input.byteLength < 6) return 'input shorter than a zstd frame header';
   const view = new DataView(input.buffer, input.byteOffset, input.byteLength);
   if (view.getUint32(0, true) !== ZSTD_MAGIC) return 'no zstd frame magic';

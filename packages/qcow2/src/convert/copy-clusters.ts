@@ -8,6 +8,7 @@ import {
   ProgressTracker,
   throwIfAborted,
 } from '@x/blockio';
+import { OrderedInflater } from '../compression/ordered-inflater.js';
 import type { Qcow2Image } from '../image/qcow2-image.js';
 import type { GuestMapping } from '../read/guest-mapping.js';
 
@@ -40,7 +41,9 @@ const L2_SLICE = 512;
  * is looked up once and never goes through the block-by-block read path.
  *
  * Unallocated and zero clusters stay holes, as do all-zero clusters. Compressed
- * clusters go through the image's own read path. Images with a backing file take
+ * clusters are read in batches and inflated on the image's worker pool, several
+ * batches at once and bounded, while this thread goes on reading and writing
+ * (OrderedInflater); they are written in guest order. Images with a backing file take
  * the generic device copy (the guest bytes of unallocated clusters come from it).
  */
 export async function copyQcow2Clusters(
@@ -62,26 +65,32 @@ export async function copyQcow2Clusters(
   const sliceCoverage = (L2_SLICE / l2EntrySize) * clusterSize;
   const mappings: GuestMapping[] = [];
   const tables = Math.ceil(image.size / l2Coverage);
-  for (let l1Index = 0; l1Index < tables; l1Index++) {
-    throwIfAborted(options.signal, image.name);
-    const base = l1Index * l2Coverage;
-    const end = Math.min(image.size, base + l2Coverage);
-    const l2 = await image.l2TableFor(l1Index);
-    if (l2) {
-      const table = l2.table;
-      for (let at = 0, start = base; at < table.byteLength && start < end; at += L2_SLICE) {
-        // Most entries of a metadata image are empty: skip those slices with one memcmp.
-        if (!isZeroRange(table, at, Math.min(table.byteLength, at + L2_SLICE))) {
-          mappings.length = 0;
-          await image.mapWithinL2(start, Math.min(end, start + sliceCoverage), mappings);
-          for (const mapping of mappings) await writer.add(mapping);
+  try {
+    for (let l1Index = 0; l1Index < tables; l1Index++) {
+      throwIfAborted(options.signal, image.name);
+      const base = l1Index * l2Coverage;
+      const end = Math.min(image.size, base + l2Coverage);
+      const l2 = await image.l2TableFor(l1Index);
+      if (l2) {
+        const table = l2.table;
+        for (let at = 0, start = base; at < table.byteLength && start < end; at += L2_SLICE) {
+          // Most entries of a metadata image are empty: skip those slices with one memcmp.
+          if (!isZeroRange(table, at, Math.min(table.byteLength, at + L2_SLICE))) {
+            mappings.length = 0;
+            await image.mapWithinL2(start, Math.min(end, start + sliceCoverage), mappings);
+            for (const mapping of mappings) await writer.add(mapping);
+          }
+          start += sliceCoverage;
         }
-        start += sliceCoverage;
       }
+      progress.advance(end - base);
     }
-    progress.advance(end - base);
+    await writer.finish();
+  } catch (error) {
+    // Batches still being inflated settle before the caller closes the image.
+    await writer.abandon();
+    throw error;
   }
-  await writer.finish();
   throwIfAborted(options.signal, image.name);
   // The target is as long as the guest even when its end is a hole.
   if (target.size < image.size) await target.writeZeroes(target.size, image.size - target.size);
@@ -115,6 +124,7 @@ class RunWriter {
   #windowRuns = 0;
   #windowStart = 0;
   #windowEnd = 0;
+  #inflater: OrderedInflater | undefined;
 
   constructor(image: Qcow2Image, target: BlockDevice) {
     this.#image = image;
@@ -125,9 +135,12 @@ class RunWriter {
     // No backing file and a zeroed target: these read as zeros and stay holes.
     const type = mapping.type;
     if (type === 'unallocated' || type === 'zero-plain' || type === 'zero-alloc') return;
-    // Compressed clusters are gathered into guest-contiguous runs read through the
-    // image, which inflates a run's clusters concurrently on the thread pool.
-    const throughImage = type === 'compressed' || mapping.hostOffset === undefined;
+    if (type === 'compressed' && mapping.compressed) {
+      await this.#addCompressed(mapping, mapping.compressed);
+      return;
+    }
+    // Anything else without a host offset is read through the image.
+    const throughImage = mapping.hostOffset === undefined;
     let guest = mapping.offset;
     let host = mapping.hostOffset ?? 0;
     let length = mapping.length;
@@ -156,6 +169,34 @@ class RunWriter {
   async finish(): Promise<void> {
     await this.flush();
     await this.#drainWindow();
+    await this.#inflater?.finish();
+  }
+
+  /** After a failure: lets the batches being inflated settle, writes nothing more. */
+  async abandon(): Promise<void> {
+    await this.#inflater?.abandon();
+  }
+
+  async #addCompressed(
+    mapping: GuestMapping,
+    compressed: NonNullable<GuestMapping['compressed']>,
+  ): Promise<void> {
+    this.#inflater ??= new OrderedInflater(
+      this.#image.file,
+      this.#image.inflatePool,
+      async (offset, bytes) => {
+        await this.#maybeYield();
+        this.bytesRead += bytes.byteLength;
+        await this.#writeNonZero(offset, bytes);
+      },
+    );
+    await this.#inflater.add({
+      clusterOffset: compressed.clusterOffset,
+      offset: mapping.offset,
+      length: mapping.length,
+      hostOffset: compressed.descriptor.offset,
+      hostLength: compressed.descriptor.length,
+    });
   }
 
   async flush(): Promise<void> {

@@ -1,6 +1,7 @@
 import type { BlockDevice, ByteRange, Extent, FileDevice, Semaphore } from '@x/blockio';
 import type { TableCache } from '../cache/table-cache.js';
 import type { CompressionType } from '../compression/decompress.js';
+import type { InflatePool } from '../compression/inflate-pool.js';
 import type { Qcow2Geometry } from '../format/geometry.js';
 import type { Qcow2Metadata } from '../format/image-metadata.js';
 import type { Snapshot } from '../format/snapshot-table.js';
@@ -29,6 +30,8 @@ export interface Qcow2ImageState extends BlockDevice {
   readonly decompressedClusters: Map<number, Promise<Buffer>>;
   /** Inflations in flight for this image. */
   readonly inflateSlots: Semaphore;
+  /** The worker threads that inflate this image's compressed clusters (started on first use). */
+  readonly inflatePool: InflatePool;
 
   extents(range?: ByteRange): AsyncIterable<Extent>;
   /** The L2 table covering L1 index `l1Index`, or undefined when its L1 entry is empty. */

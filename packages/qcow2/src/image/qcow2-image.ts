@@ -10,6 +10,7 @@ import {
 } from '@x/blockio';
 import type { TableCache } from '../cache/table-cache.js';
 import type { CompressionType } from '../compression/decompress.js';
+import { InflatePool } from '../compression/inflate-pool.js';
 import { Qcow2Error } from '../errors.js';
 import type { Qcow2Geometry } from '../format/geometry.js';
 import type { Qcow2Metadata } from '../format/image-metadata.js';
@@ -66,7 +67,7 @@ import type {
  * blocks the read path, extents(), map and the writer's copy-on-write share.
  */
 
-/** Compressed clusters inflated at once per image (libuv's pool has 4 threads). */
+/** Compressed clusters inflated at once per image by random reads (the pool queues the rest). */
 const INFLATE_CONCURRENCY = 4;
 
 export interface Qcow2ImageParts {
@@ -110,6 +111,7 @@ export class Qcow2Image extends BaseBlockDevice implements Qcow2ImageState {
    * only queues buffers (and evicts them from the CPU caches) without going faster.
    */
   readonly inflateSlots = new Semaphore(INFLATE_CONCURRENCY);
+  #inflatePool: InflatePool | undefined;
 
   constructor(parts: Qcow2ImageParts) {
     super({
@@ -325,6 +327,15 @@ export class Qcow2Image extends BaseBlockDevice implements Qcow2ImageState {
     return this.#requireWritePath().flush();
   }
 
+  /**
+   * Worker threads that inflate this image's compressed clusters, started the
+   * first time one is read and ended when the image is closed.
+   */
+  get inflatePool(): InflatePool {
+    this.#inflatePool ??= new InflatePool(this.compressionType, this.geometry.clusterSize);
+    return this.#inflatePool;
+  }
+
   protected override async closeDevice(): Promise<void> {
     const errors: unknown[] = [];
     const attempt = async (step: () => Promise<void>) => {
@@ -338,6 +349,7 @@ export class Qcow2Image extends BaseBlockDevice implements Qcow2ImageState {
     if (this.backing) await attempt(() => (this.backing as BlockDevice).close());
     if (this.ownsDataFile) await attempt(() => this.dataFile.close());
     await attempt(() => this.file.close());
+    if (this.#inflatePool) await attempt(() => (this.#inflatePool as InflatePool).close());
     this.decompressedClusters.clear();
     if (errors.length > 0) throw errors[0];
   }

@@ -1,5 +1,4 @@
 import { type BlockDevice, forEachConcurrent } from '@x/blockio';
-import { decompressCluster } from '../compression/decompress.js';
 import type { Qcow2ImageState } from '../image/image-state.js';
 import type { GuestMapping } from './guest-mapping.js';
 
@@ -18,7 +17,7 @@ type CompressedInputs = Map<GuestMapping, Promise<Buffer>>;
  * Reads guest bytes [offset, offset + into.byteLength) of `image` into `into`.
  * Works one L2 table's coverage at a time: looks up the merged runs, then reads
  * each contiguous host run with one request, inflates compressed clusters on
- * the thread pool, fills zeros, and reads unallocated runs from the backing
+ * the image's worker pool, fills zeros, and reads unallocated runs from the backing
  * device (zeros past its end, or when there is none).
  */
 export async function readGuestRange(
@@ -176,7 +175,7 @@ async function inflate(
   const length = Math.min(descriptor.length, image.file.size - descriptor.offset);
   const input = prefetched ? await prefetched : await image.file.read(descriptor.offset, length);
   return image.inflateSlots.run(() =>
-    decompressCluster(image.compressionType, input, image.geometry.clusterSize, {
+    image.inflatePool.inflateOne(input, {
       path: image.name,
       offset: descriptor.offset,
       guestOffset: clusterOffset,

@@ -1,0 +1,333 @@
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import zlib from 'node:zlib';
+import { Qcow2Error } from '../errors.js';
+import { type CompressionType, type DecodeTools, decodeClusterInto } from './cluster-decoder.js';
+import { type DecompressWhere, decompressFailure } from './decompress-failure.js';
+import { parseZstdFrame } from './zstd-frame.js';
+
+/** node:zlib has zstd from Node 22.15 / 23.8; older versions use fzstd (pure JS). */
+const nativeZstd = (zlib as unknown as { zstdDecompressSync?: DecodeTools['zstdDecompressSync'] })
+  .zstdDecompressSync;
+
+/**
+ * The worker: decodeClusterInto and parseZstdFrame from their source text (one
+ * definition; the same from the TypeScript sources in tests and from dist/), over
+ * a batch of clusters per message. Buffers move both ways (transferred, not copied).
+ */
+function workerSource(fzstdPath: string | undefined): string {
+  return `
+const { parentPort } = require('node:worker_threads');
+const zlib = require('node:zlib');
+const parseZstdFrame = ${parseZstdFrame.toString()};
+const decodeClusterInto = ${decodeClusterInto.toString()};
+const tools = {
+  inflateRawSync: zlib.inflateRawSync,
+  zstdDecompressSync: zlib.zstdDecompressSync,
+  fzstd: ${fzstdPath ? `zlib.zstdDecompressSync ? undefined : require(${JSON.stringify(fzstdPath)})` : 'undefined'},
+  parseZstdFrame,
+  syncFlush: zlib.constants.Z_SYNC_FLUSH,
+};
+parentPort.on('message', ({ id, type, clusterSize, input, spans, out }) => {
+  const inBytes = new Uint8Array(input);
+  const outBytes = new Uint8Array(out);
+  const details = [];
+  for (let i = 0; i < spans.length; i += 2) {
+    const detail = decodeClusterInto(tools, type, inBytes.subarray(spans[i], spans[i] + spans[i + 1]),
+      clusterSize, outBytes, (i / 2) * clusterSize);
+    details.push(detail === undefined ? null : detail);
+  }
+  parentPort.postMessage({ id, input, out, details }, [input, out]);
+});
+`;
+}
+
+/**
+ * Worker threads an inflate pool starts by default: one per core up to 4 (the
+ * thread that reads and writes needs little CPU next to inflate), none on one core.
+ */
+export function defaultInflateWorkers(): number {
+  const cores = availableParallelism();
+  return cores > 1 ? Math.min(cores, 4) : 0;
+}
+
+let liveWorkers = 0;
+
+/** Inflate worker threads currently running in this process (for leak tests). */
+export function liveInflateWorkers(): number {
+  return liveWorkers;
+}
+
+interface Job {
+  resolve(out: Buffer): void;
+  reject(error: unknown): void;
+  wheres: DecompressWhere[];
+}
+
+interface PoolWorker {
+  worker: Worker;
+  busy: number;
+  exited: Promise<void>;
+}
+
+interface WorkerReply {
+  id: number;
+  input: ArrayBuffer;
+  out: ArrayBuffer;
+  details: Array<string | null>;
+}
+
+/** Free ArrayBuffers kept for reuse (fresh memory costs page faults here). */
+const SPARE_BUFFERS = 16;
+/** Input buffers are allocated in multiples of this. */
+const INPUT_SIZE_CLASS = 256 << 10;
+
+/**
+ * Inflates compressed clusters of one image (one compression type and cluster
+ * size) on a few worker threads, a batch of clusters per message, so a copy
+ * uses every core for inflate while its own thread reads and writes. Each
+ * `inflate` call resolves on its own, so callers that keep a bounded number of
+ * batches in flight and consume them oldest first get their clusters in order
+ * with bounded memory (OrderedInflater does that). With `size` 0 it inflates
+ * on the calling thread. Workers do not keep the process alive; `close()` ends
+ * them, and every pending batch then rejects.
+ */
+export class InflatePool {
+  readonly size: number;
+  readonly type: CompressionType;
+  readonly clusterSize: number;
+  #workers: PoolWorker[] | undefined;
+  readonly #jobs = new Map<number, Job>();
+  readonly #spares = new Map<number, ArrayBuffer[]>();
+  #spareCount = 0;
+  /** Memory this pool allocated: only that is reused, and moved whole to a worker. */
+  readonly #ours = new WeakSet<ArrayBuffer>();
+  #nextId = 0;
+  #failure: unknown;
+  #closed = false;
+  #inlineTools: Promise<DecodeTools> | undefined;
+
+  constructor(type: CompressionType, clusterSize: number, size = defaultInflateWorkers()) {
+    this.type = type;
+    this.clusterSize = clusterSize;
+    this.size = Math.max(0, Math.floor(size));
+  }
+
+  /**
+   * A buffer of `length` bytes for `inflate` input, reused when one is free. Its
+   * memory is rounded up to a size class, so inputs of similar sizes share buffers.
+   */
+  buffer(length: number): Buffer {
+    const capacity = Math.ceil(Math.max(1, length) / INPUT_SIZE_CLASS) * INPUT_SIZE_CLASS;
+    const whole = this.#take(capacity);
+    return Buffer.from(whole, 0, length);
+  }
+
+  /** Gives a buffer from `inflate` (or `buffer`) back for reuse; the caller must not touch it again. */
+  release(buffer: Uint8Array): void {
+    const whole = buffer.buffer;
+    if (!(whole instanceof ArrayBuffer) || !this.#ours.has(whole)) return;
+    if (this.#spareCount >= SPARE_BUFFERS) return;
+    const list = this.#spares.get(whole.byteLength) ?? [];
+    list.push(whole);
+    this.#spares.set(whole.byteLength, list);
+    this.#spareCount++;
+  }
+
+  /**
+   * Inflates the clusters whose compressed bytes are `input[spans[2i], +spans[2i+1])`
+   * into one buffer holding cluster i at i × clusterSize. The pool takes `input`
+   * (it is moved to a worker): do not use it afterwards. A cluster that does not
+   * inflate to exactly one cluster rejects with DECOMPRESS_FAILED naming its file
+   * and offset (`wheres[i]`).
+   */
+  inflate(input: Uint8Array, spans: number[], wheres: DecompressWhere[]): Promise<Buffer> {
+    if (this.#closed) {
+      return Promise.reject(
+        new Qcow2Error('DECOMPRESS_FAILED', 'the inflate pool was closed', {
+          path: wheres[0]?.path ?? '',
+          structure: 'compressed cluster',
+        }),
+      );
+    }
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    const out = this.#take(this.clusterSize * wheres.length);
+    if (this.size === 0) return this.#inflateInline(input, spans, wheres, out);
+    const workers = this.#start();
+    const target = workers.reduce((best, candidate) =>
+      candidate.busy < best.busy ? candidate : best,
+    );
+    const id = this.#nextId++;
+    // A worker with work keeps the process alive (the caller awaits its reply);
+    // an idle one does not, so an image that is never closed cannot hang a process.
+    if (target.busy++ === 0) target.worker.ref();
+    // Buffers from buffer() are moved whole; anything else is copied first (moving
+    // a view would move, or clone, everything around it).
+    const owned =
+      input.byteOffset === 0 && this.#ours.has(input.buffer as ArrayBuffer)
+        ? (input.buffer as ArrayBuffer)
+        : new Uint8Array(input).buffer;
+    return new Promise<Buffer>((resolve, reject) => {
+      const settle = () => {
+        if (--target.busy === 0) target.worker.unref();
+      };
+      this.#jobs.set(id, {
+        resolve: (result) => {
+          settle();
+          resolve(result);
+        },
+        reject: (error) => {
+          settle();
+          reject(error);
+        },
+        wheres,
+      });
+      target.worker.postMessage(
+        { id, type: this.type, clusterSize: this.clusterSize, input: owned, spans, out },
+        [owned, out],
+      );
+    });
+  }
+
+  /** Inflates one cluster; the result is the caller's to keep. */
+  async inflateOne(input: Uint8Array, where: DecompressWhere): Promise<Buffer> {
+    return this.inflate(input, [0, input.byteLength], [where]);
+  }
+
+  /** Ends the workers; batches still in flight reject. Safe to call twice. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const workers = this.#workers ?? [];
+    this.#workers = undefined;
+    this.#spares.clear();
+    this.#spareCount = 0;
+    this.#fail(
+      new Qcow2Error('DECOMPRESS_FAILED', 'the inflate pool was closed', {
+        path: [...this.#jobs.values()][0]?.wheres[0]?.path ?? '',
+        structure: 'compressed cluster',
+      }),
+    );
+    await Promise.all(
+      workers.map(async ({ worker, exited }) => {
+        await worker.terminate();
+        await exited;
+      }),
+    );
+  }
+
+  #take(length: number): ArrayBuffer {
+    const spare = this.#spares.get(length)?.pop();
+    if (spare) {
+      this.#spareCount--;
+      return spare;
+    }
+    const fresh = new ArrayBuffer(length);
+    this.#ours.add(fresh);
+    return fresh;
+  }
+
+  #start(): PoolWorker[] {
+    if (this.#workers) return this.#workers;
+    const source = workerSource(this.type === 'zstd' && !nativeZstd ? fzstdPath() : undefined);
+    this.#workers = Array.from({ length: this.size }, () => {
+      const worker = new Worker(source, { eval: true });
+      liveWorkers++;
+      const exited = new Promise<void>((resolve) =>
+        worker.once('exit', () => {
+          liveWorkers--;
+          resolve();
+        }),
+      );
+      worker.on('message', (reply: WorkerReply) => this.#settle(reply));
+      worker.on('error', (error) =>
+        this.#fail(
+          new Qcow2Error('DECOMPRESS_FAILED', `an inflate worker failed: ${error.message}`, {
+            path: [...this.#jobs.values()][0]?.wheres[0]?.path ?? '',
+            structure: 'compressed cluster',
+            cause: error,
+          }),
+        ),
+      );
+      // After the listeners (adding a 'message' listener refs the port again).
+      worker.unref();
+      return { worker, busy: 0, exited };
+    });
+    return this.#workers;
+  }
+
+  #settle({ id, input, out, details }: WorkerReply): void {
+    const job = this.#jobs.get(id);
+    this.#jobs.delete(id);
+    // Moved back from the worker: new objects for the same memory.
+    this.#ours.add(input);
+    this.#ours.add(out);
+    this.release(new Uint8Array(input));
+    if (!job) return;
+    const index = details.findIndex((detail) => detail !== null);
+    if (index >= 0) {
+      this.release(new Uint8Array(out));
+      job.reject(
+        decompressFailure(
+          job.wheres[index] as DecompressWhere,
+          this.type,
+          details[index] as string,
+        ),
+      );
+    } else {
+      job.resolve(Buffer.from(out));
+    }
+  }
+
+  async #inflateInline(
+    input: Uint8Array,
+    spans: number[],
+    wheres: DecompressWhere[],
+    out: ArrayBuffer,
+  ): Promise<Buffer> {
+    this.#inlineTools ??= inlineTools(this.type);
+    const tools = await this.#inlineTools;
+    const bytes = Buffer.from(out);
+    for (let i = 0; i < wheres.length; i++) {
+      const start = spans[2 * i] as number;
+      const detail = decodeClusterInto(
+        tools,
+        this.type,
+        input.subarray(start, start + (spans[2 * i + 1] as number)),
+        this.clusterSize,
+        bytes,
+        i * this.clusterSize,
+      );
+      if (detail !== undefined) {
+        this.release(bytes);
+        throw decompressFailure(wheres[i] as DecompressWhere, this.type, detail);
+      }
+    }
+    this.release(input);
+    return bytes;
+  }
+
+  #fail(error: unknown): void {
+    this.#failure ??= error;
+    for (const job of this.#jobs.values()) job.reject(error);
+    this.#jobs.clear();
+  }
+}
+
+/**
+ * fzstd for the workers, resolved from here (an app that bundles this code lists
+ * fzstd in its own dependencies and keeps it external, as for pako).
+ */
+function fzstdPath(): string {
+  return createRequire(import.meta.url).resolve('fzstd');
+}
+
+async function inlineTools(type: CompressionType): Promise<DecodeTools> {
+  return {
+    inflateRawSync: zlib.inflateRawSync,
+    zstdDecompressSync: nativeZstd,
+    fzstd: type === 'zstd' && !nativeZstd ? await import('fzstd') : undefined,
+    parseZstdFrame,
+    syncFlush: zlib.constants.Z_SYNC_FLUSH,
+  };
+}

@@ -1,0 +1,246 @@
+import { existsSync } from 'node:fs';
+import { copyFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import {
+  filesEqual,
+  makeTempDir,
+  pokeBytes,
+  readU64BE,
+  runPeerOk,
+  seededBytes,
+} from '@x/test-utils';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type CompressionType, decodeClusterInto } from '../src/compression/cluster-decoder.js';
+import { InflatePool, liveInflateWorkers } from '../src/compression/inflate-pool.js';
+import { parseZstdFrame } from '../src/compression/zstd-frame.js';
+import { convertToQcow2, convertToRaw, openQcow2, Qcow2Error } from '../src/index.js';
+import { qemuImage, qemuImg } from './support/qemu-fixtures.js';
+
+const temp = await makeTempDir('qcow2-inflate-');
+afterAll(() => temp.remove());
+
+/**
+ * Compressed clusters (enough for many batches of the ordered inflater, some
+ * all zeros, one at the image's short last cluster), plain data, zero and
+ * unallocated clusters, interleaved; virtual size not a whole number of clusters.
+ */
+function mixedImage(type: CompressionType) {
+  return qemuImage(`inflate-mixed-${type}`, {
+    size: `${24 * 1024 + 8}k`,
+    options: `compression_type=${type}`,
+    commands: [
+      'write -c -P 0x11 0 4M',
+      'write -P 0x22 4M 1M',
+      'write -c -P 0 5M 256k',
+      'write -z 6M 512k',
+      'write -c -P 0x33 7M 3M',
+      'write -P 0x44 7M 64k',
+      'write -c -P 0x55 16M 2M',
+      'write -c -P 0x66 24M 8k',
+    ],
+  });
+}
+
+/** Host offset of the compressed data of the cluster at guest offset 0 (L1[0], L2[index]). */
+async function compressedDataOffset(path: string, index: number): Promise<number> {
+  const l1 = Number(await readU64BE(path, 40));
+  const l2 = Number((await readU64BE(path, l1)) & ((1n << 56n) - 512n));
+  const entry = await readU64BE(path, l2 + index * 8);
+  if ((entry & (1n << 62n)) === 0n) throw new Error(`L2[${index}] is not compressed`);
+  return Number(entry & ((1n << 54n) - 1n));
+}
+
+async function expectRawSameAsQemu(input: string) {
+  const ours = temp.file(`${Math.random().toString(36).slice(2)}-ours.raw`);
+  const theirs = `${ours}.qemu`;
+  await convertToRaw(input, ours, { backingPolicy: 'allow', sync: false });
+  await runPeerOk('qemu-img', ['convert', '-O', 'raw', input, theirs], { cwd: dirname(input) });
+  expect(await filesEqual(ours, theirs)).toBe(true);
+}
+
+describe.each(['zlib', 'zstd'] as const)('%s-compressed images, inflated on workers', (type) => {
+  it('convert -O raw and -O qcow2 are byte-identical to qemu-img (mixed clusters)', async () => {
+    const image = await mixedImage(type);
+    await expectRawSameAsQemu(image);
+    const ours = temp.file(`mixed-${type}-ours.qcow2`);
+    const theirs = temp.file(`mixed-${type}-qemu.qcow2`);
+    await convertToQcow2(image, ours, { sync: false });
+    await qemuImg('convert', '-O', 'qcow2', image, theirs);
+    expect(await filesEqual(ours, theirs)).toBe(true);
+    expect(liveInflateWorkers()).toBe(0);
+  });
+
+  it('a compressed overlay over a compressed backing file equals qemu-img', async () => {
+    const base = await mixedImage(type);
+    const overlay = temp.file(`overlay-${type}.qcow2`);
+    await qemuImg(
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '-o',
+      `compression_type=${type}`,
+      '-b',
+      base,
+      '-F',
+      'qcow2',
+      overlay,
+    );
+    await runPeerOk('qemu-io', [
+      ...['write -c -P 0x77 2M 1M', 'write -P 0x88 8M 64k', 'write -z 17M 64k'].flatMap((c) => [
+        '-c',
+        c,
+      ]),
+      overlay,
+    ]);
+    await expectRawSameAsQemu(overlay);
+    expect(liveInflateWorkers()).toBe(0);
+  });
+
+  it('a corrupt cluster on a worker is a typed error naming the file and its offset', async () => {
+    const image = temp.file(`corrupt-${type}.qcow2`);
+    await copyFile(await mixedImage(type), image);
+    // Cluster 40 (guest 2.5 MiB): in the middle of a batch, with batches before it.
+    const offset = await compressedDataOffset(image, 40);
+    await pokeBytes(image, offset, Buffer.alloc(16, 0xfe));
+    const out = temp.file(`corrupt-${type}.raw`);
+    const error = await convertToRaw(image, out).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(Qcow2Error);
+    expect(error).toMatchObject({
+      code: 'DECOMPRESS_FAILED',
+      path: image,
+      offset,
+      structure: 'compressed cluster',
+    });
+    expect((error as Error).message).toContain('guest offset 0x280000');
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(`${out}.partial`)).toBe(false);
+    expect(liveInflateWorkers()).toBe(0);
+  });
+
+  it('an abort during the copy stops it, leaves no output and no workers', async () => {
+    const image = await mixedImage(type);
+    const controller = new AbortController();
+    let scheduled = false;
+    const out = temp.file(`aborted-${type}.raw`);
+    await expect(
+      convertToRaw(image, out, {
+        signal: controller.signal,
+        onProgress: () => {
+          if (scheduled) return;
+          scheduled = true;
+          setImmediate(() => controller.abort(new Error('interrupted')));
+        },
+      }),
+    ).rejects.toMatchObject({ code: 'ABORTED' });
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(`${out}.partial`)).toBe(false);
+    expect(liveInflateWorkers()).toBe(0);
+  });
+
+  it('random reads through the image use the pool; closing the image ends its workers', async () => {
+    const image = await openQcow2(await mixedImage(type));
+    const part = await image.read(7 * (1 << 20) + 100_000, 200_000);
+    expect(part.every((byte) => byte === 0x33)).toBe(true);
+    expect(liveInflateWorkers()).toBeGreaterThan(0);
+    await image.close();
+    expect(liveInflateWorkers()).toBe(0);
+  });
+});
+
+describe('InflatePool', () => {
+  const clusterSize = 64 << 10;
+  const clusters = [0, 1, 2, 3, 4].map((seed) =>
+    // Half random, half repeated: compressible, but not trivially.
+    Buffer.concat([seededBytes(clusterSize / 2, seed), Buffer.alloc(clusterSize / 2, seed)]),
+  );
+
+  async function compressed(type: CompressionType): Promise<Buffer[]> {
+    const zlib = await import('node:zlib');
+    if (type === 'zlib') return clusters.map((cluster) => zlib.deflateRawSync(cluster));
+    // fzstd has no encoder: let the zstd tool write the frames.
+    const { execFileSync } = await import('node:child_process');
+    // Frames with and without a declared content size (QEMU's have one; a stream has none).
+    return clusters.map((cluster, index) =>
+      execFileSync(
+        'zstd',
+        ['-q', '-c', ...(index % 2 ? [`--stream-size=${cluster.byteLength}`] : [])],
+        {
+          input: cluster,
+        },
+      ),
+    );
+  }
+
+  it.each([
+    ['zlib', 2],
+    ['zlib', 0],
+    ['zstd', 2],
+    ['zstd', 0],
+  ] as const)(
+    '%s with %i workers: clusters come back in order, inputs packed in one buffer',
+    async (type, size) => {
+      const frames = await compressed(type);
+      const pool = new InflatePool(type, clusterSize, size);
+      try {
+        const total = frames.reduce((sum, frame) => sum + frame.byteLength, 0);
+        const input = pool.buffer(total);
+        const spans: number[] = [];
+        let at = 0;
+        for (const frame of frames) {
+          input.set(frame, at);
+          spans.push(at, frame.byteLength);
+          at += frame.byteLength;
+        }
+        const wheres = frames.map((_, index) => ({ path: 'x', offset: index, guestOffset: 0 }));
+        const out = await pool.inflate(input, spans, wheres);
+        expect(Buffer.compare(out, Buffer.concat(clusters))).toBe(0);
+        pool.release(out);
+        // A reused output buffer is overwritten completely.
+        const again = await pool.inflateOne(frames[3] as Buffer, wheres[3] as (typeof wheres)[0]);
+        expect(Buffer.compare(again, clusters[3] as Buffer)).toBe(0);
+      } finally {
+        await pool.close();
+      }
+    },
+  );
+
+  it('the failing cluster of a batch is named; a closed pool refuses with a typed error', async () => {
+    const frames = await compressed('zlib');
+    const pool = new InflatePool('zlib', clusterSize, 2);
+    const input = Buffer.concat([frames[0] as Buffer, Buffer.alloc(100, 0xff)]);
+    const error = await pool
+      .inflate(
+        input,
+        [0, (frames[0] as Buffer).byteLength, (frames[0] as Buffer).byteLength, 100],
+        [
+          { path: 'a.qcow2', offset: 1000, guestOffset: 0 },
+          { path: 'a.qcow2', offset: 2000, guestOffset: 0x10000 },
+        ],
+      )
+      .catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: 'DECOMPRESS_FAILED', path: 'a.qcow2', offset: 2000 });
+    await pool.close();
+    await expect(
+      pool.inflateOne(frames[0] as Buffer, { path: 'a.qcow2', offset: 0, guestOffset: 0 }),
+    ).rejects.toMatchObject({ code: 'DECOMPRESS_FAILED', path: 'a.qcow2' });
+    expect(liveInflateWorkers()).toBe(0);
+  });
+
+  it('the decoder refuses output larger than one cluster', async () => {
+    const zlib = await import('node:zlib');
+    const out = Buffer.alloc(4096);
+    const tools = {
+      inflateRawSync: zlib.inflateRawSync,
+      zstdDecompressSync: undefined,
+      fzstd: await import('fzstd'),
+      parseZstdFrame,
+      syncFlush: zlib.constants.Z_SYNC_FLUSH,
+    };
+    const big = zlib.deflateRawSync(Buffer.alloc(8192, 1));
+    expect(decodeClusterInto(tools, 'zlib', big, 4096, out, 0)).toMatch(/more than one cluster/);
+    const { execFileSync } = await import('node:child_process');
+    const frame = execFileSync('zstd', ['-q', '-c'], { input: Buffer.alloc(8192, 1) });
+    expect(decodeClusterInto(tools, 'zstd', frame, 4096, out, 0)).toMatch(/more than one cluster/);
+  });
+});
