@@ -13,7 +13,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { type CompressionType, decodeClusterInto } from '../src/compression/cluster-decoder.js';
 import { InflatePool, liveInflateWorkers } from '../src/compression/inflate-pool.js';
 import { parseZstdFrame } from '../src/compression/zstd-frame.js';
-import { convertToQcow2, convertToRaw, openQcow2, Qcow2Error } from '../src/index.js';
+import {
+  convertToQcow2,
+  convertToRaw,
+  decompressCluster,
+  openQcow2,
+  Qcow2Error,
+} from '../src/index.js';
 import { qemuImage, qemuImg } from './support/qemu-fixtures.js';
 
 const temp = await makeTempDir('qcow2-inflate-');
@@ -225,6 +231,24 @@ describe('InflatePool', () => {
       pool.inflateOne(frames[0] as Buffer, { path: 'a.qcow2', offset: 0, guestOffset: 0 }),
     ).rejects.toMatchObject({ code: 'DECOMPRESS_FAILED', path: 'a.qcow2' });
     expect(liveInflateWorkers()).toBe(0);
+  });
+
+  it('decompressCluster (one cluster, no pool) decodes the same frames', async () => {
+    for (const type of ['zlib', 'zstd'] as const) {
+      const frames = await compressed(type);
+      for (const [index, frame] of frames.entries()) {
+        const where = { path: 'x', offset: index, guestOffset: 0 };
+        const out = await decompressCluster(type, frame, clusterSize, where);
+        expect(Buffer.compare(out, clusters[index] as Buffer)).toBe(0);
+      }
+      await expect(
+        decompressCluster(type, Buffer.alloc(64, 0xee), clusterSize, {
+          path: 'y',
+          offset: 7,
+          guestOffset: 0,
+        }),
+      ).rejects.toMatchObject({ code: 'DECOMPRESS_FAILED', path: 'y', offset: 7 });
+    }
   });
 
   it('the decoder refuses output larger than one cluster', async () => {

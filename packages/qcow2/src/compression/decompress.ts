@@ -1,19 +1,10 @@
 import zlib from 'node:zlib';
-import type { CompressionType } from './cluster-decoder.js';
+import { type CompressionType, decodeClusterInto } from './cluster-decoder.js';
 import { type DecompressWhere, decompressFailure } from './decompress-failure.js';
-import { parseZstdFrame } from './zstd-frame.js';
+import { inlineDecodeTools } from './inflate-pool.js';
 
 export type { CompressionType } from './cluster-decoder.js';
 export type { DecompressWhere } from './decompress-failure.js';
-
-type NodeZstd = (
-  input: Uint8Array,
-  options: { maxOutputLength: number },
-  callback: (error: Error | null, result: Buffer) => void,
-) => void;
-
-// node:zlib has zstd from Node 22.15 / 23.8; older versions use fzstd (pure JS).
-const nativeZstd = (zlib as unknown as { zstdDecompress?: NodeZstd }).zstdDecompress;
 
 const inflateOptions = {
   // QEMU's compressed data is raw deflate, padded to whole sectors and possibly
@@ -26,7 +17,8 @@ const inflateOptions = {
  * Inflates one compressed cluster (qcow2.rst "Compressed Clusters"). The output
  * is bounded by the cluster size whatever the input claims, and anything but
  * exactly one cluster of output is DECOMPRESS_FAILED. zlib runs on libuv's
- * thread pool, so several clusters inflate in parallel.
+ * thread pool, zstd on the calling thread; readers of many clusters use an
+ * image's InflatePool instead.
  */
 export function decompressCluster(
   type: CompressionType,
@@ -78,75 +70,15 @@ async function zstdCluster(
   clusterSize: number,
   where: DecompressWhere,
 ): Promise<Buffer> {
-  const frame = parseZstdFrame(input);
-  if (typeof frame === 'string') throw decompressFailure(where, 'zstd', frame);
-  if (frame.contentSize !== undefined && frame.contentSize !== clusterSize) {
-    throw decompressFailure(
-      where,
-      'zstd',
-      `the frame holds ${frame.contentSize} bytes, not ${clusterSize}`,
-    );
-  }
-  // A window larger than any cluster cannot be what QEMU wrote; refusing it
-  // keeps a forged header from making the decoder allocate gigabytes.
-  if (frame.windowSize > Math.max(clusterSize, 1 << 20) * 2) {
-    throw decompressFailure(where, 'zstd', `the frame asks for a ${frame.windowSize}-byte window`);
-  }
-  const exact = input.subarray(0, frame.length);
-  let out: Buffer;
-  try {
-    out = nativeZstd
-      ? await new Promise<Buffer>((resolve, reject) =>
-          nativeZstd(exact, { maxOutputLength: clusterSize }, (error, result) =>
-            error ? reject(error) : resolve(result),
-          ),
-        )
-      : decodeWithFzstd(await loadFzstd(), exact, clusterSize, frame.contentSize);
-  } catch (error) {
-    throw decompressFailure(where, 'zstd', (error as Error).message);
-  }
-  if (out.byteLength !== clusterSize) {
-    throw decompressFailure(
-      where,
-      'zstd',
-      `it decompresses to ${out.byteLength} bytes, not ${clusterSize}`,
-    );
-  }
+  const out = Buffer.allocUnsafe(clusterSize);
+  const detail = decodeClusterInto(
+    await inlineDecodeTools('zstd'),
+    'zstd',
+    input,
+    clusterSize,
+    out,
+    0,
+  );
+  if (detail !== undefined) throw decompressFailure(where, 'zstd', detail);
   return out;
-}
-
-type Fzstd = typeof import('fzstd');
-let fzstd: Promise<Fzstd> | undefined;
-
-/** fzstd is loaded the first time a zstd cluster is read, not at start-up. */
-function loadFzstd(): Promise<Fzstd> {
-  fzstd ??= import('fzstd');
-  return fzstd;
-}
-
-function decodeWithFzstd(
-  { Decompress: FzstdStream, decompress: fzstdDecompress }: Fzstd,
-  frame: Uint8Array,
-  clusterSize: number,
-  contentSize: number | undefined,
-): Buffer {
-  if (contentSize !== undefined) {
-    // The declared size was checked: decode straight into a cluster buffer.
-    const out = Buffer.alloc(clusterSize);
-    fzstdDecompress(frame, out);
-    return out;
-  }
-  // No declared size: stream, and stop as soon as the output passes one cluster
-  // (a few input bytes can describe gigabytes of output).
-  const out = Buffer.alloc(clusterSize);
-  let produced = 0;
-  const stream = new FzstdStream((chunk) => {
-    if (produced + chunk.byteLength > clusterSize) {
-      throw new Error('it decompresses to more than one cluster');
-    }
-    out.set(chunk, produced);
-    produced += chunk.byteLength;
-  });
-  stream.push(frame, true);
-  return out.subarray(0, produced);
 }

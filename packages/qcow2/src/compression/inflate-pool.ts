@@ -285,7 +285,7 @@ export class InflatePool {
     wheres: DecompressWhere[],
     out: ArrayBuffer,
   ): Promise<Buffer> {
-    this.#inlineTools ??= inlineTools(this.type);
+    this.#inlineTools ??= inlineDecodeTools(this.type);
     const tools = await this.#inlineTools;
     const bytes = Buffer.from(out);
     for (let i = 0; i < wheres.length; i++) {
@@ -322,7 +322,8 @@ function fzstdPath(): string {
   return createRequire(import.meta.url).resolve('fzstd');
 }
 
-async function inlineTools(type: CompressionType): Promise<DecodeTools> {
+/** The decoder's tools on this thread (fzstd loaded on first use, not at start-up). */
+export async function inlineDecodeTools(type: CompressionType): Promise<DecodeTools> {
   return {
     inflateRawSync: zlib.inflateRawSync,
     zstdDecompressSync: nativeZstd,
