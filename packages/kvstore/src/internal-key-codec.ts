@@ -11,18 +11,19 @@ export interface DecodedInternalKey {
  * Splits an internal key (dbformat.h): the user key, then a fixed64 trailer holding
  * `sequence << 8 | type`. The user key is a view into `key`.
  */
-export function decodeInternalKey(key: Buffer, where: Location): DecodedInternalKey {
+export function decodeInternalKey(
+  key: Buffer,
+  where: Location,
+  offset = where.offset,
+): DecodedInternalKey {
   const length = key.length;
   if (length < 8) {
-    throw kvError(
-      'BAD_BLOCK',
-      `an internal key of ${length} bytes (at least 8: user key + trailer)`,
-      where,
-    );
+    const message = `an internal key of ${length} bytes (at least 8: user key + trailer)`;
+    throw kvError('BAD_BLOCK', message, { ...where, offset });
   }
   const high = key[length - 1] as number;
   if (high >= 0x20) {
-    throw kvError('UNSUPPORTED', 'a sequence number at or above 2^53', where);
+    throw kvError('UNSUPPORTED', 'a sequence number at or above 2^53', { ...where, offset });
   }
   const sequence = key.readUIntLE(length - 7, 6) + high * 2 ** 48;
   return { userKey: key.subarray(0, length - 8), sequence, type: key[length - 8] as number };

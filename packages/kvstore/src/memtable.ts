@@ -23,20 +23,32 @@ export class Memtable {
     return this.items.length;
   }
 
-  /** Entries from the first whose user key is ≥ `start`. */
-  async *entries(start?: Buffer): AsyncGenerator<InternalEntry> {
-    let index = 0;
-    if (start !== undefined) {
-      let low = 0;
-      let high = this.items.length;
-      while (low < high) {
-        const middle = (low + high) >> 1;
-        if (Buffer.compare((this.items[middle] as InternalEntry).userKey, start) < 0)
-          low = middle + 1;
-        else high = middle;
-      }
-      index = low;
+  /** Entries from the first whose user key is ≥ `start`, in slices (see mergeBatches). */
+  async *batches(start?: Buffer): AsyncGenerator<InternalEntry[]> {
+    const first = start === undefined ? 0 : this.seek(start);
+    for (let index = first; index < this.items.length; index += SLICE) {
+      yield this.items.slice(index, index + SLICE);
     }
-    for (; index < this.items.length; index++) yield this.items[index] as InternalEntry;
+  }
+
+  /** The newest entry for exactly `key`, or undefined. */
+  find(key: Buffer): InternalEntry | undefined {
+    const entry = this.items[this.seek(key)];
+    return entry?.userKey.equals(key) ? entry : undefined;
+  }
+
+  /** The index of the first entry whose user key is ≥ `key`. */
+  private seek(key: Buffer): number {
+    let low = 0;
+    let high = this.items.length;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      const entry = this.items[middle] as InternalEntry;
+      if (Buffer.compare(entry.userKey, key) < 0) low = middle + 1;
+      else high = middle;
+    }
+    return low;
   }
 }
+
+const SLICE = 1024;

@@ -9,7 +9,7 @@ import { type InternalEntry, isDeletion, type RangeTombstone } from './internal-
 import { readLogRecords } from './log-reader.js';
 import { readManifest, type TableFile, userKeyOf, type Version } from './manifest.js';
 import { Memtable } from './memtable.js';
-import { mergeSources } from './merge.js';
+import { mergeBatches } from './merge.js';
 import { Table } from './table.js';
 import { decodeWriteBatch, hexKey } from './write-batch.js';
 
@@ -245,52 +245,75 @@ class ReadOnlyStore implements KvStore {
     this.files = { tables: version.levels.flat(), logs };
   }
 
+  /**
+   * A point lookup: the newest version among the memtable and every table whose key
+   * range holds `key` (each read at the one block that may hold it), as the merge
+   * would choose it, without decoding more of any block than needed.
+   */
   async get(key: Uint8Array): Promise<Buffer | undefined> {
+    this.assertOpen();
     const exact = Buffer.from(key);
-    for await (const entry of this.entries({
-      start: exact,
-      end: Buffer.concat([exact, Buffer.from([0])]),
-    })) {
-      return entry.value;
+    const lookups: Array<Promise<InternalEntry | undefined>> = [];
+    for (const files of this.version.levels) {
+      for (const file of files) {
+        if (
+          overlaps(file, exact, undefined) &&
+          Buffer.compare(userKeyOf(file.smallest), exact) <= 0
+        ) {
+          lookups.push(this.table(file).find(exact, this.handles));
+        }
+      }
     }
-    return undefined;
+    let newest = this.memtable.find(exact);
+    for (const found of await Promise.all(lookups)) {
+      if (found !== undefined && (newest === undefined || found.sequence > newest.sequence))
+        newest = found;
+    }
+    if (newest === undefined || isDeletion(newest.type)) return undefined;
+    this.assertValueType(newest);
+    return this.isRangeDeleted(newest) ? undefined : newest.value;
   }
 
   async *entries(options: KvEntriesOptions = {}): AsyncGenerator<{ key: Buffer; value: Buffer }> {
     this.assertOpen();
     const { low, high } = keyRange(options);
     if (low !== undefined && high !== undefined && Buffer.compare(low, high) >= 0) return;
-    const sources: Array<AsyncIterator<InternalEntry>> = [this.memtable.entries(low)];
+    const sources: Array<AsyncIterator<InternalEntry[]>> = [this.memtable.batches(low)];
     for (const [level, files] of this.version.levels.entries()) {
       const inRange = files.filter((file) => overlaps(file, low, high));
       if (level === 0) {
         for (const file of inRange)
-          sources.push(this.table(file).entries(low, options.signal, this.handles));
+          sources.push(this.table(file).batches(low, options.signal, this.handles));
       } else if (inRange.length > 0) {
         sources.push(this.levelEntries(inRange, low, options.signal));
       }
     }
     let previousKey: Buffer | undefined;
-    for await (const entry of mergeSources(sources)) {
-      if (high !== undefined && Buffer.compare(entry.userKey, high) >= 0) break;
-      if (previousKey?.equals(entry.userKey)) continue;
-      previousKey = entry.userKey;
-      if (isDeletion(entry.type)) continue;
-      if (entry.type !== kTypeValue) {
-        throw new KvStoreError(
-          'UNSUPPORTED',
-          `the newest version of key ${hexKey(entry.userKey)} has value type 0x${entry.type.toString(16)} (merge operand or blob index): not supported`,
-          { path: this.directory, structure: 'internal key' },
-        );
+    for await (const batch of mergeBatches(sources, high)) {
+      for (const entry of batch) {
+        if (previousKey?.equals(entry.userKey)) continue;
+        previousKey = entry.userKey;
+        if (isDeletion(entry.type)) continue;
+        this.assertValueType(entry);
+        if (this.isRangeDeleted(entry)) continue;
+        yield { key: entry.userKey, value: entry.value };
       }
-      if (this.isRangeDeleted(entry)) continue;
-      yield { key: entry.userKey, value: entry.value };
     }
   }
 
   async close(): Promise<void> {
     this.closed = true;
     await this.handles.close();
+  }
+
+  private assertValueType(entry: InternalEntry): void {
+    if (entry.type !== kTypeValue) {
+      throw new KvStoreError(
+        'UNSUPPORTED',
+        `the newest version of key ${hexKey(entry.userKey)} has value type 0x${entry.type.toString(16)} (merge operand or blob index): not supported`,
+        { path: this.directory, structure: 'internal key' },
+      );
+    }
   }
 
   private assertOpen(): void {
@@ -308,8 +331,8 @@ class ReadOnlyStore implements KvStore {
     files: TableFile[],
     low: Buffer | undefined,
     signal?: AbortSignal,
-  ): AsyncGenerator<InternalEntry> {
-    for (const file of files) yield* this.table(file).entries(low, signal, this.handles);
+  ): AsyncGenerator<InternalEntry[]> {
+    for (const file of files) yield* this.table(file).batches(low, signal, this.handles);
   }
 
   private isRangeDeleted(entry: InternalEntry): boolean {

@@ -223,7 +223,7 @@ export class Table {
         await reader.read(rangeDelHandle, 'range deletion block'),
         where,
       ).entries()) {
-        const key = decodeInternalKey(entry.key, { ...where, offset: entry.offset });
+        const key = decodeInternalKey(entry.key, where, entry.offset);
         if (key.type !== kTypeRangeDeletion) {
           throw kvError('BAD_BLOCK', `a range deletion block entry of type ${key.type}`, {
             ...where,
@@ -260,14 +260,15 @@ export class Table {
 
   /**
    * The table's entries in internal-key order, from the first whose user key is ≥
-   * `start` (all when undefined). Opens the file for the iteration and closes it when
-   * the iteration ends or is abandoned.
+   * `start` (all when undefined), one array per data block: a merge then awaits once
+   * per block rather than once per entry. Uses a pooled handle, or opens the file for
+   * the iteration, and releases it when the iteration ends or is abandoned.
    */
-  async *entries(
+  async *batches(
     start?: Buffer,
     signal?: AbortSignal,
     pool?: HandlePool,
-  ): AsyncGenerator<InternalEntry> {
+  ): AsyncGenerator<InternalEntry[]> {
     const { handle, release } =
       pool === undefined ? await ownHandle(this.path) : await pool.acquire(this.path, 'table file');
     try {
@@ -288,8 +289,9 @@ export class Table {
           start === undefined
             ? 0
             : block.seekRestart(start, (key, target) => compareUserKeys(key, target, where));
+        const batch: InternalEntry[] = [];
         for (const entry of block.entries(fromRestart)) {
-          const key = decodeInternalKey(entry.key, { ...where, offset: entry.offset });
+          const key = decodeInternalKey(entry.key, where, entry.offset);
           if (start !== undefined && Buffer.compare(key.userKey, start) < 0) continue;
           const internal: InternalEntry = {
             userKey: key.userKey,
@@ -307,12 +309,63 @@ export class Table {
             }
           }
           previous = internal;
-          yield internal;
+          batch.push(internal);
         }
+        if (batch.length > 0) yield batch;
       }
     } finally {
       await release();
     }
+  }
+
+  /**
+   * The newest entry (highest sequence) for exactly `key` in this table, or undefined:
+   * a point lookup reads the one block that may hold it and decodes only up to it.
+   */
+  async find(key: Buffer, pool?: HandlePool): Promise<InternalEntry | undefined> {
+    const { handle, release } =
+      pool === undefined ? await ownHandle(this.path) : await pool.acquire(this.path, 'table file');
+    try {
+      const reader = new BlockReader(
+        handle,
+        this.path,
+        this.fileSize,
+        this.kind,
+        this.formatVersion,
+        this.checksumType,
+      );
+      for await (const dataHandle of this.dataBlockHandles(reader, key)) {
+        const where = { path: this.path, offset: dataHandle.offset, structure: 'data block' };
+        const block = new Block(await reader.read(dataHandle, 'data block'), where);
+        const fromRestart = block.seekRestart(key, (candidate, target) =>
+          compareUserKeys(candidate, target, where),
+        );
+        for (const entry of block.entries(fromRestart)) {
+          const decoded = decodeInternalKey(entry.key, where, entry.offset);
+          const order = Buffer.compare(decoded.userKey, key);
+          if (order < 0) continue;
+          if (order > 0) return undefined;
+          return {
+            userKey: decoded.userKey,
+            sequence: this.globalSequence ?? decoded.sequence,
+            type: decoded.type,
+            value: copyBytes(entry.value),
+          };
+        }
+      }
+      return undefined;
+    } finally {
+      await release();
+    }
+  }
+
+  /** The entries one by one (see batches). */
+  async *entries(
+    start?: Buffer,
+    signal?: AbortSignal,
+    pool?: HandlePool,
+  ): AsyncGenerator<InternalEntry> {
+    for await (const batch of this.batches(start, signal, pool)) yield* batch;
   }
 
   /** Data block handles from the one that may hold `start` on (two-level indexes walked). */
