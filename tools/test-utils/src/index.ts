@@ -11,6 +11,15 @@ export {
   sha256File,
 } from './bytes.js';
 export { type ClosedReaderResult, runWithClosedReader } from './closed-reader.js';
+export {
+  FakeSheep,
+  type FakeVdi,
+  type SheepFault,
+  SheepOp,
+  type SheepRequest,
+  SheepResult,
+  sheepVdiHash,
+} from './fake-sheep.js';
 export { cachedFixture } from './fixture-cache.js';
 export { FUZZ_SEED, FuzzOutcomes, fuzzParameters, type TypedFailure } from './fuzz.js';
 export { findPeer, type PeerResult, requirePeer, runPeer, runPeerOk } from './peers.js';
