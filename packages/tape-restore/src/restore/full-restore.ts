@@ -1,7 +1,6 @@
 import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromSystemError, ProgressTracker, throwIfAborted, writeFileAtomic } from '@x/blockio';
-import { verifyChunk } from '../blob.js';
 import { MediaCatalogBuilder } from '../catalog/catalog-writer.js';
 import { assembleMediaSet, loadInventory } from '../catalog/inventory.js';
 import type { Datastore } from '../datastore/datastore.js';
@@ -11,6 +10,7 @@ import { TapeRestoreError } from '../errors.js';
 import { parseSnapshotPath } from '../snapshot-name.js';
 import type { TapeReadStats } from '../tape/stats.js';
 import type { TapeFileReader } from '../tape/tape-file-reader.js';
+import { createChunkVerifier } from './chunk-verifier.js';
 import { loadMember, type RestoreBaseOptions } from './context.js';
 import { extractPxarSnapshot } from './phase1-snapshots.js';
 import { DEFAULT_OWNER, openDatastores } from './restore-snapshots.js';
@@ -82,6 +82,7 @@ export async function restoreMediaSet(
   };
   const seen = new Set<string>();
   const pool = new WriterPool(options.writers ?? 4);
+  const verifier = createChunkVerifier();
   const used = new Set<Datastore>(datastores.values());
   const releases: Array<() => Promise<void>> = [];
   const progress = new ProgressTracker(
@@ -134,6 +135,7 @@ export async function restoreMediaSet(
     return result;
   } finally {
     await pool.drain().catch(() => {});
+    await verifier.close();
     for (const store of used)
       await rm(store.tempDir(mediaSet.uuid), { recursive: true, force: true }).catch(() => {});
     for (const release of releases) await release();
@@ -178,10 +180,10 @@ export async function restoreMediaSet(
           if (!target || seen.has(`${store}:${entry.digest}`)) continue;
           seen.add(`${store}:${entry.digest}`);
           await pool.submit(async () => {
-            await verifyChunk(entry.digestBytes, entry.blob, entry.where);
-            if ((await target.insertChunk(entry.digest, entry.blob)) === 'inserted') {
+            const blob = await verifier.verify(entry.digestBytes, entry.blob, entry.where);
+            if ((await target.insertChunk(entry.digest, blob)) === 'inserted') {
               result.chunksRestored++;
-              result.bytesRestored += entry.blob.byteLength;
+              result.bytesRestored += blob.byteLength;
             } else {
               result.chunksAlreadyPresent++;
             }

@@ -1,5 +1,4 @@
 import { type ProgressListener, ProgressTracker, throwIfAborted } from '@x/blockio';
-import { verifyChunk } from '../blob.js';
 import type { MediaSet } from '../catalog/inventory.js';
 import type { MediaSetCatalog } from '../catalog/media-set-catalog.js';
 import type { Datastore } from '../datastore/datastore.js';
@@ -7,6 +6,7 @@ import { chunkArchiveEntries } from '../decode/chunk-archive.js';
 import { headerString, readTapeContent } from '../decode/content.js';
 import { TapeRestoreError } from '../errors.js';
 import type { TapeDrive } from '../tape/tape-drive.js';
+import { createChunkVerifier } from './chunk-verifier.js';
 import { byMediaUuid, loadMember, type TaskLog } from './context.js';
 import type { WantedChunks } from './phase1-snapshots.js';
 import { WriterPool } from './writer-pool.js';
@@ -77,6 +77,8 @@ export interface ChunkRestoreResult {
 
 export interface RestoreChunksOptions {
   writers?: number | undefined;
+  /** Threads that check chunks (default: one per core, at most 4; 0 or 1: the calling thread). */
+  verifyThreads?: number | undefined;
   signal?: AbortSignal | undefined;
   onProgress?: ProgressListener | undefined;
 }
@@ -111,82 +113,89 @@ export async function restoreChunks(
   const progress = new ProgressTracker('restore chunks', plan.toRead, options.onProgress, {
     unit: 'items',
   });
-  for (const { mediaUuid, perFile } of byMediaUuid(
-    [...plan.files].map(([mediaUuid, perFile]) => ({ mediaUuid, perFile })),
-  )) {
-    const member = mediaSet.members.find((m) => m.label.uuid === mediaUuid);
-    if (!member)
-      throw new TapeRestoreError(
-        'MEDIA_SET_INCOMPLETE',
-        `media ${mediaUuid} is not a member of media set ${mediaSet.uuid}`,
-      );
-    await loadMember(drive, member, mediaSet, log);
-    for (const fileNumber of [...perFile.keys()].sort((a, b) => a - b)) {
-      throwIfAborted(options.signal);
-      const want = perFile.get(fileNumber) as { store: string; digests: Set<string> };
-      const target = targets.get(want.store) as Datastore;
-      if (drive.currentFileNumber() !== fileNumber) await drive.moveToFile(fileNumber);
-      const next = await drive.readNextFile();
-      const label = member.label.label_text;
-      if (next.kind !== 'file') {
+  const verifier = createChunkVerifier(options.verifyThreads);
+  try {
+    for (const { mediaUuid, perFile } of byMediaUuid(
+      [...plan.files].map(([mediaUuid, perFile]) => ({ mediaUuid, perFile })),
+    )) {
+      const member = mediaSet.members.find((m) => m.label.uuid === mediaUuid);
+      if (!member)
         throw new TapeRestoreError(
-          'UNEXPECTED_FILE',
-          `file ${fileNumber} is ${next.kind === 'filemark' ? 'empty' : 'past the end of the tape'}, the catalog says it is a chunk archive`,
-          { tape: label, fileNumber },
+          'MEDIA_SET_INCOMPLETE',
+          `media ${mediaUuid} is not a member of media set ${mediaSet.uuid}`,
         );
-      }
-      try {
-        const content = await readTapeContent(next.reader);
-        if (content.kind === 'chunk-archive-v1.0') {
-          throw new TapeRestoreError(
-            'UNSUPPORTED',
-            'chunk archive v1.0 (unreleased format) is not supported',
-            next.reader.where('MediaContentHeader'),
-          );
-        }
-        if (content.kind !== 'chunk-archive') {
+      await loadMember(drive, member, mediaSet, log);
+      for (const fileNumber of [...perFile.keys()].sort((a, b) => a - b)) {
+        throwIfAborted(options.signal);
+        const want = perFile.get(fileNumber) as { store: string; digests: Set<string> };
+        const target = targets.get(want.store) as Datastore;
+        if (drive.currentFileNumber() !== fileNumber) await drive.moveToFile(fileNumber);
+        const next = await drive.readNextFile();
+        const label = member.label.label_text;
+        if (next.kind !== 'file') {
           throw new TapeRestoreError(
             'UNEXPECTED_FILE',
-            `unexpected file type: ${content.kind}, the catalog says it is a chunk archive`,
-            next.reader.where('MediaContentHeader'),
+            `file ${fileNumber} is ${next.kind === 'filemark' ? 'empty' : 'past the end of the tape'}, the catalog says it is a chunk archive`,
+            { tape: label, fileNumber },
           );
         }
-        const store = headerString(content, next.reader, 'store');
-        log(`File ${fileNumber}: chunk archive for datastore '${store}'`);
-        if (store !== want.store) {
-          throw new TapeRestoreError(
-            'UNEXPECTED_FILE',
-            `the chunk archive is for datastore '${store}', the catalog says '${want.store}'`,
-            next.reader.where('chunk archive header'),
+        try {
+          const content = await readTapeContent(next.reader);
+          if (content.kind === 'chunk-archive-v1.0') {
+            throw new TapeRestoreError(
+              'UNSUPPORTED',
+              'chunk archive v1.0 (unreleased format) is not supported',
+              next.reader.where('MediaContentHeader'),
+            );
+          }
+          if (content.kind !== 'chunk-archive') {
+            throw new TapeRestoreError(
+              'UNEXPECTED_FILE',
+              `unexpected file type: ${content.kind}, the catalog says it is a chunk archive`,
+              next.reader.where('MediaContentHeader'),
+            );
+          }
+          const store = headerString(content, next.reader, 'store');
+          log(`File ${fileNumber}: chunk archive for datastore '${store}'`);
+          if (store !== want.store) {
+            throw new TapeRestoreError(
+              'UNEXPECTED_FILE',
+              `the chunk archive is for datastore '${store}', the catalog says '${want.store}'`,
+              next.reader.where('chunk archive header'),
+            );
+          }
+          for await (const entry of chunkArchiveEntries(next.reader, drive.stats)) {
+            if (!want.digests.delete(entry.digest)) continue;
+            await pool.submit(async () => {
+              const blob = await verifier.verify(entry.digestBytes, entry.blob, entry.where);
+              const outcome = await target.insertChunk(entry.digest, blob);
+              if (outcome === 'inserted') {
+                result.chunksRestored++;
+                result.bytesRestored += blob.byteLength;
+              } else {
+                result.chunksTouched++;
+              }
+              progress.advance(1);
+            });
+            if (want.digests.size === 0) break;
+          }
+        } finally {
+          await next.reader.close();
+        }
+        if (want.digests.size > 0) {
+          result.chunksNotFound += want.digests.size;
+          log(
+            `WARN: file ${fileNumber} of tape ${label} did not hold ${want.digests.size} chunks its catalog lists`,
           );
         }
-        for await (const entry of chunkArchiveEntries(next.reader, drive.stats)) {
-          if (!want.digests.delete(entry.digest)) continue;
-          await pool.submit(async () => {
-            await verifyChunk(entry.digestBytes, entry.blob, entry.where);
-            const outcome = await target.insertChunk(entry.digest, entry.blob);
-            if (outcome === 'inserted') {
-              result.chunksRestored++;
-              result.bytesRestored += entry.blob.byteLength;
-            } else {
-              result.chunksTouched++;
-            }
-            progress.advance(1);
-          });
-          if (want.digests.size === 0) break;
-        }
-      } finally {
-        await next.reader.close();
-      }
-      if (want.digests.size > 0) {
-        result.chunksNotFound += want.digests.size;
-        log(
-          `WARN: file ${fileNumber} of tape ${label} did not hold ${want.digests.size} chunks its catalog lists`,
-        );
       }
     }
+    await pool.drain();
+  } finally {
+    // Nothing may still be writing when the caller cleans up.
+    await pool.drain().catch(() => {});
+    await verifier.close();
   }
-  await pool.drain();
   for (const target of new Set(targets.values())) await target.syncChunks();
   progress.finish();
   const seconds = Math.max(0.001, (Date.now() - started) / 1000);
