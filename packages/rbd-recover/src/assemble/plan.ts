@@ -187,21 +187,26 @@ async function readSnapSets(
     const osd = catalog.inventory.osds[osdIndex];
     if (!osd) continue;
     const current = posix.join(osd.osd.dataPath, 'current');
-    const transport = await transports.get(osd.osd);
-    const xattrs = await readXattrs(
-      transport,
-      current,
-      entries.map(([, copy]) => copy.object.path),
-      '^user\\.ceph\\.snapset',
-      options,
-    );
+    const spilled = (copy: ObjectCopy) => osd.spilledSnapSets[objectId(copy.object)];
+    // SnapSets FileStore spilled into omap came with the inventory: getfattr only for the rest.
+    const onDisk = entries.filter(([, copy]) => spilled(copy) === undefined);
+    const xattrs =
+      onDisk.length === 0
+        ? new Map<string, Map<string, Buffer>>()
+        : await readXattrs(
+            await transports.get(osd.osd),
+            current,
+            onDisk.map(([, copy]) => copy.object.path),
+            '^user\\.ceph\\.snapset',
+            options,
+          );
     for (const [index, copy] of entries) {
       const where = `${osd.osd.host}:${current}/${copy.object.path}`;
+      const hex = spilled(copy);
       const raw =
-        xattrs.get(copy.object.path)?.get(SNAPSET_XATTR) ??
-        (osd.spilledSnapSets[objectId(copy.object)] !== undefined
-          ? Buffer.from(osd.spilledSnapSets[objectId(copy.object)] as string, 'hex')
-          : undefined);
+        hex !== undefined
+          ? Buffer.from(hex, 'hex')
+          : xattrs.get(copy.object.path)?.get(SNAPSET_XATTR);
       if (raw === undefined) {
         options.problems.push(
           `${where}: no SnapSet xattr; snapshot contents of object ${index} inferred from clone names`,
