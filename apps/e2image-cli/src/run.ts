@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { type BlockDevice, FileDevice, formatSize, SliceDevice } from '@x/blockio';
+import { type BlockDevice, FileDevice, formatSize, refuseSameFile, SliceDevice } from '@x/blockio';
 import type { CommandContext } from '@x/blockio/cli';
 import {
   CompareBeforeWriteDevice,
@@ -34,6 +34,12 @@ export async function execute(plan: Plan, context: CommandContext): Promise<numb
   const started = performance.now();
   const warnings = warningPrinter(context);
   let summary: Record<string, unknown>;
+  // An output that is the source (through any path or link) would destroy it: a
+  // new file renamed over it, or blocks written over what is still to be read.
+  // Moving a filesystem within one file is the move plan (-ra -O with one file).
+  if (plan.kind === 'install') await refuseSameFile(plan.device, [plan.image]);
+  if (plan.kind === 'image' && plan.output !== '-')
+    await refuseSameFile(plan.output, [plan.source]);
   if (plan.kind === 'install') {
     const result = await installNormalImageFile(plan.device, plan.image, {
       force: plan.force,
@@ -57,6 +63,7 @@ export async function execute(plan: Plan, context: CommandContext): Promise<numb
       typeof summary.bytesWritten === 'number'
         ? ` (${formatSize(summary.bytesWritten)} written)`
         : '';
+    context.progress.close(); // the bar is redrawn in place: start a line of our own
     process.stderr.write(
       `x-e2image: ${summary.mode} image of ${plan.source} in ${plan.output}${bytes}, ${(elapsedMs / 1000).toFixed(2)} s\n`,
     );

@@ -24,12 +24,11 @@ setFlagsFromString('--interrupt-budget=1081344');
 // work is imported when the command runs, so start-up stays small.
 const program = new Command('qcow2')
   .description('Inspect, convert, check, dump and repair QCOW2 disk images.')
-  .version('0.1.0')
-  .showHelpAfterError()
-  .exitOverride((error) => {
-    // commander exits 1 on usage errors; DESIGN.md says 2 (0 for --help/--version).
-    process.exit(error.exitCode === 0 ? 0 : 2);
-  });
+  .version('0.1.0', '-V, --version')
+  // Parser errors are thrown, not printed: exitOnParserError prints them as one line
+  // (and a JSON object with --json) and exits 2. Subcommands inherit both settings.
+  .exitOverride()
+  .configureOutput({ outputError: () => {} });
 
 for (const register of [
   registerInfo,
@@ -52,7 +51,11 @@ program.addHelpText(
   '\nqemu-img habits work: --output=json is --json, --output=human the default.\n',
 );
 
-await program.parseAsync(qemuImgHabits(process.argv));
+const argv = qemuImgHabits(process.argv);
+await program.parseAsync(argv).catch(async (error: unknown) => {
+  const { exitOnParserError } = await import('@x/blockio/cli');
+  exitOnParserError('qcow2', error, argv);
+});
 
 /** qemu-img's `--output=json|human` (or `--output json`) as our `--json` (or nothing). */
 function qemuImgHabits(argv: string[]): string[] {

@@ -20,7 +20,9 @@ export type BlockIoErrorCode =
   | 'UNSUPPORTED'
   | 'INVALID_ARGUMENT'
   | 'UNSAFE_INTEGER'
-  | 'CLOSED';
+  | 'CLOSED'
+  | 'SAME_FILE'
+  | 'NOT_A_FILE';
 
 export interface BlockIoErrorOptions {
   /** Path of the file or a description of the device involved. */

@@ -1,5 +1,6 @@
+import type { Stats } from 'node:fs';
 import { constants, readSync, writeSync } from 'node:fs';
-import { type FileHandle, open, readFile } from 'node:fs/promises';
+import { type FileHandle, open, readFile, stat } from 'node:fs/promises';
 import { BaseBlockDevice, type ByteRange, clampRange, type Extent } from './block-device.js';
 import { BlockIoError, fromSystemError } from './errors.js';
 import { type FileDataMap, fileExtents, mapFileData } from './file-extents.js';
@@ -24,6 +25,13 @@ export interface OpenFileOptions {
    * Default: `sync` for regular files, `async` for block devices.
    */
   io?: 'sync' | 'async';
+  /**
+   * The name errors and `name` use instead of `path`: an output written under a
+   * temporary name reports the name the user gave (createOutputFile).
+   */
+  name?: string;
+  /** Permission bits of a file `create` makes (before the umask). Default 0o600. */
+  mode?: number;
 }
 
 /**
@@ -63,24 +71,28 @@ export class FileDevice extends BaseBlockDevice {
     const flags = writable
       ? constants.O_RDWR | (options.create ? constants.O_CREAT : 0)
       : constants.O_RDONLY;
+    const name = options.name ?? path;
+    // Checked before the open too: opening a FIFO waits for a writer, forever if none comes.
+    const before = await stat(path).catch(() => undefined);
+    if (before !== undefined) refuseUnlessFileOrBlockDevice(before, name);
     let handle: FileHandle;
     try {
-      handle = await open(path, flags, 0o644);
+      handle = await open(path, flags, options.mode ?? 0o600);
     } catch (error) {
-      throw fromSystemError(error, `open ${writable ? 'for writing' : 'for reading'}`, { path });
+      throw fromSystemError(error, `open ${writable ? 'for writing' : 'for reading'}`, {
+        path: name,
+      });
     }
     try {
-      const stat = await handle.stat();
-      if (stat.isDirectory()) {
-        throw new BlockIoError('EISDIR', 'is a directory, not a file or block device', { path });
-      }
-      const isBlockDevice = stat.isBlockDevice();
+      const stats = await handle.stat();
+      refuseUnlessFileOrBlockDevice(stats, name);
+      const isBlockDevice = stats.isBlockDevice();
       const size =
-        options.size ?? (isBlockDevice ? await blockDeviceSize(handle, stat.rdev) : stat.size);
-      return new FileDevice(path, handle, size, isBlockDevice, options, stat.blksize || 4096);
+        options.size ?? (isBlockDevice ? await blockDeviceSize(handle, stats.rdev) : stats.size);
+      return new FileDevice(name, handle, size, isBlockDevice, options, stats.blksize || 4096);
     } catch (error) {
       await handle.close().catch(() => {});
-      throw fromSystemError(error, 'inspect', { path });
+      throw fromSystemError(error, 'inspect', { path: name });
     }
   }
 
@@ -241,4 +253,28 @@ async function probeEnd(handle: FileHandle): Promise<number> {
     else high = middle;
   }
   return low + 1;
+}
+
+/**
+ * Only regular files and block devices have a size and positional I/O. A pipe, a
+ * character device or a socket would read as an empty (or endless) image and give
+ * a silently wrong result, so it is refused, as qemu-img refuses it.
+ */
+function refuseUnlessFileOrBlockDevice(stats: Stats, path: string): void {
+  if (stats.isFile() || stats.isBlockDevice()) return;
+  if (stats.isDirectory()) {
+    throw new BlockIoError('EISDIR', 'is a directory, not a file or block device', { path });
+  }
+  const kind = stats.isFIFO()
+    ? 'a pipe (FIFO)'
+    : stats.isCharacterDevice()
+      ? 'a character device'
+      : stats.isSocket()
+        ? 'a socket'
+        : 'not a regular file';
+  throw new BlockIoError(
+    'NOT_A_FILE',
+    `is ${kind}, not a regular file or block device: save it to a file first`,
+    { path },
+  );
 }

@@ -45,6 +45,7 @@ export {
   type OutputFileOptions,
   withOutputFile,
 } from './output-file.js';
+export { removePartialOutputsSync, trackPartialOutput } from './partial-outputs.js';
 export type {
   LongRunningOptions,
   ProgressEvent,
@@ -70,6 +71,7 @@ export {
   type SafeNumberContext,
   toSafeNumber,
 } from './safe-number.js';
+export { refuseSameFile } from './same-file.js';
 export { formatSize, parseSize } from './size-parse.js';
 export { SliceDevice, type SliceOptions } from './slice-device.js';
 export { type DrainableStream, waitForDrain } from './stream-drain.js';

@@ -3,6 +3,8 @@ import { link, lstat, open, rename, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { BlockIoError, fromSystemError, OVERWRITE_REMEDY } from './errors.js';
 import { FileDevice } from './file-device.js';
+import { trackPartialOutput } from './partial-outputs.js';
+import { refuseSameFile } from './same-file.js';
 
 export interface OutputFileOptions {
   /** Initial size; the file is created sparse at this size. Default 0. */
@@ -20,6 +22,17 @@ export interface OutputFileOptions {
    * writing while it reads (see qcow2's copyToRawFile).
    */
   io?: 'sync' | 'async';
+  /**
+   * Permission bits of the new file (before the umask). Default 0o600: an output
+   * made from a disk or filesystem can hold other users' data (e2image and qemu-img's
+   * raw outputs of a device are private too). Pass 0o644 for outputs that cannot.
+   */
+  mode?: number;
+  /**
+   * The files this output is made from: refused (`SAME_FILE`) when the output is one
+   * of them through any path or link, since replacing it would destroy the input.
+   */
+  inputs?: readonly string[];
 }
 
 /**
@@ -62,11 +75,12 @@ export async function createOutputFile(
       },
     );
   }
+  if (options.inputs !== undefined) await refuseSameFile(path, options.inputs);
   const existing = await stat(path).catch(() => undefined);
   if (existing && !existing.isFile()) {
     throw new BlockIoError(
       'INVALID_ARGUMENT',
-      'output exists and is not a regular file; write to devices with an explicit device option',
+      `the output exists and is ${existing.isDirectory() ? 'a directory' : existing.isBlockDevice() ? 'a block device' : 'not a regular file'}, not a file this can replace`,
       { path },
     );
   }
@@ -81,11 +95,22 @@ export async function createOutputFile(
     }
     await unlink(partialPath).catch(() => {});
   }
-  const device = await FileDevice.open(partialPath, {
-    create: true,
-    zeroExtends: true,
-    io: options.io,
-  });
+  // Listed before it exists, so a second Ctrl-C can remove it at any moment.
+  const untrack = trackPartialOutput(partialPath);
+  let device: FileDevice;
+  try {
+    device = await FileDevice.open(partialPath, {
+      create: true,
+      zeroExtends: true,
+      io: options.io,
+      mode: options.mode ?? 0o600,
+      // Errors name the output the user asked for, not our temporary name.
+      name: path,
+    });
+  } catch (error) {
+    untrack();
+    throw error;
+  }
   device.markZeroed();
   let state: 'open' | 'committed' | 'aborted' = 'open';
   const hooks: Array<() => Promise<void>> = [];
@@ -94,6 +119,7 @@ export async function createOutputFile(
   } catch (error) {
     await device.close().catch(() => {});
     await unlink(partialPath).catch(() => {});
+    untrack();
     throw error;
   }
 
@@ -111,6 +137,7 @@ export async function createOutputFile(
         await device.close();
         if (overwrite) await rename(partialPath, path);
         else await renameNoReplace(partialPath, path);
+        untrack();
         if (sync) await syncDirectory(dirname(path));
         state = 'committed';
       } catch (error) {
@@ -125,6 +152,7 @@ export async function createOutputFile(
       state = 'aborted';
       await device.close().catch(() => {});
       await unlink(partialPath).catch(() => {});
+      untrack();
     },
   };
 }

@@ -3,6 +3,7 @@ import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { BlockIoError, fromSystemError } from './errors.js';
 import { exists, renameNoReplace, syncDirectory } from './output-file.js';
+import { trackPartialOutput } from './partial-outputs.js';
 
 export interface WriteFileAtomicOptions {
   /**
@@ -33,6 +34,7 @@ export async function writeFileAtomic(
     throw existsError(path);
   }
   const temporary = temporaryPath(path);
+  const untrack = trackPartialOutput(temporary);
   try {
     await writeTemporary(temporary, data, sync);
     if (ifExists === 'replace') {
@@ -51,6 +53,8 @@ export async function writeFileAtomic(
   } catch (error) {
     await unlink(temporary).catch(() => {});
     throw fromSystemError(error, 'write the file', { path });
+  } finally {
+    untrack();
   }
   if (sync) await syncDirectory(dirname(path));
   return 'written';
@@ -70,7 +74,8 @@ async function writeTemporary(
   sync: boolean,
 ): Promise<void> {
   // 'wx': a name collision fails instead of writing into another writer's file.
-  const handle = await open(temporary, 'wx');
+  // 0o600: what is stored may be another user's data (a chunk of their disk).
+  const handle = await open(temporary, 'wx', 0o600);
   try {
     await handle.writeFile(data);
     if (sync) await handle.sync();

@@ -145,6 +145,20 @@ describe('progress renderers', () => {
     expect(silenced.chunks).toEqual([]);
   });
 
+  it('always, into a file or pipe: whole lines without escape codes (what follows starts clean)', () => {
+    const log = fakeStream(false);
+    const renderer = createProgressRenderer('always', { stream: log.stream });
+    renderer.listener({ phase: 'copy', done: 1, total: 4, bytesPerSecond: 1024, elapsedMs: 1 });
+    renderer.listener({ phase: 'copy', done: 2, total: 4, bytesPerSecond: 1024, elapsedMs: 2 });
+    renderer.listener({ phase: 'copy', done: 4, total: 4, bytesPerSecond: 1024, elapsedMs: 3 });
+    renderer.close();
+    // The second event comes within a second of the first: only the first and the end.
+    expect(log.chunks).toEqual([
+      'copy 25.0% 1 B / 4 B 1.00 KiB/s\n',
+      'copy 100.0% 4 B / 4 B 1.00 KiB/s\n',
+    ]);
+  });
+
   it('ttyRenderer counts bytes unless told otherwise, as createProgressRenderer does', () => {
     const event = { phase: 'copy', done: 1536, total: 3072, bytesPerSecond: 1024, elapsedMs: 1 };
     const bare = fakeStream(true);

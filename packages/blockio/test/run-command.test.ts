@@ -87,11 +87,48 @@ describe('runCommand exit codes and error printing', () => {
     });
   });
 
-  it('exits 2 on a usage error', async () => {
+  it('exits 2 on a usage error: one line naming the problem and --help', async () => {
     expect(await runMode('usage')).toEqual({
       code: 2,
       stdout: '',
-      stderr: 'demo-tool: error: missing <source> argument\n',
+      stderr: 'demo-tool: missing <source> argument (see --help)\n',
+    });
+    const json = await runMode('usage', '--json');
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stdout)).toEqual({
+      error: 'UsageError',
+      code: 'USAGE',
+      message: 'missing <source> argument',
+    });
+  });
+
+  it("the option parser's errors: one line, exit 2, a JSON object with --json", async () => {
+    expect(await runMode('parser-error')).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: "demo-tool: unknown option '--bogus' (see --help)\n",
+    });
+    const json = await runMode('parser-error', '--json');
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stdout)).toEqual({
+      error: 'UsageError',
+      code: 'USAGE',
+      message: "unknown option '--bogus'",
+    });
+    expect((await runMode('parser-help')).code).toBe(0);
+  });
+
+  it('ends error lines with the code in brackets when the CLI promises it', async () => {
+    expect((await runMode('system-error')).stderr).toBe(
+      'demo-tool: error: out.raw: at offset 8192 (0x2000): cannot write 4096 bytes: no space left on device\n',
+    );
+    const coded = await runMode('system-error', '--codes', '--json');
+    expect(coded.stderr).toBe(
+      'demo-tool: error: out.raw: at offset 8192 (0x2000): cannot write 4096 bytes: no space left on device [ENOSPC]\n',
+    );
+    expect(JSON.parse(coded.stdout)).toMatchObject({
+      code: 'ENOSPC',
+      message: 'cannot write 4096 bytes: no space left on device',
     });
   });
 
@@ -146,4 +183,66 @@ describe('runCommand exit codes and error printing', () => {
     await expect(stat(target)).rejects.toMatchObject({ code: 'ENOENT' });
     await scratch.remove();
   });
+
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)(
+    'with --json, an %s still ends the run with one JSON result object',
+    async (name, exitCode) => {
+      const scratch = await makeTempDir('blockio-sigint-json-');
+      const target = scratch.file('interrupted.img');
+      const child = spawn(
+        process.execPath,
+        [childScript('command.mjs'), distDirectory, 'wait-for-signal', target, '--json'],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let stdout = '';
+      child.stdout.on('data', (data: Buffer) => {
+        stdout += data.toString();
+      });
+      const exited = once(child, 'exit');
+      while (!stdout.includes('ready\n')) await once(child.stdout, 'data');
+      child.kill(name);
+      const [code] = await exited;
+      expect(code).toBe(exitCode);
+      const lines = stdout.trim().split('\n');
+      expect(JSON.parse(lines.at(-1) as string)).toMatchObject({
+        code: 'INTERRUPTED',
+        signal: name,
+      });
+      await scratch.remove();
+    },
+  );
+
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)(
+    'a second %s while cleanup hangs still removes the partial output',
+    async (name, exitCode) => {
+      const scratch = await makeTempDir('blockio-sigint-twice-');
+      const target = scratch.file('interrupted.img');
+      const child = spawn(
+        process.execPath,
+        [childScript('command.mjs'), distDirectory, 'stuck-cleanup', target],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let stderr = '';
+      child.stderr.on('data', (data: Buffer) => {
+        stderr += data.toString();
+      });
+      const exited = once(child, 'exit');
+      const [ready] = (await once(child.stdout, 'data')) as [Buffer];
+      expect(ready.toString()).toBe('ready\n');
+      child.kill(name);
+      while (!stderr.includes('cleaning up')) await once(child.stderr, 'data');
+      child.kill(name);
+      const [code] = await exited;
+      expect(code).toBe(exitCode);
+      await expect(stat(`${target}.partial`)).rejects.toMatchObject({ code: 'ENOENT' });
+      await expect(stat(target)).rejects.toMatchObject({ code: 'ENOENT' });
+      await scratch.remove();
+    },
+  );
 });

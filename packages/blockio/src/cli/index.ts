@@ -2,6 +2,8 @@
  * Glue shared by every blockkit CLI, kept in its own entry point (`@x/blockio/cli`)
  * so a CLI's start-up loads only this, not the whole I/O layer.
  */
+
+export { exitOnParserError, type ParserError } from './command-line.js';
 export {
   EXIT_FAILURE,
   EXIT_OK,
@@ -19,5 +21,6 @@ export {
   type RunCommandOptions,
   runCommand,
   UsageError,
+  usageLine,
 } from './run-command.js';
 export { sizeOption } from './size-option.js';

@@ -1,5 +1,6 @@
 import { BlockIoError, optionRemedy } from '../errors.js';
 import { exactJsonInteger } from '../json-integer.js';
+import { removePartialOutputsSync } from '../partial-outputs.js';
 import {
   createProgressRenderer,
   type ProgressMode,
@@ -16,9 +17,9 @@ export interface CommandContext {
   readonly progress: ProgressRenderer;
   /** Prints one JSON document to stdout. */
   printJson(value: unknown): void;
-  /** Prints a line for people on stderr (when `--json`) or stdout (otherwise). */
+  /** Prints a line for people on stderr (when `--json`) or stdout (otherwise); clears the bar first. */
   print(line: string): void;
-  /** Prints a warning on stderr. */
+  /** Prints a warning on stderr; clears the bar first. */
   warn(line: string): void;
 }
 
@@ -33,14 +34,23 @@ export interface RunCommandOptions {
    * is printed (and with `--json`, serialised) with "use --force" instead.
    */
   optionFlags?: OptionFlags | undefined;
+  /**
+   * End every error line with its stable code in brackets (`… [ENOSPC]`), as a
+   * CLI whose README promises it does (x-e2image). Default false.
+   */
+  showCodes?: boolean | undefined;
 }
 
 /** Library option name → the CLI flag that sets it. */
 export type OptionFlags = Readonly<Record<string, string>>;
 
-/** An error that means "the command line was wrong": exit code 2. */
+/**
+ * An error that means "the command line was wrong": exit code 2, printed as one
+ * line `<tool>: <problem> (see --help)`.
+ */
 export class UsageError extends Error {
   readonly code = 'USAGE';
+  override name = 'UsageError';
 }
 
 /**
@@ -56,10 +66,14 @@ export async function runCommand(
 ): Promise<void> {
   const controller = new AbortController();
   let signalled: NodeJS.Signals | undefined;
+  const json = options.json ?? false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (signalled) {
-      // Second Ctrl-C: the user wants out now.
-      process.exit(signal === 'SIGINT' ? EXIT_SIGINT : EXIT_SIGTERM);
+      // Second Ctrl-C: the user wants out now. The job's own cleanup may not get to
+      // run, so remove the outputs it was writing here, synchronously, then go.
+      removePartialOutputsSync();
+      if (json) printInterrupted(signalled);
+      process.exit(signalExitCode(signalled));
     }
     signalled = signal;
     process.stderr.write(`\n${options.program}: ${signal} received, cleaning up…\n`);
@@ -86,7 +100,6 @@ export async function runCommand(
     );
   });
 
-  const json = options.json ?? false;
   const mode = (json ? 'json' : (options.progress ?? 'auto')) as ProgressMode;
   if (!['auto', 'always', 'never', 'json'].includes(mode)) {
     printError(
@@ -103,8 +116,15 @@ export async function runCommand(
     json,
     progress,
     printJson: (value) => process.stdout.write(`${JSON.stringify(value, jsonReplacer, 2)}\n`),
-    print: (line) => (json ? process.stderr : process.stdout).write(`${line}\n`),
-    warn: (line) => process.stderr.write(`${options.program}: warning: ${line}\n`),
+    // A progress bar is one line redrawn in place: clear it, or the text is glued onto it.
+    print: (line) => {
+      progress.close();
+      (json ? process.stderr : process.stdout).write(`${line}\n`);
+    },
+    warn: (line) => {
+      progress.close();
+      process.stderr.write(`${options.program}: warning: ${line}\n`);
+    },
   };
 
   try {
@@ -115,6 +135,8 @@ export async function runCommand(
   } catch (error) {
     progress.close();
     if (signalled) {
+      // --json: the run still ends with one result object.
+      if (json && !stdoutFailure) printInterrupted(signalled);
       process.exitCode = signalExitCode(signalled);
       return;
     }
@@ -129,7 +151,7 @@ export async function runCommand(
       process.exitCode = EXIT_FAILURE;
       return;
     }
-    printError(options.program, error, json, options.optionFlags);
+    printError(options.program, error, json, options.optionFlags, options.showCodes);
     process.exitCode = error instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
   } finally {
     process.off('SIGINT', onSignal);
@@ -151,6 +173,26 @@ function signalExitCode(signal: NodeJS.Signals): number {
   return signal === 'SIGINT' ? EXIT_SIGINT : EXIT_SIGTERM;
 }
 
+/** The result object of a `--json` run stopped by a signal (after its cleanup). */
+function printInterrupted(signal: NodeJS.Signals): void {
+  const body = {
+    error: 'Interrupted',
+    code: 'INTERRUPTED',
+    signal,
+    message: `interrupted by ${signal}; partial outputs were removed`,
+  };
+  try {
+    process.stdout.write(`${JSON.stringify(body)}\n`);
+  } catch {
+    // stdout is gone: nothing more to say.
+  }
+}
+
+/** How a usage error reads: one line naming the problem and where to look. */
+export function usageLine(program: string, message: string): string {
+  return `${program}: ${message}${message.includes('--help') ? '' : ' (see --help)'}`;
+}
+
 /**
  * One line on stderr; with `--json`, also a JSON error object on stdout.
  * `optionFlags` rewords option remedies to name the CLI's flags (see RunCommandOptions).
@@ -160,6 +202,7 @@ export function printError(
   error: unknown,
   json: boolean,
   optionFlags?: OptionFlags,
+  showCodes = false,
 ): void {
   const message = nameOptionFlags(
     error instanceof BlockIoError
@@ -169,7 +212,19 @@ export function printError(
         : String(error),
     optionFlags,
   );
-  process.stderr.write(`${program}: error: ${message}\n`);
+  const code = (error as { code?: unknown } | undefined)?.code;
+  const withCode =
+    showCodes &&
+    !(error instanceof UsageError) &&
+    typeof code === 'string' &&
+    !message.endsWith(`[${code}]`)
+      ? `${message} [${code}]`
+      : message;
+  process.stderr.write(
+    error instanceof UsageError
+      ? `${usageLine(program, message)}\n`
+      : `${program}: error: ${withCode}\n`,
+  );
   if (json) {
     const body =
       error instanceof BlockIoError

@@ -51,6 +51,9 @@ const RENDER_INTERVAL_MS = 100;
  * counted in items to one counted in bytes under one renderer.
  */
 export function ttyRenderer(stream: WritableLike, unit: ProgressUnit = 'bytes'): ProgressRenderer {
+  // `--progress=always` into a file or a pipe (a log): whole lines, no escape codes,
+  // so that what is printed next starts on a line of its own.
+  if (!stream.isTTY) return lineRenderer(stream, unit);
   let lastDrawAt = 0;
   let drawn = false;
   // hasColors() honours NO_COLOR, FORCE_COLOR and the terminal's depth.
@@ -88,6 +91,29 @@ export function ttyRenderer(stream: WritableLike, unit: ProgressUnit = 'bytes'):
       if (drawn) stream.write('\r\x1b[2K');
       drawn = false;
     },
+  };
+}
+
+const LINE_INTERVAL_MS = 1000;
+
+/** Progress as plain lines, one a second at most (and the last), for a stream that is not a terminal. */
+function lineRenderer(stream: WritableLike, unit: ProgressUnit): ProgressRenderer {
+  let lastLineAt = Number.NEGATIVE_INFINITY;
+  return {
+    listener: (event) => {
+      const now = performance.now();
+      const finished = event.total > 0 && event.done >= event.total;
+      if (!finished && now - lastLineAt < LINE_INTERVAL_MS) return;
+      lastLineAt = now;
+      const bytes = (event.unit ?? unit) === 'bytes';
+      const amount = (value: number) => (bytes ? formatSize(value) : String(value));
+      const percent = event.total > 0 ? Math.min(100, (event.done / event.total) * 100) : 0;
+      const rate = bytes ? ` ${formatSize(event.bytesPerSecond)}/s` : '';
+      stream.write(
+        `${event.phase} ${percent.toFixed(1)}% ${amount(event.done)} / ${amount(event.total)}${rate}\n`,
+      );
+    },
+    close: () => {},
   };
 }
 

@@ -4,16 +4,33 @@ import { pathToFileURL } from 'node:url';
 
 const [distDirectory, mode, ...rest] = process.argv.slice(2);
 const load = (entry) => import(pathToFileURL(`${distDirectory}/${entry}`).href);
-const { runCommand, UsageError } = await load('cli/index.js');
+const { exitOnParserError, runCommand, UsageError } = await load('cli/index.js');
 const { BlockIoError, abortedError, createOutputFile, optionRemedy } = await load('index.js');
 
 const json = rest.includes('--json');
+
+if (mode === 'parser-error') {
+  // What commander throws with exitOverride() for `tool convert --bogus`.
+  const error = Object.assign(new Error("error: unknown option '--bogus'"), {
+    code: 'commander.unknownOption',
+    exitCode: 1,
+  });
+  exitOnParserError('demo-tool', error, ['node', 'demo-tool', ...rest]);
+}
+if (mode === 'parser-help') {
+  exitOnParserError(
+    'demo-tool',
+    Object.assign(new Error('(outputHelp)'), { code: 'commander.helpDisplayed', exitCode: 0 }),
+  );
+}
 
 const optionFlags = rest.includes('--with-flag')
   ? { overwrite: '--force', force: '--yes-really' }
   : undefined;
 
-await runCommand({ program: 'demo-tool', json, optionFlags }, async (context) => {
+const showCodes = rest.includes('--codes');
+
+await runCommand({ program: 'demo-tool', json, optionFlags, showCodes }, async (context) => {
   switch (mode) {
     case 'ok':
       context.print('all good');
@@ -63,6 +80,20 @@ await runCommand({ program: 'demo-tool', json, optionFlags }, async (context) =>
       }
       return;
     }
+    case 'stuck-cleanup': {
+      // A job whose cleanup does not finish (a hung device): the user presses Ctrl-C again.
+      const output = await createOutputFile(rest[0]);
+      await output.device.write(0, Buffer.alloc(4096, 1));
+      process.stdout.write('ready\n');
+      setInterval(() => {}, 1000);
+      await new Promise(() => {});
+      return;
+    }
+    case 'system-error':
+      throw new BlockIoError('ENOSPC', 'cannot write 4096 bytes: no space left on device', {
+        path: 'out.raw',
+        offset: 8192,
+      });
     default:
       throw new Error(`unknown mode ${mode}`);
   }

@@ -5,6 +5,7 @@ import {
   createOutputFile,
   isPowerOfTwo,
   type LongRunningOptions,
+  refuseSameFile,
   throwIfAborted,
 } from '@x/blockio';
 import { createQcow2In } from '../create/create-qcow2.js';
@@ -79,6 +80,8 @@ export async function convertToQcow2(
     );
   }
   const ownsSource = typeof input === 'string';
+  // Replacing the input with its own conversion would destroy it (its snapshots, …).
+  if (ownsSource) await refuseSameFile(output, [input]);
   throwIfAborted(options.signal, ownsSource ? input : input.name);
   const { device: source, format } = ownsSource
     ? await openInput(input, options)

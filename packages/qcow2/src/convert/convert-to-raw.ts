@@ -5,6 +5,7 @@ import {
   createOutputFile,
   type FileDevice,
   type LongRunningOptions,
+  refuseSameFile,
 } from '@x/blockio';
 import { Qcow2Image } from '../image/qcow2-image.js';
 import type { ConvertToRawResult } from './convert-result.js';
@@ -43,6 +44,8 @@ export async function convertToRaw(
   output: string,
   options: ConvertToRawOptions = {},
 ): Promise<ConvertToRawResult> {
+  // Replacing the input with its own conversion would destroy it (its snapshots, …).
+  await refuseSameFile(output, [input]);
   // Reads and writes on this thread (see copyToRawFile).
   const { device, format } = await openInput(input, { ...options, io: options.io ?? 'sync' });
   try {
