@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { makeTempDir, type TempDir } from '@x/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,6 +28,8 @@ describe('restore into a raw image', () => {
       { objectSize: MiB },
     );
     expect(result).toMatchObject({ records: 1, bytesWritten: 512, layout: 'dog' });
+    // The restored disk's data is the owner's alone.
+    expect((await stat(output)).mode & 0o777).toBe(0o600);
     const restored = await readFile(output);
     expect(restored.byteLength).toBe(8 * MiB);
     expect(restored[MiB + 511]).toBe(0x11);

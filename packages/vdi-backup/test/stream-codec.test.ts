@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { MemoryDevice } from '@x/blockio';
 import { makeTempDir, type TempDir } from '@x/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,6 +51,7 @@ describe('stream writer and reader', () => {
     await writer.finish();
     const bytes = await readFile(path);
     expect(bytes.equals(dogStream(input))).toBe(true);
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
     expect(writer.bytesWritten).toBe(bytes.byteLength);
     const read = await records(bytes);
     expect(read.layout).toBe('dog');

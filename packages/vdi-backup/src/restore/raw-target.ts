@@ -1,4 +1,5 @@
-import { copy, createOutputFile, FileDevice } from '@x/blockio';
+import { copy, FileDevice } from '@x/blockio';
+import { privateOutputFile } from '../stream/private-output.js';
 import { applyBackup } from './apply-backup.js';
 import type { PreparedTarget } from './prepared-target.js';
 import { refuseSameFile } from './same-file.js';
@@ -23,7 +24,7 @@ export async function prepareRawTarget(target: RawRestoreTarget): Promise<Prepar
     imageSize: base.size,
     files: [target.output, target.base],
     async apply(reader, options) {
-      const output = await createOutputFile(target.output, {
+      const output = await privateOutputFile(target.output, {
         overwrite: target.overwrite ?? false,
         sync: target.sync ?? true,
         size: base.size,

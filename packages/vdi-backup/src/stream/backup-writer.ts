@@ -1,10 +1,4 @@
-import {
-  BlockIoError,
-  createOutputFile,
-  fromSystemError,
-  type OutputFile,
-  waitForDrain,
-} from '@x/blockio';
+import { BlockIoError, fromSystemError, type OutputFile, waitForDrain } from '@x/blockio';
 import {
   BACKUP_END_IDX,
   backupHeader,
@@ -13,6 +7,7 @@ import {
   VDI_BACKUP_MAGIC,
 } from '../format/stream-format.js';
 import { checkObjectSize, DEFAULT_OBJECT_SIZE } from '../object-size.js';
+import { privateOutputFile } from './private-output.js';
 import { RecordValidator } from './record-rules.js';
 
 /** Where a stream goes: a file (created atomically) or a writable stream such as stdout. */
@@ -58,7 +53,7 @@ export class BackupWriter {
     const sink =
       typeof output === 'string'
         ? fileSink(
-            await createOutputFile(output, {
+            await privateOutputFile(output, {
               overwrite: options.overwrite ?? false,
               sync: options.sync ?? true,
             }),
