@@ -205,6 +205,14 @@ export async function recoverImage(
       });
       for (const device of devices) await device.flush();
       const stateReports = reportStates(plans, outcomes, catalog);
+      for (const outcome of outcomes) {
+        const copy = outcome.copy;
+        if (copy && outcome.bytes !== copy.object.size) {
+          problems.push(
+            `${describeOsd(catalog, copy.osd)}/current/${copy.object.path}: ${outcome.bytes} bytes read, the inventory listed ${copy.object.size} (changed since database?)`,
+          );
+        }
+      }
       for (const device of devices) await device.close();
 
       const finalFiles = await publish(output, image, plans, files, format, options, work);

@@ -1,0 +1,249 @@
+import { spawn } from 'node:child_process';
+import { readFile, rm, symlink, truncate } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { makeTempDir, type SshdServer, startSshd, type TempDir } from '@x/test-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeCluster, generateFakeCluster } from '../src/fixture/index.js';
+import {
+  createInventory,
+  createTransportPool,
+  type HostTransport,
+  loadInventory,
+  type OsdLocation,
+  parseHostsFile,
+  recoverImage,
+  type TransportPool,
+} from '../src/index.js';
+
+const MiB = 1 << 20;
+
+function pattern(tag: string, offset: number, length: number): Buffer {
+  const out = Buffer.alloc(length, 0x61 + (tag.charCodeAt(0) % 26));
+  for (let at = 0; at < length; at += 512)
+    out.write(`${tag} off=${(offset + at).toString(16)} `, at);
+  return out;
+}
+
+let temp: TempDir;
+let cluster: FakeCluster;
+let sshd: SshdServer;
+
+/** A fresh copy of the cluster's inventory (the cluster is shared, some tests change it). */
+async function inventoryOf(osds: OsdLocation[], name: string, ssh = {}): Promise<string> {
+  const workdir = temp.file(name);
+  const summary = await createInventory(osds, { workdir, ssh });
+  expect(summary.osds.every((osd) => osd.status === 'scanned')).toBe(true);
+  return workdir;
+}
+
+const localOsds = () => cluster.osds.map((dataPath) => ({ host: 'local', dataPath }));
+
+/** Counts the object files each transport is asked for, and can break a stream once. */
+function instrumented(inner: TransportPool, breakFirstStreamAfter?: number) {
+  const requested: string[] = [];
+  let broken = false;
+  const pool: TransportPool = {
+    async get(osd) {
+      const transport = await inner.get(osd);
+      const wrapped: HostTransport = {
+        host: transport.host,
+        close: () => transport.close(),
+        async run(argv, options) {
+          const isTar = argv.some((arg) => arg.includes('exec tar'));
+          if (isTar && options?.stdin) {
+            requested.push(
+              ...Buffer.from(options.stdin).toString('latin1').split('\0').filter(Boolean),
+            );
+          }
+          const command = await transport.run(argv, options);
+          if (!isTar || broken || breakFirstStreamAfter === undefined) return command;
+          broken = true;
+          // The host "drops" after this many bytes: the stream errors, the command ends.
+          let seen = 0;
+          const cut = new PassThrough();
+          command.stdout.on('data', (chunk: Buffer) => {
+            seen += chunk.byteLength;
+            if (seen > breakFirstStreamAfter) {
+              command.kill();
+              cut.destroy(new Error('connection lost (injected)'));
+            } else cut.write(chunk);
+          });
+          command.stdout.on('end', () => cut.end());
+          return { ...command, stdout: cut };
+        },
+      };
+      return wrapped;
+    },
+    close: () => inner.close(),
+  };
+  return { pool, requested };
+}
+
+beforeAll(async () => {
+  temp = await makeTempDir('rbd-faults-');
+  cluster = await generateFakeCluster({
+    directory: temp.file('cluster'),
+    osds: 2,
+    images: [
+      {
+        pool: 1,
+        name: 'disk',
+        format: 2,
+        order: 20,
+        size: 24 * MiB,
+        operations: [{ write: { offset: 0, data: pattern('A', 0, 20 * MiB) } }],
+      },
+    ],
+    xattrs: 'omap',
+  });
+  sshd = await startSshd({ directory: temp.file('sshd') });
+}, 300_000);
+
+afterAll(async () => {
+  await sshd?.stop();
+  await temp?.remove();
+});
+
+describe('faults', () => {
+  it('a host that drops mid-transfer: the objects are read again, the output is whole', async () => {
+    const workdir = await inventoryOf(localOsds(), 'drop');
+    // Local paths read files directly: force the tar path through a transport that looks remote.
+    const ssh = { identity: sshd.userKey, knownHosts: sshd.knownHosts };
+    const osds = parseHostsFile(
+      cluster.osds.map((path) => `${sshd.username}@127.0.0.1:${sshd.port} ${path}\n`).join(''),
+    );
+    const remote = await inventoryOf(osds, 'drop-ssh', ssh);
+    const { pool, requested } = instrumented(createTransportPool(ssh), 3 * MiB);
+    const output = temp.file('drop.raw');
+    const report = await recoverImage('rbd/disk', output, { workdir: remote, transports: pool });
+    expect(report.complete).toBe(true);
+    expect((await readFile(output)).equals(cluster.expected.get('rbd/disk') as Buffer)).toBe(true);
+    expect(requested.length).toBeGreaterThan(20); // the broken stream's objects were asked again
+    await pool.close();
+    expect(workdir).toBeDefined();
+  });
+
+  it('a real sshd dropping every connection mid-transfer: retried, the output is whole', async () => {
+    const ssh = { identity: sshd.userKey, knownHosts: sshd.knownHosts };
+    const osds = parseHostsFile(
+      cluster.osds.map((path) => `${sshd.username}@127.0.0.1:${sshd.port} ${path}\n`).join(''),
+    );
+    const workdir = await inventoryOf(osds, 'drop-real', ssh);
+    let dropped = false;
+    const output = temp.file('drop-real.raw');
+    const report = await recoverImage('rbd/disk', output, {
+      workdir,
+      ssh,
+      onProgress: (event) => {
+        if (!dropped && event.done > 0) {
+          dropped = true;
+          void sshd.dropConnections();
+        }
+      },
+    });
+    expect(dropped).toBe(true);
+    expect(report.complete).toBe(true);
+    expect((await readFile(output)).equals(cluster.expected.get('rbd/disk') as Buffer)).toBe(true);
+  });
+
+  it('a file that vanished is read from the other replica; gone from both, it is listed', async () => {
+    const copy = await generateFakeCluster({
+      directory: temp.file('vanish-cluster'),
+      osds: 2,
+      images: [
+        {
+          pool: 1,
+          name: 'disk',
+          format: 2,
+          order: 20,
+          size: 8 * MiB,
+          operations: [{ write: { offset: 0, data: pattern('V', 0, 8 * MiB) } }],
+        },
+      ],
+      xattrs: 'omap',
+    });
+    const osds = copy.osds.map((dataPath) => ({ host: 'local', dataPath }));
+    const workdir = temp.file('vanish');
+    await createInventory(osds, { workdir });
+    const inventory = await loadInventory(workdir);
+    const victim = inventory.osds[0]?.objects.find((object) =>
+      object.name.endsWith('0000000000000003'),
+    );
+    const other = inventory.osds[1]?.objects.find((object) => object.name === victim?.name);
+    await rm(join(copy.osds[0] as string, 'current', victim?.path as string));
+    const first = await recoverImage('rbd/disk', temp.file('vanish-1.raw'), { workdir });
+    expect(first.complete).toBe(true);
+    expect(first.states[0]?.fallbacks.map((fallback) => fallback.index)).toEqual([3]);
+    expect(
+      (await readFile(temp.file('vanish-1.raw'))).equals(copy.expected.get('rbd/disk') as Buffer),
+    ).toBe(true);
+    await rm(join(copy.osds[1] as string, 'current', other?.path as string));
+    // A truncated object elsewhere is read as it is, and reported.
+    const short = inventory.osds[0]?.objects.find((object) =>
+      object.name.endsWith('0000000000000005'),
+    );
+    await truncate(join(copy.osds[0] as string, 'current', short?.path as string), 1000);
+    const second = await recoverImage('rbd/disk', temp.file('vanish-2.raw'), { workdir });
+    expect(second.complete).toBe(false);
+    expect(second.states[0]?.zeroFilled.map((missing) => missing.index)).toEqual([3]);
+    expect(second.states[0]?.zeroFilled[0]?.reason).toContain('could not be read');
+    expect(second.problems.some((problem) => problem.includes('1000 bytes read'))).toBe(true);
+  });
+
+  it('a killed run continues with resume, copying no finished object again', async () => {
+    const workdir = await inventoryOf(localOsds(), 'resume');
+    const output = temp.file('resume.raw');
+    const controller = new AbortController();
+    let events = 0;
+    await expect(
+      recoverImage('rbd/disk', output, {
+        workdir,
+        streamsPerHost: 1,
+        signal: controller.signal,
+        onProgress: (event) => {
+          if (event.done >= 6 * MiB && events++ === 0) controller.abort();
+        },
+      }),
+    ).rejects.toMatchObject({ code: 'ABORTED' });
+    const state = await readFile(`${output}.rbd-recover/state.jsonl`, 'utf8');
+    const finished = state.split('\n').filter((line) => line.includes('"event":"done"')).length;
+    expect(finished).toBeGreaterThan(0);
+    // No file under the output's name; a rerun without resume is refused.
+    await expect(readFile(output)).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(recoverImage('rbd/disk', output, { workdir })).rejects.toMatchObject({
+      code: 'EEXIST',
+    });
+    const { pool, requested } = instrumented(createTransportPool());
+    const report = await recoverImage('rbd/disk', output, {
+      workdir,
+      resume: true,
+      transports: pool,
+    });
+    expect(report.objectsResumed).toBe(finished);
+    expect(report.objectsCopied).toBe(20 - finished);
+    expect(requested).toEqual([]); // local paths: no tar; counted through the report
+    expect((await readFile(output)).equals(cluster.expected.get('rbd/disk') as Buffer)).toBe(true);
+  });
+
+  it('an OSD whose ceph-osd runs is refused', async () => {
+    const fake = temp.file('ceph-osd');
+    await symlink('/usr/bin/python3', fake);
+    const child = spawn(fake, ['-c', 'import time; time.sleep(60)', '-i', '0'], {
+      stdio: 'ignore',
+    });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const summary = await createInventory(
+        [{ host: 'local', dataPath: cluster.osds[0] as string }],
+        {
+          workdir: temp.file('running'),
+        },
+      );
+      expect(summary.osds[0]?.status).toBe('failed');
+      expect((summary.osds[0]?.error as { code?: string } | undefined)?.code).toBe('OSD_RUNNING');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
