@@ -60,11 +60,15 @@ export class Table {
     readonly indexKeyIsUserKey: boolean,
     readonly indexValueDeltaEncoded: boolean,
     readonly globalSequence: number | undefined,
-    readonly index: Block,
+    readonly indexHandle: BlockHandle,
     readonly rangeTombstones: RangeTombstone[],
   ) {}
 
-  /** Reads footer, meta-index, properties, range tombstones and the index block. */
+  /**
+   * Reads footer, meta-index, properties and range tombstones; the index block is read
+   * when the table is first used (a store of thousands of tables opens quickly and keeps
+   * only the indexes of the tables its lookups touch).
+   */
   static async open(path: string, kind: 'leveldb' | 'rocksdb'): Promise<Table> {
     const handle = await openReadOnly(path, 'table file');
     try {
@@ -238,11 +242,6 @@ export class Table {
       }
     }
 
-    const index = new Block(
-      await reader.read(indexHandle, 'index block'),
-      { path, offset: indexHandle.offset, structure: 'index block' },
-      indexValueDeltaEncoded,
-    );
     return new Table(
       path,
       fileSize,
@@ -253,7 +252,7 @@ export class Table {
       indexKeyIsUserKey,
       indexValueDeltaEncoded,
       globalSequence,
-      index,
+      indexHandle,
       rangeTombstones,
     );
   }
@@ -368,16 +367,53 @@ export class Table {
     for await (const batch of this.batches(start, signal, pool)) yield* batch;
   }
 
+  private indexBlock: Promise<Block> | undefined;
+
+  /** The index block, read once (through the caller's reader) and kept. */
+  index(reader?: BlockReader): Promise<Block> {
+    if (this.indexBlock === undefined) {
+      const load = async (): Promise<Block> => {
+        const own = reader === undefined ? await ownHandle(this.path) : undefined;
+        try {
+          const from =
+            reader ??
+            new BlockReader(
+              (own as { handle: FileHandle }).handle,
+              this.path,
+              this.fileSize,
+              this.kind,
+              this.formatVersion,
+              this.checksumType,
+            );
+          return new Block(
+            await from.read(this.indexHandle, 'index block'),
+            { path: this.path, offset: this.indexHandle.offset, structure: 'index block' },
+            this.indexValueDeltaEncoded,
+          );
+        } finally {
+          await own?.release();
+        }
+      };
+      this.indexBlock = load();
+      // A failed read is not cached: the next use reports it again.
+      this.indexBlock.catch(() => {
+        this.indexBlock = undefined;
+      });
+    }
+    return this.indexBlock;
+  }
+
   /** Data block handles from the one that may hold `start` on (two-level indexes walked). */
   private async *dataBlockHandles(
     reader: BlockReader,
     start: Buffer | undefined,
   ): AsyncGenerator<BlockHandle> {
+    const index = await this.index(reader);
     if (this.indexType !== kTwoLevelIndexSearch) {
-      yield* this.indexHandles(this.index, start);
+      yield* this.indexHandles(index, start);
       return;
     }
-    for (const partitionHandle of this.indexHandles(this.index, start)) {
+    for (const partitionHandle of this.indexHandles(index, start)) {
       const partition = new Block(
         await reader.read(partitionHandle, 'index partition'),
         { path: this.path, offset: partitionHandle.offset, structure: 'index partition' },
