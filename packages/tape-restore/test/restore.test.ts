@@ -422,6 +422,33 @@ describe('restoreSnapshots', () => {
       await expectSameSnapshot(join(fixture.store1, path), join(target, path));
   });
 
+  it('stops on abort in phase 2, leaving no snapshot and no temporary directory', async () => {
+    const target = await newTarget();
+    const controller = new AbortController();
+    const error = await restore({
+      datastores: { target },
+      snapshots: paths.map((p) => `store1:${p}`),
+      signal: controller.signal,
+      log: (line) => {
+        if (line.startsWith('Phase 2')) controller.abort(new Error('interrupted by SIGINT'));
+      },
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((error as { code?: string }).code).toBe('ABORTED');
+    expect((await readdir(target)).filter((n) => n !== '.chunks' && n !== '.tmp')).toEqual([]);
+    expect(await readdir(join(target, '.tmp'))).toEqual(['locks']);
+  });
+
+  it('writes restored snapshot files readable by their owner only', async () => {
+    const target = await newTarget();
+    await restore({ datastores: { target }, snapshots: [`store1:${HOST}`] });
+    for (const name of await readdir(join(target, HOST))) {
+      expect((await stat(join(target, HOST, name))).mode & 0o777, name).toBe(0o600);
+    }
+  });
+
   it('re-encodes the manifest without verify_state', async () => {
     const target = await newTarget();
     await restore({ datastores: { target }, snapshots: [`store1:${VM100_1}`] });

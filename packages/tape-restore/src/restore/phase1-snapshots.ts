@@ -136,7 +136,7 @@ export async function extractPxarSnapshot(
       return;
     }
     const staging = join(dir, stagingName(file.name));
-    const handle = await open(staging, 'w', 0o644).catch((error) => {
+    const handle = await open(staging, 'w', 0o600).catch((error) => {
       throw fromSystemError(error, 'create a file of the snapshot', { path: staging });
     });
     try {
@@ -160,7 +160,7 @@ export async function extractPxarSnapshot(
   const manifest = parseManifest((await decodeBlob(manifestBlob, where)).toString('utf8'), where);
   const blob = await encodeBlob(Buffer.from(manifestWithoutVerifyState(manifest)));
   const staging = join(dir, stagingName(MANIFEST_BLOB_NAME));
-  const handle = await open(staging, 'w', 0o644);
+  const handle = await open(staging, 'w', 0o600);
   try {
     await handle.writeFile(blob);
     await handle.sync();
