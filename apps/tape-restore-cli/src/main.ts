@@ -2,7 +2,6 @@ import { Command } from 'commander';
 import { registerMedia } from './commands/media.js';
 import { registerRestore } from './commands/restore.js';
 import { registerVerifyMedia } from './commands/verify-media.js';
-import { usageExit } from './usage.js';
 
 // Each command module only declares its options here; the code that does the work is
 // imported when the command runs, so start-up stays small.
@@ -12,8 +11,10 @@ const program = new Command('tape-restore')
       'or dd dumps of tapes), plan a restore before fetching cartridges, verify media.',
   )
   .version('0.1.0', '-V, --version')
+  // Parser errors are thrown, not printed: exitOnParserError prints them as one line
+  // (and a JSON object with --json) and exits 2. Subcommands inherit both settings.
+  .exitOverride()
   .configureOutput({ outputError: () => {} })
-  .exitOverride(usageExit)
   .addHelpText(
     'after',
     `
@@ -30,4 +31,7 @@ found), 2 usage error, 130/143 interrupted. See the README for every option.`,
 
 for (const register of [registerRestore, registerVerifyMedia, registerMedia]) register(program);
 
-await program.parseAsync(process.argv);
+await program.parseAsync(process.argv).catch(async (error: unknown) => {
+  const { exitOnParserError } = await import('@x/blockio/cli');
+  exitOnParserError('tape-restore', error);
+});
