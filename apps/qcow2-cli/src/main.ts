@@ -8,6 +8,7 @@ import { registerInfo } from './commands/info.js';
 import { registerMap } from './commands/map.js';
 import { registerPoke } from './commands/poke.js';
 import { registerRepair } from './commands/repair.js';
+import { registerResize } from './commands/resize.js';
 import { registerSetFeature } from './commands/set-feature.js';
 import { registerSnapshot } from './commands/snapshot.js';
 import { registerUndo } from './commands/undo.js';
@@ -33,6 +34,7 @@ const program = new Command('qcow2')
 for (const register of [
   registerInfo,
   registerCreate,
+  registerResize,
   registerMap,
   registerConvert,
   registerCheck,
@@ -57,9 +59,15 @@ await program.parseAsync(argv).catch(async (error: unknown) => {
   exitOnParserError('qcow2', error, argv);
 });
 
-/** qemu-img's `--output=json|human` (or `--output json`) as our `--json` (or nothing). */
+/**
+ * qemu-img's habits: `--output=json|human` (or `--output json`) as our `--json` (or
+ * nothing); `resize IMAGE -1G` (commander would take `-1G` for an option): a negative
+ * size goes after `--`, where it is an argument.
+ */
 function qemuImgHabits(argv: string[]): string[] {
   const out: string[] = [];
+  const negativeSizes: string[] = [];
+  const isResize = argv.slice(2).find((arg) => !arg.startsWith('-')) === 'resize';
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === '--') {
@@ -71,9 +79,14 @@ function qemuImgHabits(argv: string[]): string[] {
       : arg === '--output' && (argv[i + 1] === 'json' || argv[i + 1] === 'human')
         ? argv[++i]
         : undefined;
-    if (value === undefined) out.push(arg);
+    if (isResize && /^-\d/.test(arg)) negativeSizes.push(arg);
+    else if (value === undefined) out.push(arg);
     else if (value === 'json') out.push('--json');
     else if (value !== 'human') out.push(arg);
   }
-  return out;
+  if (negativeSizes.length === 0) return out;
+  const separator = out.indexOf('--');
+  return separator < 0
+    ? [...out, '--', ...negativeSizes]
+    : [...out.slice(0, separator + 1), ...negativeSizes, ...out.slice(separator + 1)];
 }

@@ -6,3 +6,8 @@
 export type { ConvertResult, ConvertToQcow2Result } from './convert/convert-result.js';
 export { type ConvertToQcow2Options, convertToQcow2 } from './convert/convert-to-qcow2.js';
 export { type CreateQcow2Options, createQcow2 } from './create/create-qcow2.js';
+export {
+  type ResizeQcow2Options,
+  type ResizeQcow2Result,
+  resizeQcow2,
+} from './resize/resize-qcow2.js';

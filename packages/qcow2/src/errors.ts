@@ -29,7 +29,9 @@ export type Qcow2ErrorCode =
   /** The image's refcounts are stale (dirty bit) and the operation needs them. */
   | 'DIRTY'
   /** A snapshot's own tables are damaged, so it cannot be reverted to. */
-  | 'SNAPSHOT_DAMAGED';
+  | 'SNAPSHOT_DAMAGED'
+  /** Shrinking would drop data the guest has past the new end (and was not asked to). */
+  | 'WOULD_LOSE_DATA';
 
 export class Qcow2Error extends BlockIoError {
   constructor(code: Qcow2ErrorCode, message: string, options: BlockIoErrorOptions = {}) {

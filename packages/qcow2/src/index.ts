@@ -95,6 +95,11 @@ export { detectMetadataPreallocation } from './map/metadata-preallocation.js';
 export type { GuestMapping, MappingType } from './read/guest-mapping.js';
 export { readBacking } from './read/read-path.js';
 export {
+  type ResizeQcow2Options,
+  type ResizeQcow2Result,
+  resizeQcow2,
+} from './resize/resize-qcow2.js';
+export {
   type SequentialImageOptions,
   type SequentialImageResult,
   SequentialQcow2Image,

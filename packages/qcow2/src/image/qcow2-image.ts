@@ -275,7 +275,10 @@ export class Qcow2Image extends BaseBlockDevice implements Qcow2ImageState {
     await writePath.writeCompressed(offset, cluster, precompressed);
   }
 
-  /** Grows the virtual disk to `newSize` bytes (a multiple of 512; shrinking is refused). */
+  /**
+   * Changes the virtual disk to `newSize` bytes (a multiple of 512). Growing always
+   * works; shrinking only with `shrink: true`, and drops what the guest had past the end.
+   */
   async resize(newSize: number, options: ResizeOptions = {}): Promise<void> {
     this.checkWritable();
     const writePath = this.#requireWritePath();

@@ -10,8 +10,13 @@ export interface WriteZeroesOptions {
 export type Preallocation = 'off' | 'metadata';
 
 export interface ResizeOptions {
-  /** Default `'off'`. */
+  /** Default `'off'`. Growing only. */
   preallocation?: Preallocation | undefined;
+  /**
+   * Allow a smaller size: whatever the guest had past the new end is dropped
+   * (`qemu-img resize --shrink`). Default false: shrinking is refused.
+   */
+  shrink?: boolean | undefined;
 }
 
 export interface CreateSnapshotOptions {

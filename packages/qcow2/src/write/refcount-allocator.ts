@@ -444,6 +444,84 @@ export class RefcountAllocator {
     return AGAIN;
   }
 
+  /**
+   * Drops the refcount blocks that count nothing any more (QEMU's
+   * qcow2_shrink_reftable(), after a shrink): a block counts nothing when it is
+   * all zeros, not counting its own reference if it describes itself. The
+   * table is rewritten whole, then each dropped block loses its reference and
+   * its cluster is discarded.
+   */
+  async shrinkTable(): Promise<void> {
+    const clusterSize = this.#clusterSize;
+    const next = Buffer.from(this.#table);
+    const dropped: number[] = [];
+    for (let index = 0; index < this.refcountTableSize; index++) {
+      const blockOffset = this.refcountTableEntry(index);
+      if (blockOffset === 0) {
+        next.fill(0, index * 8, index * 8 + 8);
+        continue;
+      }
+      this.#checkBlockOffset(blockOffset, index);
+      const block =
+        this.refblockCache.peek(blockOffset) ?? (await this.refblockCache.get(blockOffset));
+      const own = blockOffset / clusterSize;
+      let unused: boolean;
+      if (Math.floor(own / this.#entries) === index) {
+        const ownIndex = own % this.#entries;
+        const refcount = readRefcount(block, ownIndex, this.#order);
+        writeRefcount(block, ownIndex, this.#order, 0);
+        unused = isAllZero(block);
+        writeRefcount(block, ownIndex, this.#order, refcount);
+      } else {
+        unused = isAllZero(block);
+      }
+      if (unused) {
+        next.fill(0, index * 8, index * 8 + 8);
+        dropped.push(index);
+      }
+    }
+    await this.file.write(this.#tableOffset, next);
+    await this.file.flush();
+    for (const index of dropped) {
+      await this.#discardRefcountBlock(this.refcountTableEntry(index));
+      this.#table.fill(0, index * 8, index * 8 + 8);
+    }
+    this.#updateMaxTableIndex();
+    if (!this.cacheDiscards) await this.processDiscards(true);
+  }
+
+  /** The last host cluster with a reference, below `fileSize` (qcow2_get_last_cluster). */
+  async lastUsedCluster(fileSize: number): Promise<number> {
+    for (let index = Math.ceil(fileSize / this.#clusterSize) - 1; index >= 0; index--) {
+      if ((await this.getRefcount(index)) > 0) return index;
+    }
+    throw this.#corrupt('there are no references in the refcount table');
+  }
+
+  /** A dropped refcount block loses its one reference (qcow2_discard_refcount_block). */
+  async #discardRefcountBlock(offset: number): Promise<void> {
+    const clusterIndex = offset / this.#clusterSize;
+    const tableIndex = Math.floor(clusterIndex / this.#entries);
+    const blockOffset = this.refcountTableEntry(tableIndex);
+    if (blockOffset === 0) {
+      throw this.#corrupt(`refcount block 0x${offset.toString(16)} is not counted by any`);
+    }
+    const block =
+      this.refblockCache.peek(blockOffset) ?? (await this.refblockCache.get(blockOffset));
+    const blockIndex = clusterIndex % this.#entries;
+    const refcount = readRefcount(block, blockIndex, this.#order);
+    if (refcount !== 1) {
+      throw this.#corrupt(
+        `refcount block 0x${offset.toString(16)} has refcount ${refcount}, expected 1`,
+      );
+    }
+    writeRefcount(block, blockIndex, this.#order, 0);
+    this.refblockCache.markDirty(blockOffset);
+    if (clusterIndex < this.freeClusterIndex) this.freeClusterIndex = clusterIndex;
+    if (this.refblockCache.peek(offset)) await this.refblockCache.discard(offset);
+    this.#queueDiscard(offset, this.#clusterSize);
+  }
+
   #queueDiscard(offset: number, length: number): void {
     // Merge with an adjacent region, as QEMU does (regions never overlap).
     let merged: DiscardRegion | undefined;
@@ -521,4 +599,9 @@ export class RefcountAllocator {
       structure: 'refcount table',
     });
   }
+}
+
+function isAllZero(bytes: Buffer): boolean {
+  for (let i = 0; i < bytes.byteLength; i++) if (bytes[i] !== 0) return false;
+  return true;
 }

@@ -18,11 +18,13 @@ export interface TableStore {
  * discards by default (pass-discard-request and pass-discard-snapshot are on,
  * pass-discard-other is off), so the freed bytes read as zeros afterwards.
  */
-export type DiscardType = 'never' | 'request' | 'snapshot' | 'other';
+export type DiscardType = 'never' | 'request' | 'snapshot' | 'other' | 'always';
 
 export const PASS_DISCARD: Readonly<Record<DiscardType, boolean>> = {
   never: false,
   request: true,
   snapshot: true,
   other: false,
+  // QCOW2_DISCARD_ALWAYS: shrinking passes every freed cluster down.
+  always: true,
 };

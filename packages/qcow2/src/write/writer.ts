@@ -1,4 +1,4 @@
-import { type BlockDevice, BlockIoError, FileDevice, zeroBuffer } from '@x/blockio';
+import { type BlockDevice, BlockIoError, FileDevice, optionRemedy, zeroBuffer } from '@x/blockio';
 import { TableCache } from '../cache/table-cache.js';
 import { Qcow2Error } from '../errors.js';
 import {
@@ -35,6 +35,7 @@ import {
 import { clusterKind, readL2Entry, type SubclusterKind } from './l2-entries.js';
 import { RefcountAllocator } from './refcount-allocator.js';
 import { growImage } from './resize.js';
+import { shrinkImage } from './shrink.js';
 import type { WriterState } from './writer-state.js';
 import { discardClusters, subclusterKindAtOffset, writeZeroesRange } from './zeroes.js';
 
@@ -262,9 +263,29 @@ export class Qcow2Writer implements Qcow2WritePath, WriterState {
     });
   }
 
-  /** Grows the virtual disk (see growImage). */
+  /** Grows the virtual disk (see growImage), or with `shrink` shrinks it (see shrinkImage). */
   resize(newSize: number, options: ResizeOptions = {}): Promise<void> {
     return this.exclusive(async () => {
+      if (newSize < this.image.size) {
+        const where = { path: this.file.name, structure: 'resize' };
+        if (!options.shrink) {
+          throw new Qcow2Error(
+            'UNSUPPORTED',
+            `shrinking from ${this.image.size} to ${newSize} bytes drops what the guest had past the new end (${optionRemedy('shrink')} to do it)`,
+            where,
+          );
+        }
+        if ((options.preallocation ?? 'off') !== 'off') {
+          throw new BlockIoError(
+            'INVALID_ARGUMENT',
+            'preallocation cannot be used when shrinking',
+            where,
+          );
+        }
+        await this.prepareForWrite();
+        await shrinkImage(this, newSize);
+        return;
+      }
       await this.prepareForWrite();
       await growImage(this, newSize, options.preallocation ?? 'off');
     });

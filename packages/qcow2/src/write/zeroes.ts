@@ -10,6 +10,7 @@ import {
   writeL2Entry,
 } from './l2-entries.js';
 import { getClusterTable, l2Table } from './l2-tables.js';
+import type { DiscardType } from './table-store.js';
 import type { WriterState } from './writer-state.js';
 
 const ALL_ZEROES = 0xffffffff;
@@ -207,7 +208,7 @@ export async function discardClusters(
   writer: WriterState,
   offset: number,
   bytes: number,
-  type: 'request' | 'snapshot' | 'other' | 'never',
+  type: DiscardType,
   fullDiscard: boolean,
 ): Promise<undefined> {
   const { geometry } = writer;
