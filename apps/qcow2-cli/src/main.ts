@@ -1,6 +1,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { Command } from 'commander';
 import { registerCheck } from './commands/check.js';
+import { registerCompare } from './commands/compare.js';
 import { registerConvert } from './commands/convert.js';
 import { registerCreate } from './commands/create.js';
 import { registerDump } from './commands/dump.js';
@@ -37,6 +38,7 @@ for (const register of [
   registerResize,
   registerMap,
   registerConvert,
+  registerCompare,
   registerCheck,
   registerDump,
   registerRepair,

@@ -4,7 +4,11 @@
  * exported from `@x/qcow2`.
  */
 export type { ConvertResult, ConvertToQcow2Result } from './convert/convert-result.js';
-export { type ConvertToQcow2Options, convertToQcow2 } from './convert/convert-to-qcow2.js';
+export {
+  type ConvertImageOptions,
+  type ConvertToQcow2Options,
+  convertToQcow2,
+} from './convert/convert-to-qcow2.js';
 export { type CreateQcow2Options, createQcow2 } from './create/create-qcow2.js';
 export {
   type ResizeQcow2Options,

@@ -1,13 +1,28 @@
 export { type BackingPolicy, MAX_BACKING_DEPTH } from './backing/policy.js';
 export { RawBackingFile } from './backing/raw-backing-file.js';
 export { TableCache, type TableCacheOptions } from './cache/table-cache.js';
+export {
+  type CompareOptions,
+  type CompareResult,
+  compareDevices,
+} from './compare/compare-devices.js';
+export {
+  type CompareImagesOptions,
+  type CompareImagesResult,
+  type CompareSide,
+  compareImages,
+} from './compare/compare-images.js';
 export { type CompressionType, decompressCluster } from './compression/decompress.js';
 export type {
   ConvertResult,
   ConvertToQcow2Result,
   ConvertToRawResult,
 } from './convert/convert-result.js';
-export { type ConvertToQcow2Options, convertToQcow2 } from './convert/convert-to-qcow2.js';
+export {
+  type ConvertImageOptions,
+  type ConvertToQcow2Options,
+  convertToQcow2,
+} from './convert/convert-to-qcow2.js';
 export {
   type ConvertToRawOptions,
   convertToRaw,
@@ -91,6 +106,7 @@ export {
   type SnapshotInfo,
 } from './info/image-info.js';
 export { type MapEntry, type MapOptions, mapEntries, mapImage } from './map/map-image.js';
+export { mapRawEntries } from './map/map-raw.js';
 export { detectMetadataPreallocation } from './map/metadata-preallocation.js';
 export type { GuestMapping, MappingType } from './read/guest-mapping.js';
 export { readBacking } from './read/read-path.js';

@@ -4,6 +4,17 @@
  * same names are exported from `@x/qcow2`.
  */
 export type { BackingPolicy } from './backing/policy.js';
+export {
+  type CompareOptions,
+  type CompareResult,
+  compareDevices,
+} from './compare/compare-devices.js';
+export {
+  type CompareImagesOptions,
+  type CompareImagesResult,
+  type CompareSide,
+  compareImages,
+} from './compare/compare-images.js';
 export type { CompressionType } from './compression/decompress.js';
 export type { ConvertResult, ConvertToRawResult } from './convert/convert-result.js';
 export {
@@ -37,4 +48,5 @@ export {
   imageInfo,
 } from './info/image-info.js';
 export { type MapEntry, type MapOptions, mapEntries, mapImage } from './map/map-image.js';
+export { mapRawEntries } from './map/map-raw.js';
 export type { SnapshotEntry } from './snapshot/snapshot-entry.js';

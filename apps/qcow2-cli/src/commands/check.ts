@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 
 const EXIT_CODES = `
 Exit codes (the highest applicable one wins):
@@ -17,13 +17,17 @@ Examples:
   qcow2 check --mode error disk.qcow2     every problem with table, entry, host and guest offsets
   qcow2 check --mode dump disk.qcow2 | less   every L1/L2 entry with its flags, then the report
   qcow2 check --mode info broken.qcow2    header facts of an image too damaged to open
-  qcow2 check --snapshot 1 --json disk.qcow2  report entry problems of snapshot 1 only, as JSON`;
+  qcow2 check --snapshot 1 --json disk.qcow2  report entry problems of snapshot 1 only, as JSON
+  qcow2 check -r leaks disk.qcow2         free leaked clusters (as qcow2 repair --leaks; undo log kept)
+  qcow2 check -r all disk.qcow2           repair what qcow2 repair repairs (qemu-img check -r all)`;
 
 interface CheckCliOptions {
   mode: string;
   snapshot: string;
   json?: boolean;
   progress?: string;
+  format?: 'qcow2' | 'raw';
+  repair?: 'leaks' | 'all';
 }
 
 export function registerCheck(program: Command): void {
@@ -43,12 +47,42 @@ export function registerCheck(program: Command): void {
     )
     .option('--json', 'print the report as JSON on stdout (dump mode: JSON lines, report last)')
     .option('--progress <when>', 'progress bar on stderr: auto, always or never', 'auto')
+    .addOption(
+      new Option(
+        '-f, --format <format>',
+        'image format, as qemu-img (raw has nothing to check)',
+      ).choices(['qcow2', 'raw']),
+    )
+    .addOption(
+      new Option(
+        '-r, --repair <what>',
+        'repair as qemu-img check -r does, through qcow2 repair (undo log kept): leaks or all',
+      ).choices(['leaks', 'all']),
+    )
     .addHelpText('after', `${EXIT_CODES}\n${EXAMPLES}`)
     .action(async (image: string, options: CheckCliOptions) => {
-      const { runCommand } = await import('@x/blockio/cli');
+      const { runCommand, printError, UsageError } = await import('@x/blockio/cli');
       await runCommand(
         { program: 'qcow2', json: options.json, progress: options.progress },
         async (context) => {
+          if (options.format === 'raw') {
+            printError(
+              'qcow2',
+              new UsageError(`${image}: a raw image has no metadata to check`),
+              context.json,
+            );
+            return 8;
+          }
+          if (options.repair !== undefined) {
+            if (options.mode !== 'check') throw new UsageError('-r does not go with --mode');
+            // The same repair as `qcow2 repair` (-r leaks: --leaks; -r all: everything).
+            const { runRepair } = await import('./repair-run.js');
+            return runRepair(
+              image,
+              { leaks: options.repair === 'leaks', json: options.json, progress: options.progress },
+              context,
+            );
+          }
           const { runCheck } = await import('./check-run.js');
           return runCheck(image, options, context);
         },

@@ -7,6 +7,7 @@ interface ConvertOptions {
   compress?: boolean;
   snapshot?: string;
   clusterSize?: string;
+  options: string[];
   progress?: boolean | string;
   force?: boolean;
   sync: boolean;
@@ -45,6 +46,12 @@ export function registerConvert(program: Command): void {
     )
     .option('--cluster-size <size>', 'cluster size of qcow2 output, e.g. 64k (512 to 2M)')
     .option(
+      '-o, --options <list>',
+      "qcow2 output's creation options, as qemu-img: compat, cluster_size, refcount_bits, compression_type, extended_l2, preallocation, lazy_refcounts (repeatable)",
+      (value: string, previous: string[]) => [...previous, value],
+      [],
+    )
+    .option(
       '-p, --progress [mode]',
       'progress on stderr: auto (a bar on a TTY, the default), always or never; -p alone: always',
     )
@@ -63,6 +70,8 @@ export function registerConvert(program: Command): void {
     'qcow2 convert -p --snapshot before-upgrade disk.qcow2 before.raw',
     'qcow2 convert -O qcow2 -c disk.raw disk.qcow2',
     'qcow2 convert -O qcow2 --cluster-size 2M --snapshot 1 disk.qcow2 snap1.qcow2',
+    'qcow2 convert -O qcow2 -o compat=0.10,refcount_bits=16 disk.raw old-qemu.qcow2',
+    'qcow2 convert -O qcow2 -o extended_l2=on,cluster_size=128k,preallocation=metadata in.raw out.qcow2',
   ]);
 }
 
@@ -77,13 +86,24 @@ async function runConvert(input: string, output: string, options: ConvertOptions
     optionFlags: { overwrite: '--force' },
   };
   await runCommand(flags, async (context) => {
-    if (options.outputFormat === 'raw' && (options.compress || options.clusterSize !== undefined)) {
-      throw new UsageError('-c and --cluster-size apply to qcow2 output (-O qcow2) only');
+    if (
+      options.outputFormat === 'raw' &&
+      (options.compress || options.clusterSize !== undefined || options.options.length > 0)
+    ) {
+      throw new UsageError('-c, -o and --cluster-size apply to qcow2 output (-O qcow2) only');
     }
-    const clusterSize =
+    let clusterSize =
       options.clusterSize === undefined
         ? undefined
         : parseClusterSize(options.clusterSize, sizeOption('--cluster-size'), UsageError);
+    const { convertImageOptions } = await import('./convert-options.js');
+    const imageOptions = convertImageOptions(options.options, sizeOption, UsageError);
+    if (imageOptions.clusterSize !== undefined) {
+      if (clusterSize !== undefined && clusterSize !== imageOptions.clusterSize) {
+        throw new UsageError('--cluster-size and -o cluster_size disagree');
+      }
+      clusterSize = imageOptions.clusterSize;
+    }
     const common = {
       format: options.format,
       snapshot: options.snapshot,
@@ -100,6 +120,7 @@ async function runConvert(input: string, output: string, options: ConvertOptions
       const { convertToQcow2 } = await import('@x/qcow2/convert');
       const result = await convertToQcow2(input, output, {
         ...common,
+        ...imageOptions.create,
         clusterSize,
         compress: options.compress ?? false,
       });

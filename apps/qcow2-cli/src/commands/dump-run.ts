@@ -71,9 +71,9 @@ function formatRecord(record: DumpRecord, firstOfSection: boolean): string[] {
     case 'header':
       title('header');
       for (const [name, value] of Object.entries(record.fields)) {
-        lines.push(
-          `${name}: ${typeof value === 'bigint' ? `${value} (0x${value.toString(16)})` : value}`,
-        );
+        // Every number in decimal and hex, as the README says (the magic included).
+        const numeric = typeof value === 'bigint' || typeof value === 'number';
+        lines.push(`${name}: ${numeric ? `${value} (0x${value.toString(16)})` : value}`);
       }
       lines.push(`incompatible features: ${record.features.incompatible.join(', ') || 'none'}`);
       lines.push(`compatible features: ${record.features.compatible.join(', ') || 'none'}`);

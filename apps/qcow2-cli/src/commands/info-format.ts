@@ -1,5 +1,6 @@
 import { formatSize } from '@x/blockio';
 import type { ImageInfo } from '@x/qcow2/read';
+import { formatSnapshotRow, SNAPSHOT_TABLE_HEADER } from './snapshot-table.js';
 
 /** The human form of `qcow2 info`, laid out like qemu-img info's. */
 export function formatInfo(info: ImageInfo): string {
@@ -21,23 +22,17 @@ export function formatInfo(info: ImageInfo): string {
   if (info.encrypted) lines.push('encrypted: yes');
   if (info.snapshots?.length) {
     lines.push('Snapshot list:');
-    lines.push(row(['ID', 'TAG', 'VM SIZE', 'DATE', 'VM CLOCK', 'ICOUNT']));
+    lines.push(SNAPSHOT_TABLE_HEADER);
     for (const snapshot of info.snapshots) {
-      const date = new Date(snapshot['date-sec'] * 1000)
-        .toISOString()
-        .replace('T', ' ')
-        .slice(0, 19);
-      const clock = snapshot['vm-clock-sec'];
-      const vmClock = `${String(Math.floor(clock / 3600)).padStart(2, '0')}:${String(Math.floor((clock % 3600) / 60)).padStart(2, '0')}:${String(clock % 60).padStart(2, '0')}.${String(Math.floor(snapshot['vm-clock-nsec'] / 1e6)).padStart(3, '0')}`;
       lines.push(
-        row([
-          snapshot.id,
-          snapshot.name,
-          formatSize(snapshot['vm-state-size']),
-          date,
-          vmClock,
-          snapshot.icount === undefined ? '' : String(snapshot.icount),
-        ]),
+        formatSnapshotRow({
+          id: snapshot.id,
+          name: snapshot.name,
+          vmStateSize: snapshot['vm-state-size'],
+          dateSec: snapshot['date-sec'],
+          vmClockNsec: snapshot['vm-clock-sec'] * 1e9 + snapshot['vm-clock-nsec'],
+          icount: snapshot.icount,
+        }),
       );
     }
   }
@@ -81,12 +76,4 @@ export function formatInfo(info: ImageInfo): string {
     );
   }
   return lines.join('\n');
-}
-
-function row(cells: string[]): string {
-  const widths = [10, 18, 11, 20, 15, 8];
-  return cells
-    .map((cell, index) => cell.padEnd(widths[index] ?? 8))
-    .join('')
-    .trimEnd();
 }

@@ -1,7 +1,8 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { addExamples, backingOption } from './read-options.js';
 
 interface InfoOptions {
+  format?: 'qcow2' | 'raw';
   json?: boolean;
   backingChain?: boolean;
   backing: 'allow' | 'deny' | 'ignore';
@@ -17,6 +18,12 @@ export function registerInfo(program: Command): void {
         'feature bit by name, the header extensions, and allocation and fragmentation figures.',
     )
     .argument('<image>', 'qcow2 or raw image')
+    .addOption(
+      new Option('-f, --format <format>', 'image format (default: detected by its magic)').choices([
+        'qcow2',
+        'raw',
+      ]),
+    )
     .option('--json', 'print one JSON document on stdout')
     .option('--backing-chain', 'describe every image of the backing chain, top first')
     .addOption(backingOption())
@@ -36,6 +43,7 @@ async function runInfo(image: string, options: InfoOptions): Promise<void> {
     const infoOptions = {
       backingPolicy: options.backing,
       skipAllocation: !options.allocation,
+      format: options.format,
       signal: context.signal,
     };
     const infos = options.backingChain

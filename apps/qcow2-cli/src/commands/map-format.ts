@@ -1,3 +1,4 @@
+import { isAbsolute, relative, resolve } from 'node:path';
 import type { MapEntry } from '@x/qcow2/read';
 
 const hex = (value: number) => `0x${value.toString(16)}`;
@@ -29,4 +30,15 @@ export function formatMapEntry(entry: MapEntry): string {
   ]
     .join('')
     .trimEnd();
+}
+
+/**
+ * How map names files: the image as given and its backing or data files are
+ * resolved to absolute paths by the library; show them all in the style the
+ * image was named in, as qemu-img does — absolute when the image path was
+ * absolute, else relative to the working directory.
+ */
+export function displayPath(image: string): (path: string) => string {
+  if (isAbsolute(image)) return (path) => resolve(path);
+  return (path) => relative(process.cwd(), resolve(path)) || path;
 }

@@ -1,6 +1,7 @@
 import type { SnapshotEntry } from '@x/qcow2/read';
 import type { Command } from 'commander';
 import { addExamples } from './read-options.js';
+import { formatSnapshotRow, SNAPSHOT_TABLE_HEADER } from './snapshot-table.js';
 
 interface SnapshotOptions {
   json?: boolean;
@@ -179,16 +180,6 @@ function printTable(print: (line: string) => void, entries: Entry[]): void {
     print('no snapshots');
     return;
   }
-  print('ID        TAG               VM SIZE                DATE     VM CLOCK     ICOUNT');
-  for (const entry of entries) {
-    const date = new Date(entry.dateSec * 1000).toISOString().replace('T', ' ').slice(0, 19);
-    const clock = entry.vmClockNsec / 1e9;
-    const hours = Math.floor(clock / 3600);
-    const minutes = Math.floor((clock % 3600) / 60);
-    const seconds = (clock % 60).toFixed(3).padStart(6, '0');
-    const icount = entry.icount === 0xffffffffffffffffn ? '' : String(entry.icount);
-    print(
-      `${entry.id.padEnd(10)}${entry.name.padEnd(18)}${`${entry.vmStateSize} B`.padStart(7)} ${date} ${String(hours).padStart(2, '0')}:${String(minutes).padStart(2, '0')}:${seconds} ${icount.padStart(10)}`,
-    );
-  }
+  print(SNAPSHOT_TABLE_HEADER);
+  for (const entry of entries) print(formatSnapshotRow(entry));
 }

@@ -140,11 +140,13 @@ function suggestRepair(analysis: ImageAnalysis): string | undefined {
   ) {
     parts.push('qcow2 repair --rebuild-refcounts');
   } else {
-    const flags: string[] = [];
-    if (has('leak')) flags.push('--leaks');
-    if (has('refcount-error')) flags.push('--refcounts');
-    if (has('copied')) flags.push('--copied');
-    if (flags.length > 0) parts.push(`qcow2 repair ${flags.join(' ')}`);
+    const fixes: string[] = [];
+    if (has('leak')) fixes.push('frees the leaked clusters');
+    if (has('refcount-error')) fixes.push('raises the refcounts below the references');
+    if (has('copied')) fixes.push('fixes the COPIED flags');
+    // A plain `qcow2 repair` does --leaks --refcounts --copied: name the plain command
+    // and what it will do, not a list of flags the user has to copy.
+    if (fixes.length > 0) parts.push(`qcow2 repair (it ${fixes.join(', ')})`);
   }
   if (corrupt)
     parts.push('inspect the corrupt entries (qcow2 check --mode error) before repairing');

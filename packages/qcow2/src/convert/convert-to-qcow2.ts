@@ -8,7 +8,7 @@ import {
   refuseSameFile,
   throwIfAborted,
 } from '@x/blockio';
-import { createQcow2In } from '../create/create-qcow2.js';
+import { type CreateQcow2Options, createQcow2In } from '../create/create-qcow2.js';
 import { Qcow2Error } from '../errors.js';
 import { MAX_CLUSTER_BITS, MIN_CLUSTER_BITS } from '../format/constants.js';
 import { Qcow2Image } from '../image/qcow2-image.js';
@@ -25,7 +25,16 @@ import {
   openInput,
 } from './open-input.js';
 
-export interface ConvertToQcow2Options extends OpenInputOptions, LongRunningOptions {
+/** What `qemu-img convert -O qcow2 -o …` may set of the new image (see CreateQcow2Options). */
+export type ConvertImageOptions = Pick<
+  CreateQcow2Options,
+  'version' | 'refcountBits' | 'compressionType' | 'extendedL2' | 'preallocation' | 'lazyRefcounts'
+>;
+
+export interface ConvertToQcow2Options
+  extends OpenInputOptions,
+    LongRunningOptions,
+    ConvertImageOptions {
   /** Cluster size of the new image: a power of two from 512 B to 2 MiB. Default 64 KiB. */
   clusterSize?: number | undefined;
   /** Store clusters deflate-compressed (qemu-img convert -c). Default false. */
@@ -41,7 +50,7 @@ export interface ConvertToQcow2Options extends OpenInputOptions, LongRunningOpti
 }
 
 /**
- * `qemu-img convert -O qcow2 [-c] [-o cluster_size=N]`: copies every guest
+ * `qemu-img convert -O qcow2 [-c] [-o cluster_size=N,compat=…,…]`: copies every guest
  * byte of `input` (qcow2 of any kind, one of its snapshots, or raw) into a new
  * compact qcow2 image whose bytes are those qemu-img 7.2 writes.
  *
@@ -79,6 +88,13 @@ export async function convertToQcow2(
       { path: output, structure: 'convert options' },
     );
   }
+  if (options.compress && options.compressionType === 'zstd') {
+    throw new Qcow2Error(
+      'UNSUPPORTED',
+      'writing zstd-compressed clusters is not supported (compress with zlib, or convert without compression)',
+      { path: output, structure: 'convert options' },
+    );
+  }
   const ownsSource = typeof input === 'string';
   // Replacing the input with its own conversion would destroy it (its snapshots, …).
   if (ownsSource) await refuseSameFile(output, [input]);
@@ -94,7 +110,16 @@ export async function convertToQcow2(
       sync: options.sync ?? true,
     });
     try {
-      const image = await createQcow2In(target, { size: virtualSize, clusterSize });
+      const image = await createQcow2In(target, {
+        size: virtualSize,
+        clusterSize,
+        version: options.version,
+        refcountBits: options.refcountBits,
+        compressionType: options.compressionType,
+        extendedL2: options.extendedL2,
+        preallocation: options.preallocation,
+        lazyRefcounts: options.lazyRefcounts,
+      });
       let copied: { bytesRead: number; bytesWritten: number };
       try {
         const writer = image.writePath;

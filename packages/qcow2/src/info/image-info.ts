@@ -92,6 +92,8 @@ export interface ImageInfoOptions extends LongRunningOptions {
   backingPolicy?: BackingPolicy | undefined;
   /** Skip the L1/L2 walk behind `allocation` (fast on huge images). Default false. */
   skipAllocation?: boolean | undefined;
+  /** Read the file as this format instead of detecting it by its magic (`qemu-img info -f`). */
+  format?: 'qcow2' | 'raw' | undefined;
 }
 
 const EXTENSION_NAMES: Record<number, string> = {
@@ -112,7 +114,8 @@ export async function imageInfo(path: string, options: ImageInfoOptions = {}): P
   let metadata: Qcow2Metadata | undefined;
   try {
     const magic = file.size >= 4 ? (await file.read(0, 4)).readUInt32BE(0) : 0;
-    if (magic === QCOW_MAGIC) metadata = await readQcow2Metadata(file, { allowEncrypted: true });
+    const format = options.format ?? (magic === QCOW_MAGIC ? 'qcow2' : 'raw');
+    if (format === 'qcow2') metadata = await readQcow2Metadata(file, { allowEncrypted: true });
   } finally {
     await file.close();
   }
