@@ -45,6 +45,11 @@ export class KvStoreError extends BlockIoError {
     super(code, message, options);
   }
 
+  /** The file the problem is in (the same as `path`). */
+  get file(): string | undefined {
+    return this.path;
+  }
+
   /** The one-line description, ending with the stable code scripts can match. */
   override describe(): string {
     return `${super.describe()} [${this.code}]`;
