@@ -1,6 +1,7 @@
 // qcow2: the `qcow2` CLI on an image our own library makes (no qemu-img needed):
 // snapshot, info, map, check; a poked refcount that check finds and repair fixes;
-// a broken active L1 table rolled back to the snapshot; convert to raw, verified.
+// a broken active L1 table rolled back to the snapshot; convert to raw, verified;
+// compare with the raw copy, grow and shrink back.
 import { execFile } from 'node:child_process';
 import { createCipheriv } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
@@ -22,7 +23,9 @@ export default async function qcow2Demo(demo) {
   const raw = join(demo.directory, 'disk.raw');
   const qcow2 = (args, options) => runCli(demo, bin, args, options);
 
-  demo.heading('qcow2: create, snapshot, inspect, damage, check, repair, roll back, convert');
+  demo.heading(
+    'qcow2: create, snapshot, inspect, damage, check, repair, roll back, convert, compare, resize',
+  );
   const keystream = createCipheriv('aes-128-ctr', Buffer.alloc(16, 3), Buffer.alloc(16, 5));
   const written = [];
   await createQcow2(image, { size: SIZE });
@@ -85,6 +88,14 @@ export default async function qcow2Demo(demo) {
     `converted in ${ms} ms to ${raw} (${demo.formatSize((await stat(raw)).blocks * 512)} allocated): ` +
       'identical, byte for byte, to the data as it was when the snapshot was taken',
   );
+
+  // The questions after a recovery, as qemu-img users ask them.
+  await qcow2(['compare', image, raw]);
+  await qcow2(['resize', image, '+64M']);
+  await qcow2(['compare', image, raw]);
+  demo.say('the grown image still compares equal: past the raw file it holds only zeros');
+  await qcow2(['resize', image, '-64M']);
+  demo.say('and shrinks back without --shrink, since nothing but zeros would be dropped');
 }
 
 /** Runs the CLI bin, prints the command and (the first lines of) its output, checks the exit code. */
