@@ -50,8 +50,11 @@ export async function compareObject(
   const local = unknown.map(([s, e]) => [s - start, e - start] as const);
   let bytesRead = 0;
   for (const [s, e] of local) {
-    await readSide(from, start + s, buffers.from.subarray(s, e));
-    await to.read(start + s, buffers.to.subarray(s, e));
+    // Both sides at once: devices that read on the thread pool or a network overlap them.
+    await Promise.all([
+      readSide(from, start + s, buffers.from.subarray(s, e)),
+      to.read(start + s, buffers.to.subarray(s, e)),
+    ]);
     bytesRead += 2 * (e - s);
   }
   const first = firstDifferingSector(buffers.from, buffers.to, local);
