@@ -211,7 +211,9 @@ describe('RocksDB databases made by ldb', () => {
       try {
         expect(store.kind).toBe('rocksdb');
         expect(store.files.logs.length).toBeGreaterThan(0);
-        expect(store.files.tables.length).toBeGreaterThanOrEqual(recipe.minimumTables ?? 4);
+        // How many tables ldb's background compactions leave depends on timing (a loaded CI
+        // machine merges more): assert only that the store is spread over several.
+        expect(store.files.tables.length).toBeGreaterThanOrEqual(recipe.minimumTables ?? 2);
         expect(await readAll(store)).toEqual(expected);
         expect(store.warnings).toEqual([]);
         const live = new Map(expected);
