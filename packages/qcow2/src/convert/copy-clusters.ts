@@ -41,7 +41,7 @@ const L2_SLICE = 512;
  * is looked up once and never goes through the block-by-block read path.
  *
  * Unallocated and zero clusters stay holes, as do all-zero clusters. Compressed
- * clusters are read in batches and inflated on the image's worker pool, several
+ * clusters are read in batches and inflated by the image's InflatePool, several
  * batches at once and bounded, while this thread goes on reading and writing
  * (OrderedInflater); they are written in guest order. Images with a backing file take
  * the generic device copy (the guest bytes of unallocated clusters come from it).
