@@ -14,11 +14,10 @@ const program = new Command('vdi-backup')
       'QCOW2 internal snapshots and pairs of raw images.',
   )
   .version('0.1.0', '-V, --version')
-  .showHelpAfterError('(see --help)')
-  .exitOverride((error) => {
-    // commander exits 1 on usage errors; ours is 2 (0 for --help/--version).
-    process.exit(error.exitCode === 0 ? 0 : 2);
-  })
+  // Parser errors are thrown, not printed: exitOnParserError prints them as one line
+  // (and a JSON object with --json) and exits 2. Subcommands inherit both settings.
+  .exitOverride()
+  .configureOutput({ outputError: () => {} })
   .addHelpText(
     'after',
     `
@@ -45,4 +44,7 @@ for (const register of [
   register(program);
 }
 
-await program.parseAsync(process.argv);
+await program.parseAsync(process.argv).catch(async (error: unknown) => {
+  const { exitOnParserError } = await import('@x/blockio/cli');
+  exitOnParserError('vdi-backup', error);
+});

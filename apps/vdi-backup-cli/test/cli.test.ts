@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { open, readdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, link, open, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { cachedFixture, makeTempDir, type TempDir } from '@x/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -171,8 +171,103 @@ describe('vdi-backup CLI', () => {
     expect(result.stderr).toMatch(message);
   });
 
+  // Errors of the option parser end as the tools' own checks do (issue 14 items 9, 10).
+  it.each([
+    [['create', '-F', 'a', '--bogus'], /unknown option '--bogus'/],
+    [['merge', 'a.backup', 'b.backup'], /required option '-o, --output <file>' not specified/],
+    [['inspect'], /missing required argument 'file'/],
+    [
+      ['create', '-F', 'a', '-s', 'b', 'c.qcow2', '--backing', 'maybe', '-o', 'x'],
+      /'maybe' is invalid/,
+    ],
+  ])(
+    'parser error %j: one line "vdi-backup: … (see --help)", exit 2, JSON with --json',
+    async (args, message) => {
+      const result = await vdiBackup(args);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/^vdi-backup: [^\n]* \(see --help\)\n$/);
+      expect(result.stderr).toMatch(message);
+      expect(result.stdout.toString()).toBe('');
+      const json = await vdiBackup([...args, '--json']);
+      expect(json.code).toBe(2);
+      expect(JSON.parse(json.stdout.toString())).toMatchObject({
+        error: 'UsageError',
+        code: 'USAGE',
+        message: expect.stringMatching(message),
+      });
+    },
+  );
+
+  it('refuses an output that is the same file as an input, through any name (SAME_FILE)', async () => {
+    const image = temp.file('same-b.raw');
+    await copyFile(raw('snap2'), image);
+    const alias = temp.file('same-b-link.raw');
+    await link(image, alias);
+    const before = sha(await readFile(image));
+    const create = await vdiBackup([
+      'create',
+      '-F',
+      raw('snap1'),
+      '-s',
+      image,
+      '-o',
+      alias,
+      '--force',
+      '--json',
+    ]);
+    expect(create.code).toBe(1);
+    expect(resultJson(create.stdout)).toMatchObject({ code: 'SAME_FILE', path: alias });
+
+    const stream = temp.file('same.backup');
+    await copyFile(join(dir, 'alpha-snap1-to-snap2.backup'), stream);
+    const restore = await vdiBackup([
+      'restore',
+      '-s',
+      image,
+      alias,
+      '-i',
+      temp.file('same.backup'),
+      '--force',
+      '--json',
+    ]);
+    expect(restore.code).toBe(1);
+    expect(resultJson(restore.stdout)).toMatchObject({ code: 'SAME_FILE' });
+    const restoreOverStream = await vdiBackup([
+      'restore',
+      '-s',
+      raw('snap1'),
+      stream,
+      '-i',
+      stream,
+      '--force',
+      '--json',
+    ]);
+    expect(restoreOverStream.code).toBe(1);
+    expect(resultJson(restoreOverStream.stdout)).toMatchObject({ code: 'SAME_FILE' });
+    expect(sha(await readFile(image))).toBe(before);
+
+    const streamAlias = temp.file('same-link.backup');
+    await link(stream, streamAlias);
+    const streamBefore = sha(await readFile(stream));
+    const merge = await vdiBackup([
+      'merge',
+      join(dir, 'alpha-snap0-to-snap1.backup'),
+      stream,
+      '-o',
+      streamAlias,
+      '--force',
+      '--json',
+    ]);
+    expect(merge.code).toBe(1);
+    expect(resultJson(merge.stdout)).toMatchObject({ code: 'SAME_FILE', path: streamAlias });
+    expect(sha(await readFile(stream))).toBe(streamBefore);
+  });
+
   it('--version and --help', async () => {
     expect((await vdiBackup(['--version'])).stdout.toString().trim()).toBe('0.1.0');
+    const short = await vdiBackup(['-V']);
+    expect(short.code).toBe(0);
+    expect(short.stdout.toString()).toBe('0.1.0\n');
     const help = await vdiBackup(['create', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout.toString()).toContain('Examples:');

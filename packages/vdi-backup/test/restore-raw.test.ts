@@ -97,7 +97,7 @@ describe('restore into a raw image', () => {
     expect(await readFile(existing, 'utf8')).toBe('keep');
     await expect(
       restoreBackup(stream, { type: 'raw', base, output: base, overwrite: true }),
-    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    ).rejects.toMatchObject({ code: 'SAME_FILE' });
     await restoreBackup(stream, { type: 'raw', base, output: existing, overwrite: true });
     expect((await readFile(existing)).byteLength).toBe(8 * MiB);
   });

@@ -39,6 +39,12 @@ export async function runCreate(
       overwrite: options.force ?? false,
       sync: options.sync,
       sharedRanges: sources.sharedRanges,
+      // The files read: two raw images, or the QCOW2 image whose snapshots -F/-s name
+      // (a sheepdog:// URL is no file, so never matches).
+      inputs:
+        source === undefined
+          ? [options.from, options.snapshot].filter((input): input is string => input !== undefined)
+          : [source],
       signal: context.signal,
       onProgress: context.progress.listener,
     });

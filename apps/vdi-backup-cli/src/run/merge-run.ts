@@ -12,9 +12,6 @@ export async function runMerge(
   if (streams.includes('-')) throw new UsageError('merge reads files, not standard input');
   const objectSize = parseObjectSize(options.objectSize);
   const output = outputStream(options.output, context.json);
-  if (typeof output === 'string' && streams.includes(output)) {
-    throw new UsageError(`the output ${output} is one of the inputs`);
-  }
   const started = performance.now();
   const result = await mergeBackups(streams, {
     output,

@@ -14,6 +14,8 @@ export interface CreateBackupOptions extends DiffOptions {
   overwrite?: boolean | undefined;
   /** fsync a file output before renaming it. Default true. */
   sync?: boolean | undefined;
+  /** Files `from` and `to` were read from: a file output that is one of them is refused (`SAME_FILE`). */
+  inputs?: readonly string[] | undefined;
 }
 
 export interface CreateBackupResult extends DiffStats {
@@ -47,6 +49,7 @@ export async function createBackup(
     objectSize,
     overwrite: options.overwrite,
     sync: options.sync,
+    inputs: options.inputs,
   });
   try {
     for await (const record of diffObjects(from, to, stats, { ...options, objectSize })) {

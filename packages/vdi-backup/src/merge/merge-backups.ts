@@ -50,7 +50,9 @@ export async function mergeBackups(
   const readers: BackupReader[] = [];
   try {
     for (const input of inputs) readers.push(await BackupReader.open(input, { objectSize }));
-    return await mergeReaders(readers, objectSize, options);
+    // A file output that is one of the input files is refused (SAME_FILE) before it is created.
+    const files = inputs.filter((input): input is string => typeof input === 'string');
+    return await mergeReaders(readers, objectSize, { ...options, files });
   } finally {
     for (const reader of readers) await reader.close().catch(() => {});
   }
@@ -59,7 +61,7 @@ export async function mergeBackups(
 async function mergeReaders(
   readers: BackupReader[],
   objectSize: number,
-  options: MergeBackupsOptions,
+  options: MergeBackupsOptions & { files: readonly string[] },
 ): Promise<MergeBackupsResult> {
   const heads = readers.map((reader) => new RecordCursor(reader));
   for (const head of heads) await head.advance();
@@ -71,6 +73,7 @@ async function mergeReaders(
     objectSize,
     overwrite: options.overwrite,
     sync: options.sync,
+    inputs: options.files,
   });
   const result: MergeBackupsResult = {
     inputs: readers.length,

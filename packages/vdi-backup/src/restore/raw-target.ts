@@ -1,8 +1,6 @@
-import { copy, FileDevice } from '@x/blockio';
-import { privateOutputFile } from '../stream/private-output.js';
+import { copy, createOutputFile, FileDevice, refuseSameFile } from '@x/blockio';
 import { applyBackup } from './apply-backup.js';
 import type { PreparedTarget } from './prepared-target.js';
-import { refuseSameFile } from './same-file.js';
 
 export interface RawRestoreTarget {
   type: 'raw';
@@ -24,10 +22,12 @@ export async function prepareRawTarget(target: RawRestoreTarget): Promise<Prepar
     imageSize: base.size,
     files: [target.output, target.base],
     async apply(reader, options) {
-      const output = await privateOutputFile(target.output, {
+      // Created 0600 (createOutputFile's default): the restored image holds the disk's data.
+      const output = await createOutputFile(target.output, {
         overwrite: target.overwrite ?? false,
         sync: target.sync ?? true,
         size: base.size,
+        inputs: [target.base],
       });
       try {
         await copy(base, output.device, { signal: options.signal, onProgress: options.onProgress });

@@ -1,11 +1,10 @@
 import { stat } from 'node:fs/promises';
-import type { BlockDevice, LongRunningOptions } from '@x/blockio';
+import { type BlockDevice, type LongRunningOptions, refuseSameFile } from '@x/blockio';
 import { BackupReader } from '../stream/backup-reader.js';
 import { spoolToTempFile } from '../stream/spool.js';
 import type { PreparedTarget } from './prepared-target.js';
 import { prepareQcow2Target, type Qcow2RestoreTarget } from './qcow2-target.js';
 import { prepareRawTarget, type RawRestoreTarget } from './raw-target.js';
-import { refuseSameFile } from './same-file.js';
 import type { SheepdogRestoreTarget } from './sheepdog-target-types.js';
 
 /** A stream to restore: a file, an open device, or a readable stream (spooled first). */
@@ -48,7 +47,10 @@ export async function restoreBackup(
   try {
     const prepared = await prepareTarget(target);
     try {
-      if (typeof source === 'string') await refuseSameFile(source, prepared.files);
+      // The target is written while the stream is read: it must not be the stream (SAME_FILE).
+      if (typeof source === 'string') {
+        for (const file of prepared.files) await refuseSameFile(file, [source]);
+      }
       const reader = await BackupReader.open(source, {
         objectSize: prepared.objectSize ?? options.objectSize,
         imageSize: prepared.imageSize,

@@ -1,4 +1,10 @@
-import { BlockIoError, fromSystemError, type OutputFile, waitForDrain } from '@x/blockio';
+import {
+  BlockIoError,
+  createOutputFile,
+  fromSystemError,
+  type OutputFile,
+  waitForDrain,
+} from '@x/blockio';
 import {
   BACKUP_END_IDX,
   backupHeader,
@@ -7,7 +13,6 @@ import {
   VDI_BACKUP_MAGIC,
 } from '../format/stream-format.js';
 import { checkObjectSize, DEFAULT_OBJECT_SIZE } from '../object-size.js';
-import { privateOutputFile } from './private-output.js';
 import { RecordValidator } from './record-rules.js';
 
 /** Where a stream goes: a file (created atomically) or a writable stream such as stdout. */
@@ -20,6 +25,8 @@ export interface BackupWriterOptions {
   overwrite?: boolean | undefined;
   /** fsync a file output before renaming it into place. Default true. */
   sync?: boolean | undefined;
+  /** Files the stream is made from: a file output that is one of them is refused (`SAME_FILE`). */
+  inputs?: readonly string[] | undefined;
 }
 
 /** Small records are gathered into writes of this size. */
@@ -53,9 +60,11 @@ export class BackupWriter {
     const sink =
       typeof output === 'string'
         ? fileSink(
-            await privateOutputFile(output, {
+            // Created 0600 (createOutputFile's default): a backup holds the disk's data.
+            await createOutputFile(output, {
               overwrite: options.overwrite ?? false,
               sync: options.sync ?? true,
+              inputs: options.inputs ?? [],
             }),
           )
         : streamSink(output);
