@@ -20,6 +20,7 @@ export async function resizeImage(
   const result = await resizeQcow2(image, newSize, {
     shrink: options.shrink ?? false,
     preallocation: options.preallocation,
+    backingPolicy: options.backing,
   });
   if (context.json) {
     context.printJson({

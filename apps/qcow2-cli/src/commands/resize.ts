@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { addExamples } from './read-options.js';
+import { addExamples, backingOption } from './read-options.js';
 
 export interface ResizeCliOptions {
   format?: string;
@@ -7,6 +7,7 @@ export interface ResizeCliOptions {
   shrink?: boolean;
   quiet?: boolean;
   json?: boolean;
+  backing: 'allow' | 'deny' | 'ignore';
 }
 
 export function registerResize(program: Command): void {
@@ -31,6 +32,7 @@ export function registerResize(program: Command): void {
     .option('--shrink', 'shrink even though the image holds data past the new end (it is lost)')
     .option('-q, --quiet', 'print nothing on success')
     .option('--json', 'print the result as one JSON document on stdout')
+    .addOption(backingOption())
     .action((image: string, size: string, options: ResizeCliOptions) =>
       runResize(image, size, options),
     );

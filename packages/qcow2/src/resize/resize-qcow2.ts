@@ -1,11 +1,19 @@
 import { stat } from 'node:fs/promises';
 import { BlockIoError, formatOffset, optionRemedy } from '@x/blockio';
+import type { BackingPolicy } from '../backing/policy.js';
 import { Qcow2Error } from '../errors.js';
 import { openQcow2 } from '../image/open.js';
 import type { Qcow2Image } from '../image/qcow2-image.js';
 import type { ResizeOptions } from '../image/write-path.js';
 
-export type ResizeQcow2Options = ResizeOptions;
+export interface ResizeQcow2Options extends ResizeOptions {
+  /**
+   * May the image make us open its backing file (read-only)? Default `deny`. Growing
+   * an image whose backing file is larger zeroes the new area, as qemu-img does, and
+   * needs the backing file's size; `ignore` skips that (its data then shows through).
+   */
+  backingPolicy?: BackingPolicy | undefined;
+}
 
 export interface ResizeQcow2Result {
   oldSize: number;
@@ -22,16 +30,19 @@ const SCAN_CHUNK = 1 << 20;
  * metadata preallocation) or shrinks it, leaving the file byte for byte as
  * qemu-img 7.2 does. Shrinking drops whatever the image holds past the new
  * end, so without `shrink: true` it is done only when nothing would be lost —
- * the image holds no non-zero byte there — and refused with WOULD_LOSE_DATA
- * otherwise. The backing file is not opened: its data is not the image's and
- * stays where it is. `size` may be a function of the current size (`+10G`).
+ * the guest reads no non-zero byte there (backing files included) — and refused
+ * with WOULD_LOSE_DATA otherwise. `size` may be a function of the current size
+ * (`+10G`).
  */
 export async function resizeQcow2(
   path: string,
   size: number | ((oldSize: number) => number),
   options: ResizeQcow2Options = {},
 ): Promise<ResizeQcow2Result> {
-  const image = await openQcow2(path, { writable: true, backingPolicy: 'ignore' });
+  const image = await openQcow2(path, {
+    writable: true,
+    backingPolicy: options.backingPolicy ?? 'deny',
+  });
   let oldSize: number;
   let newSize: number;
   try {
@@ -63,7 +74,7 @@ export async function resizeQcow2(
   return { oldSize, newSize, fileSize: (await stat(path)).size };
 }
 
-/** The first guest offset in [from, to) where the image itself holds a non-zero byte. */
+/** The first guest offset in [from, to) where the guest reads a non-zero byte. */
 async function firstDataByte(
   image: Qcow2Image,
   from: number,

@@ -286,9 +286,35 @@ export class Qcow2Writer implements Qcow2WritePath, WriterState {
         await shrinkImage(this, newSize);
         return;
       }
+      const oldSize = this.image.size;
+      const backing = this.image.backing;
+      const zeroOverBacking = backing !== undefined && backing.size > oldSize && newSize > oldSize;
+      if (zeroOverBacking && this.version < 3) {
+        throw new Qcow2Error(
+          'UNSUPPORTED',
+          'a version 2 image cannot zero the new area over its larger backing file (qemu-img fails too)',
+          { path: this.file.name, structure: 'resize' },
+        );
+      }
       await this.prepareForWrite();
       await growImage(this, newSize, options.preallocation ?? 'off');
+      if (zeroOverBacking) await this.#zeroNewArea(oldSize, newSize);
     });
+  }
+
+  /**
+   * QEMU's block layer has a truncate zero the new area when the backing file is
+   * larger than the old size, or the backing file's data would show through there:
+   * zero clusters from the first subcluster boundary on (qcow2_subcluster_zeroize),
+   * then explicit zeros for the unaligned head.
+   */
+  async #zeroNewArea(oldSize: number, newSize: number): Promise<void> {
+    const subcluster = this.geometry.subclusterSize;
+    const zeroStart = Math.ceil(oldSize / subcluster) * subcluster;
+    if (newSize > zeroStart) await writeZeroesRange(this, zeroStart, newSize - zeroStart, false);
+    if (zeroStart > oldSize) {
+      await writeGuestData(this, oldSize, Buffer.alloc(Math.min(zeroStart, newSize) - oldSize));
+    }
   }
 
   /**

@@ -72,6 +72,49 @@ describe('resizeQcow2: the bytes qemu-img resize [--shrink] leaves', () => {
     await expectSameImageFile(ours, theirs);
   });
 
+  it('grows an overlay over a larger backing file by zeroing the new area, as qemu-img does', async () => {
+    const base = dir.file('base.qcow2');
+    await qemuImg('create', '-q', '-f', 'qcow2', base, '64M');
+    await qemuIo(base, 'write -P 7 0 64M');
+    for (const newSize of [32 << 20, 20000256, 1 << 30]) {
+      const theirs = dir.file(`overlay-theirs-${n}.qcow2`);
+      const ours = dir.file(`overlay-ours-${n++}.qcow2`);
+      await qemuImg('create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', theirs, '10000000');
+      await qemuIo(theirs, 'write -P 1 0 1M');
+      await copyFile(theirs, ours);
+      await qemuImg('resize', '-q', theirs, String(newSize));
+      await resizeQcow2(ours, newSize, { backingPolicy: 'allow' });
+      await expectSameImageFile(ours, theirs);
+    }
+    // Past the old end the grown overlay reads zeros; before it, the backing file's data,
+    // which shrinking would drop from what the guest reads.
+    const overlay = dir.file(`overlay-ours-${n - 1}.qcow2`);
+    await expect(resizeQcow2(overlay, 8 << 20, { backingPolicy: 'allow' })).rejects.toMatchObject({
+      code: 'WOULD_LOSE_DATA',
+      offset: 8 << 20,
+    });
+    await resizeQcow2(overlay, 16 << 20, { backingPolicy: 'allow' });
+    // Version 2 cannot hold zero clusters: refused before anything changes (qemu-img fails half way).
+    const v2 = dir.file('overlay-v2.qcow2');
+    await qemuImg(
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '-o',
+      'compat=0.10',
+      '-b',
+      base,
+      '-F',
+      'qcow2',
+      v2,
+      '10M',
+    );
+    await expect(resizeQcow2(v2, 32 << 20, { backingPolicy: 'allow' })).rejects.toMatchObject({
+      code: 'UNSUPPORTED',
+    });
+  });
+
   it('without shrink: done when only zeros would go, WOULD_LOSE_DATA otherwise', async () => {
     const [ours, theirs] = await pair('64M', '', [
       'write -P 1 0 1M',
