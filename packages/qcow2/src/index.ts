@@ -17,6 +17,7 @@ export type {
   ConvertResult,
   ConvertToQcow2Result,
   ConvertToRawResult,
+  SalvageReport,
 } from './convert/convert-result.js';
 export {
   type ConvertImageOptions,
@@ -110,6 +111,11 @@ export { mapRawEntries } from './map/map-raw.js';
 export { detectMetadataPreallocation } from './map/metadata-preallocation.js';
 export type { GuestMapping, MappingType } from './read/guest-mapping.js';
 export { readBacking } from './read/read-path.js';
+export {
+  type SalvagedRange,
+  SalvageLog,
+  type SalvageReason,
+} from './read/salvage-log.js';
 export {
   type ResizeQcow2Options,
   type ResizeQcow2Result,

@@ -12,7 +12,25 @@ interface ConvertOptions {
   force?: boolean;
   sync: boolean;
   json?: boolean;
+  salvage?: boolean;
   backing: 'allow' | 'deny' | 'ignore';
+}
+
+/** One zero-filled range of a salvaging convert (the library's SalvagedRange). */
+interface SalvagedRange {
+  guestOffset: number;
+  length: number;
+  reason: string;
+  structure: string;
+  hostOffset: number;
+  path: string;
+  readsAs: 'zeros' | 'unallocated';
+}
+
+interface SalvageReport {
+  ranges: SalvagedRange[];
+  totalBytes: number;
+  truncated: boolean;
 }
 
 export function registerConvert(program: Command): void {
@@ -60,6 +78,10 @@ export function registerConvert(program: Command): void {
       '--no-sync',
       'do not fsync the output before renaming it into place (faster; like qemu-img, a crash soon after can leave it incomplete)',
     )
+    .option(
+      '--salvage',
+      'read a damaged image as qemu-img does (an L2 table or data past the end of the file reads as zeros) instead of refusing, and list every guest range read that way',
+    )
     .option('--json', 'progress and the result as JSON lines on stdout')
     .addOption(backingOption())
     .action((input: string, output: string, options: ConvertOptions) =>
@@ -72,6 +94,7 @@ export function registerConvert(program: Command): void {
     'qcow2 convert -O qcow2 --cluster-size 2M --snapshot 1 disk.qcow2 snap1.qcow2',
     'qcow2 convert -O qcow2 -o compat=0.10,refcount_bits=16 disk.raw old-qemu.qcow2',
     'qcow2 convert -O qcow2 -o extended_l2=on,cluster_size=128k,preallocation=metadata in.raw out.qcow2',
+    'qcow2 convert --salvage --json damaged.qcow2 rescued.raw',
   ]);
 }
 
@@ -110,11 +133,13 @@ async function runConvert(input: string, output: string, options: ConvertOptions
       backingPolicy: options.backing,
       overwrite: options.force ?? false,
       sync: options.sync,
+      salvage: options.salvage ?? false,
       signal: context.signal,
       onProgress: context.progress.listener,
     };
     const started = performance.now();
     let summary: Record<string, unknown>;
+    let salvaged: SalvageReport | undefined;
     if (options.outputFormat === 'qcow2') {
       // The writer (and pako) load only for qcow2 output.
       const { convertToQcow2 } = await import('@x/qcow2/convert');
@@ -129,6 +154,7 @@ async function runConvert(input: string, output: string, options: ConvertOptions
         'bytes-written': result.bytesWritten,
         'file-size': result.fileSize,
       };
+      salvaged = result.salvaged;
     } else {
       const { convertToRaw } = await import('@x/qcow2/read');
       const result = await convertToRaw(input, output, common);
@@ -137,6 +163,12 @@ async function runConvert(input: string, output: string, options: ConvertOptions
         'bytes-written': result.bytesWritten,
         'bytes-zero': result.bytesZero,
       };
+      salvaged = result.salvaged;
+    }
+    if (salvaged) summary.salvaged = salvaged;
+    else if (options.salvage) summary.salvaged = { ranges: [], totalBytes: 0, truncated: false };
+    if (options.salvage && !context.json) {
+      for (const line of salvageLines(salvaged)) process.stderr.write(`${line}\n`);
     }
     const elapsedMs = Math.round(performance.now() - started);
     if (context.json) {
@@ -152,6 +184,28 @@ async function runConvert(input: string, output: string, options: ConvertOptions
       );
     }
   });
+}
+
+/** The human report of a salvaging convert: every zero-filled range and why. */
+function salvageLines(report: SalvageReport | undefined): string[] {
+  if (!report || report.ranges.length === 0) {
+    return ['qcow2: salvage: nothing was zero-filled; every guest byte is the image’s'];
+  }
+  const hex = (value: number) => `0x${value.toString(16)}`;
+  const lines = [
+    `qcow2: salvage: ${report.totalBytes} guest bytes are not the image's data (${report.ranges.length} range${report.ranges.length === 1 ? '' : 's'}):`,
+  ];
+  for (const range of report.ranges) {
+    const why =
+      range.reason === 'l2-table-past-end'
+        ? `L2 table at ${hex(range.hostOffset)} lies past the end of the file`
+        : `data at host ${hex(range.hostOffset)} lies past the end of the file`;
+    lines.push(
+      `  guest ${hex(range.guestOffset)}..${hex(range.guestOffset + range.length)} (${range.length} bytes): ${why} (${range.structure}, ${range.path}); ${range.readsAs === 'zeros' ? 'written as zeros' : 'read as unallocated (backing file or zeros)'}`,
+    );
+  }
+  if (report.truncated) lines.push('  (more ranges than listed; the total counts them all)');
+  return lines;
 }
 
 /** `--cluster-size`: a size (`64k`, `2M`, bytes) that is a power of two from 512 B to 2 MiB. */

@@ -41,7 +41,12 @@ export async function openBackingFile(
   if (format === 'qcow2') {
     const device = await openInChain(
       path,
-      { backingPolicy: options.backingPolicy, l2CacheBytes: options.l2CacheBytes, io: options.io },
+      {
+        backingPolicy: options.backingPolicy,
+        l2CacheBytes: options.l2CacheBytes,
+        io: options.io,
+        salvage: options.salvage,
+      },
       chain,
     );
     return { device, path, format };

@@ -75,7 +75,8 @@ export function buildReport(
     const count = findings.count(kind);
     if (count === 0) continue;
     counts[kind] = count;
-    if (kind !== 'leak' && kind !== 'corrupt-bit' && kind !== 'dirty-bit') corruptions += count;
+    if (kind !== 'leak' && kind !== 'corrupt-bit' && kind !== 'dirty-bit' && kind !== 'ignored')
+      corruptions += count;
   }
   const snapshots = snapshotTable.snapshots.length;
   return {

@@ -17,6 +17,11 @@ export const CHECK_EXIT_COULD_NOT_RUN = 8;
 
 /** Every kind of problem check reports, with the exit code it implies. */
 export const FINDING_EXIT_CODES = {
+  /**
+   * Bits QEMU ignores (bit 0 of an extended L2 entry, COPIED on an entry without
+   * a host cluster): reported, but not an error, as QEMU does not treat them as one.
+   */
+  ignored: CHECK_EXIT_CLEAN,
   /** Stored refcount above the number of references: wasted space, no harm to data. */
   leak: CHECK_EXIT_LEAKS,
   /** COPIED flag of an active L1/L2 entry disagrees with refcount == 1 (or is set on a compressed cluster). */

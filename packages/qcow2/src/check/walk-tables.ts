@@ -346,7 +346,8 @@ export class TableWalker {
       return 0;
     }
     const offset = entryOffset(hi, lo);
-    const zero = (lo & 1) !== 0;
+    // QEMU ignores bit 0 of an extended L2 entry: the bitmap says what reads as zero.
+    const zero = !extended && (lo & 1) !== 0;
     let clean = true;
     const where = () => this.#where(index, hi, lo, offset);
     if ((hi & L2_HI_RESERVED) !== 0 || (lo & L2_LO_RESERVED) !== 0) {
@@ -358,13 +359,12 @@ export class TableWalker {
       clean = false;
     }
     if (extended) {
-      if (zero) {
+      if ((lo & 1) !== 0) {
         this.#entryFinding(
-          'extended-l2-bitmap',
-          'bit 0 must be clear in extended L2 entries',
+          'ignored',
+          'bit 0 is set in an extended L2 entry (the spec says it must be clear; QEMU ignores it)',
           where,
         );
-        clean = false;
       }
       // b0 = bits 32–63 of the bitmap ("reads as zero"), b1 = bits 0–31 ("allocated").
       if ((b0 & b1) !== 0) {
@@ -388,8 +388,12 @@ export class TableWalker {
     const dataAtZero = env.facts.dataFile && (hi & HI_COPIED) !== 0 && !zero;
     if (offset === 0 && !dataAtZero) {
       if ((hi & HI_COPIED) !== 0 && !env.facts.dataFile) {
-        this.#entryFinding('l2-entry', 'COPIED set on an entry without a host cluster', where);
-        clean = false;
+        // QEMU reads such an entry as unallocated and its check says nothing.
+        this.#entryFinding(
+          'ignored',
+          'COPIED set on an entry without a host cluster (read as unallocated, as QEMU does)',
+          where,
+        );
       }
       if (!clean) {
         this.#countEmpty(index, 1);

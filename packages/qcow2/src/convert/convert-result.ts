@@ -1,4 +1,20 @@
+import type { SalvagedRange, SalvageLog } from '../read/salvage-log.js';
 import type { InputFormat } from './open-input.js';
+
+/** What a salvaging conversion zero-filled (see ConvertToRawOptions.salvage). */
+export interface SalvageReport {
+  /** Guest ranges that are not the image's data, in guest order (at most 10,000). */
+  ranges: SalvagedRange[];
+  /** Guest bytes zero-filled (or read as unallocated), in total. */
+  totalBytes: number;
+  /** More ranges were found than `ranges` lists. */
+  truncated: boolean;
+}
+
+export function salvageReport(log: SalvageLog | undefined): SalvageReport | undefined {
+  if (log === undefined) return undefined;
+  return { ranges: log.ranges(), totalBytes: log.totalBytes, truncated: log.truncated };
+}
 
 /**
  * What every conversion reports, under the same names whatever the output
@@ -13,6 +29,8 @@ export interface ConvertResult {
   bytesRead: number;
   /** Guest bytes written to the output as data (zeros and holes not counted). */
   bytesWritten: number;
+  /** With `salvage`: what was zero-filled instead of refused (empty `ranges` when nothing was). */
+  salvaged?: SalvageReport | undefined;
 }
 
 /** convertToRaw's result. */

@@ -14,7 +14,7 @@ import { MAX_CLUSTER_BITS, MIN_CLUSTER_BITS } from '../format/constants.js';
 import { Qcow2Image } from '../image/qcow2-image.js';
 import { Qcow2Writer } from '../write/writer.js';
 import { SECTOR } from './convert-chunks.js';
-import type { ConvertToQcow2Result } from './convert-result.js';
+import { type ConvertToQcow2Result, salvageReport } from './convert-result.js';
 import { copyCompressed } from './copy-compressed.js';
 import type { CopySettings } from './copy-settings.js';
 import { copySparse } from './copy-sparse.js';
@@ -99,9 +99,11 @@ export async function convertToQcow2(
   // Replacing the input with its own conversion would destroy it (its snapshots, …).
   if (ownsSource) await refuseSameFile(output, [input]);
   throwIfAborted(options.signal, ownsSource ? input : input.name);
-  const { device: source, format } = ownsSource
-    ? await openInput(input, options)
-    : deviceInput(input, options);
+  const {
+    device: source,
+    format,
+    salvage,
+  } = ownsSource ? await openInput(input, options) : deviceInput(input, options);
   try {
     const totalSectors = Math.ceil(source.size / SECTOR);
     const virtualSize = totalSectors * SECTOR;
@@ -149,7 +151,14 @@ export async function convertToQcow2(
       // The image wrote through its own handle; ask the file system.
       const fileSize = (await stat(target.partialPath)).size;
       await target.commit();
-      return { inputFormat: format, virtualSize, fileSize, ...copied };
+      const salvaged = salvageReport(salvage);
+      return {
+        inputFormat: format,
+        virtualSize,
+        fileSize,
+        ...copied,
+        ...(salvaged ? { salvaged } : {}),
+      };
     } catch (error) {
       await target.abort();
       throw error;

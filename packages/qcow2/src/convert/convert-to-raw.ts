@@ -8,7 +8,7 @@ import {
   refuseSameFile,
 } from '@x/blockio';
 import { Qcow2Image } from '../image/qcow2-image.js';
-import type { ConvertToRawResult } from './convert-result.js';
+import { type ConvertToRawResult, salvageReport } from './convert-result.js';
 import { copyQcow2Clusters } from './copy-clusters.js';
 import { checkInputUnchanged, type OpenInputOptions, openInput } from './open-input.js';
 
@@ -47,10 +47,21 @@ export async function convertToRaw(
   // Replacing the input with its own conversion would destroy it (its snapshots, …).
   await refuseSameFile(output, [input]);
   // Reads and writes on this thread (see copyToRawFile).
-  const { device, format } = await openInput(input, { ...options, io: options.io ?? 'sync' });
+  const { device, format, salvage } = await openInput(input, {
+    ...options,
+    io: options.io ?? 'sync',
+  });
   try {
     const { bytesRead, bytesWritten, bytesZero } = await copyToRawFile(device, output, options);
-    return { inputFormat: format, virtualSize: device.size, bytesRead, bytesWritten, bytesZero };
+    const salvaged = salvageReport(salvage);
+    return {
+      inputFormat: format,
+      virtualSize: device.size,
+      bytesRead,
+      bytesWritten,
+      bytesZero,
+      ...(salvaged ? { salvaged } : {}),
+    };
   } finally {
     await device.close();
   }

@@ -4,6 +4,7 @@ import { Qcow2Error } from '../errors.js';
 import { QCOW_MAGIC } from '../format/constants.js';
 import { openQcow2 } from '../image/open.js';
 import { Qcow2Image } from '../image/qcow2-image.js';
+import { SalvageLog } from '../read/salvage-log.js';
 
 export type InputFormat = 'qcow2' | 'raw';
 
@@ -16,11 +17,19 @@ export interface OpenInputOptions {
   l2CacheBytes?: number | undefined;
   /** How the input is read (see OpenQcow2Options.io). Default `async`. */
   io?: 'sync' | 'async' | undefined;
+  /**
+   * Read a damaged qcow2 input as QEMU does instead of refusing: tables and data
+   * past the end of the file read as zeros, and every guest range read that way
+   * is listed (OpenedInput.salvage, and the convert result's `salvaged`).
+   */
+  salvage?: boolean | undefined;
 }
 
 export interface OpenedInput {
   device: BlockDevice;
   format: InputFormat;
+  /** With `salvage`, for a qcow2 input: what the reads zero-filled (filled as they go). */
+  salvage?: SalvageLog | undefined;
 }
 
 /**
@@ -39,13 +48,15 @@ export async function openInput(
     }
     return { device: await FileDevice.open(path, { io: options.io ?? 'async' }), format };
   }
+  const salvage = options.salvage ? new SalvageLog() : undefined;
   const device = await openQcow2(path, {
     snapshot: options.snapshot,
     backingPolicy: options.backingPolicy,
     l2CacheBytes: options.l2CacheBytes,
     io: options.io ?? 'async',
+    salvage,
   });
-  return { device, format };
+  return { device, format, salvage };
 }
 
 /**

@@ -65,6 +65,13 @@ export interface ReadMetadataOptions {
   lenient?: boolean;
   /** Accept encrypted images (info and check only; data stays unreadable). */
   allowEncrypted?: boolean;
+  /**
+   * The image will be written. Reading needs no refcounts, so a read-only open
+   * accepts a refcount table at offset 0 or past the end of the file, as QEMU
+   * does (it checks only the table's alignment and size when opening); a writer
+   * needs one it can trust.
+   */
+  writable?: boolean;
 }
 
 /**
@@ -267,16 +274,26 @@ export async function readQcow2Metadata(
       where(56),
     );
   }
-  checkTablePlacement(
-    problem,
-    path,
-    'refcount table',
-    refcountTableOffset,
-    header.refcountTableClusters * clusterSize,
-    geometry,
-    file.size,
-    48,
-  );
+  if (options.writable) {
+    checkTablePlacement(
+      problem,
+      path,
+      'refcount table',
+      refcountTableOffset,
+      header.refcountTableClusters * clusterSize,
+      geometry,
+      file.size,
+      48,
+    );
+  } else if (!geometry.isClusterAligned(refcountTableOffset)) {
+    problem(
+      new Qcow2Error(
+        'CORRUPT',
+        `refcount table offset 0x${refcountTableOffset.toString(16)} is not a multiple of the cluster size`,
+        where(48),
+      ),
+    );
+  }
 
   let backingFile: string | undefined;
   // A zero-length name is no backing file, as in QEMU (it opens a backing file

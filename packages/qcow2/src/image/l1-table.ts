@@ -115,7 +115,7 @@ export class L1Table {
     if (offset + geometry.clusterSize > fileSize) {
       throw new Qcow2Error(
         'CORRUPT',
-        `L2 table offset 0x${offset.toString(16)} points past the end of the ${fileSize}-byte file`,
+        `L2 table offset 0x${offset.toString(16)} points past the end of the ${fileSize}-byte file (it maps guest bytes 0x${(index * geometry.l2Coverage).toString(16)}..0x${((index + 1) * geometry.l2Coverage).toString(16)}); qcow2 convert --salvage reads them as QEMU does and lists them`,
         where,
       );
     }

@@ -1,4 +1,5 @@
 import type { BackingPolicy } from '../backing/policy.js';
+import type { SalvageLog } from '../read/salvage-log.js';
 import type { Qcow2Image } from './qcow2-image.js';
 import type { Qcow2WritePath } from './write-path.js';
 
@@ -28,6 +29,13 @@ export interface OpenQcow2Options {
    * a copy overlaps reading with its synchronous writes (convert uses it).
    */
   io?: 'sync' | 'async' | undefined;
+  /**
+   * Read what QEMU reads where the image is damaged instead of refusing (read-only
+   * opens): an L2 table or data cluster past the end of the file reads as zeros
+   * there, and each guest range read that way is recorded in this log. Backing
+   * images of the chain share it.
+   */
+  salvage?: SalvageLog | undefined;
 }
 
 /** Files already open in the chain being built, by device and inode, and the depth. */

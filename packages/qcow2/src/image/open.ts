@@ -52,7 +52,7 @@ export async function openInChain(
       );
     }
     const visited = new Set(chain.visited).add(identity);
-    const metadata = await readQcow2Metadata(file);
+    const metadata = await readQcow2Metadata(file, { writable });
     if (writable && (metadata.header.incompatibleFeatures & QCOW2_INCOMPAT_CORRUPT) !== 0n) {
       throw new Qcow2Error(
         'MARKED_CORRUPT',
@@ -148,6 +148,7 @@ export async function openInChain(
       virtualSize,
       writable,
       headerBytes,
+      salvage: writable ? undefined : options.salvage,
     });
     if (writable) {
       const factory = options.writePath ?? defaultWritePathFactory;

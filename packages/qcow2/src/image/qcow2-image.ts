@@ -18,6 +18,7 @@ import type { Snapshot } from '../format/snapshot-table.js';
 import { guestExtents } from '../read/guest-extents.js';
 import { type GuestMapping, type MappingContext, mapL2Range } from '../read/guest-mapping.js';
 import { readGuestRange } from '../read/read-path.js';
+import type { SalvageLog } from '../read/salvage-log.js';
 import type { SnapshotEntry } from '../snapshot/snapshot-entry.js';
 import type { Qcow2ImageState } from './image-state.js';
 import type { L1Table } from './l1-table.js';
@@ -85,6 +86,8 @@ export interface Qcow2ImageParts {
   writable: boolean;
   /** Header bytes (first 4 KiB at most) as read at open, to notice changes. */
   headerBytes: Buffer;
+  /** Salvaging read (read-only opens): see OpenQcow2Options.salvage. */
+  salvage?: SalvageLog | undefined;
 }
 
 export class Qcow2Image extends BaseBlockDevice implements Qcow2ImageState {
@@ -104,6 +107,8 @@ export class Qcow2Image extends BaseBlockDevice implements Qcow2ImageState {
   #writePath: Qcow2WritePath | undefined;
   readonly #headerBytes: Buffer;
   readonly #mappingContext: MappingContext;
+  /** Where a salvaging read records what it zero-filled (undefined: refuse damage). */
+  readonly salvage: SalvageLog | undefined;
   /** Recently inflated clusters keyed by their compressed host offset. */
   readonly decompressedClusters = new Map<number, Promise<Buffer>>();
   /**
@@ -133,7 +138,9 @@ export class Qcow2Image extends BaseBlockDevice implements Qcow2ImageState {
     this.snapshot = parts.snapshot;
     this.compressionType = parts.metadata.compressionType;
     this.#headerBytes = parts.headerBytes;
+    this.salvage = parts.salvage;
     this.#mappingContext = {
+      salvage: parts.salvage,
       path: parts.file.name,
       geometry: this.geometry,
       hasDataFile: parts.ownsDataFile,
@@ -176,9 +183,47 @@ export class Qcow2Image extends BaseBlockDevice implements Qcow2ImageState {
    * undefined when the L1 entry is empty. Throws CORRUPT for bad L1 entries.
    */
   async l2TableFor(l1Index: number): Promise<{ offset: number; table: Buffer } | undefined> {
+    if (this.salvage) return this.#salvageL2Table(l1Index, this.salvage);
     const offset = this.#l1.l2Offset(l1Index, this.geometry, this.file.size);
     if (offset === 0) return undefined;
     return { offset, table: await this.l2Cache.get(offset) };
+  }
+
+  /**
+   * l2TableFor when salvaging: an L2 table (partly) past the end of the file
+   * reads as zeros there, as QEMU reads it, so its missing entries are
+   * unallocated; the guest range they cover is recorded.
+   */
+  async #salvageL2Table(
+    l1Index: number,
+    salvage: SalvageLog,
+  ): Promise<{ offset: number; table: Buffer } | undefined> {
+    const { geometry } = this;
+    const offset = this.#l1.l2Offset(l1Index, geometry, Number.MAX_SAFE_INTEGER);
+    if (offset === 0) return undefined;
+    const fileSize = this.file.size;
+    if (offset + geometry.clusterSize <= fileSize) {
+      return { offset, table: await this.l2Cache.get(offset) };
+    }
+    const present = Math.max(0, fileSize - offset);
+    const table = Buffer.alloc(geometry.clusterSize);
+    if (present > 0) await this.file.read(offset, table.subarray(0, present));
+    const firstMissing = Math.ceil(present / geometry.l2EntrySize);
+    const coverageStart = l1Index * geometry.l2Coverage;
+    const start = Math.min(this.size, coverageStart + firstMissing * geometry.clusterSize);
+    const end = Math.min(this.size, coverageStart + geometry.l2Coverage);
+    if (end > start) {
+      salvage.record({
+        guestOffset: start,
+        length: end - start,
+        reason: 'l2-table-past-end',
+        structure: `${this.snapshot ? `L1 table of snapshot ${this.snapshot.id}` : 'L1 table'} entry ${l1Index}`,
+        hostOffset: offset,
+        path: this.file.name,
+        readsAs: 'unallocated',
+      });
+    }
+    return { offset, table };
   }
 
   /**

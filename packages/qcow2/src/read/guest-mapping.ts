@@ -6,6 +6,7 @@ import {
   decodeCompressedDescriptor,
   entryOffset,
 } from '../format/table-entries.js';
+import type { SalvageLog } from './salvage-log.js';
 
 /** What one run of guest bytes maps to in this image (not looking at backing files). */
 export type MappingType =
@@ -46,6 +47,11 @@ export interface MappingContext {
   hostFileSize(): number;
   /** Current size of the file normal clusters live in. */
   dataFileSize(): number;
+  /**
+   * Salvaging read: data past the end of the data file reads as zeros (as in
+   * QEMU) and is recorded here, instead of being refused as CORRUPT.
+   */
+  readonly salvage?: SalvageLog | undefined;
 }
 
 /**
@@ -129,7 +135,19 @@ export function mapL2Range(
             ? 'normal'
             : 'unallocated';
       if (type === 'normal') {
-        checkDataPresent(context, host + (position - clusterStart), clusterEnd - position, where);
+        const length = clusterEnd - position;
+        const present = dataPresent(
+          context,
+          host + (position - clusterStart),
+          length,
+          where,
+          position,
+        );
+        if (present < length) {
+          pushSalvaged(out, position, present, host + (position - clusterStart), length);
+          position = clusterEnd;
+          continue;
+        }
       }
       pushRun(
         out,
@@ -169,7 +187,19 @@ export function mapL2Range(
           ? 'normal'
           : 'unallocated';
       if (type === 'normal') {
-        checkDataPresent(context, host + (position - clusterStart), subEnd - position, where);
+        const length = subEnd - position;
+        const present = dataPresent(
+          context,
+          host + (position - clusterStart),
+          length,
+          where,
+          position,
+        );
+        if (present < length) {
+          pushSalvaged(out, position, present, host + (position - clusterStart), length);
+          position = subEnd;
+          continue;
+        }
       }
       pushRun(
         out,
@@ -198,21 +228,51 @@ function checkHostCluster(
   }
 }
 
-/** A normal run's bytes must exist in the data file (extended L2 images may end mid-cluster). */
-function checkDataPresent(
+/**
+ * A normal run's bytes must exist in the data file (extended L2 images may end
+ * mid-cluster). Returns how many of `length` bytes do: all of them, or (only
+ * when salvaging, after recording the rest) fewer.
+ */
+function dataPresent(
   context: MappingContext,
   host: number,
   length: number,
   where: () => { path: string; offset: number; structure: string },
-): void {
+  guestOffset: number,
+): number {
   const size = context.dataFileSize();
-  if (!Number.isSafeInteger(host + length) || host + length > size) {
+  if (Number.isSafeInteger(host + length) && host + length <= size) return length;
+  const present = Math.max(0, Math.min(length, size - host));
+  const located = where();
+  if (!context.salvage) {
     throw new Qcow2Error(
       'CORRUPT',
-      `cluster data at host offset 0x${host.toString(16)} lies past the end of the ${size}-byte ${context.hasDataFile ? 'data file' : 'file'}`,
-      where(),
+      `cluster data at host offset 0x${host.toString(16)} lies past the end of the ${size}-byte ${context.hasDataFile ? 'data file' : 'file'} (guest bytes 0x${(guestOffset + present).toString(16)}..0x${(guestOffset + length).toString(16)}); qcow2 convert --salvage reads them as zeros, as QEMU does, and lists them`,
+      located,
     );
   }
+  context.salvage.record({
+    guestOffset: guestOffset + present,
+    length: length - present,
+    reason: 'data-past-end',
+    structure: located.structure,
+    hostOffset: host,
+    path: located.path,
+    readsAs: 'zeros',
+  });
+  return present;
+}
+
+/** A normal run cut short by the end of the file: the part that exists, then zeros. */
+function pushSalvaged(
+  out: GuestMapping[],
+  position: number,
+  present: number,
+  host: number,
+  length: number,
+): void {
+  if (present > 0) pushRun(out, position, present, 'normal', host);
+  pushRun(out, position + present, length - present, 'zero-plain', undefined);
 }
 
 function pushRun(
