@@ -1,5 +1,15 @@
 import { copyFile } from 'node:fs/promises';
-import { filesEqual, makeTempDir, pokeU64BE, readU64BE, runPeer } from '@x/test-utils';
+import {
+  filesEqual,
+  makeTempDir,
+  pokeBytes,
+  pokeU32BE,
+  pokeU64BE,
+  readBytes,
+  readU64BE,
+  runPeer,
+  runPeerOk,
+} from '@x/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CheckReport, checkImage, convertToQcow2, convertToRaw } from '../src/index.js';
 import { l2EntryOffset, layout, OFFSET_MASK } from './support/corrupt.js';
@@ -189,5 +199,85 @@ describe('what QEMU ignores is not an error', () => {
     const out = temp.file(`ours-${++counter}.raw`);
     await convertToRaw(path, out);
     expect(await filesEqual(out, await qemuConvert(path))).toBe(true);
+  });
+});
+
+describe('check reports the header faults qemu-img refuses to open on', () => {
+  /** qemu-img cannot open it; our check names the fault (a finding, not "clean"). */
+  async function expectFault(path: string, qemuSays: RegExp, kind: string, ours: RegExp) {
+    const peer = await qemuCheck(path);
+    expect(peer.code).toBe(1);
+    expect(peer.stderr).toMatch(qemuSays);
+    const report = await checkImage(path);
+    expect(report.verdict).toBe('corrupt');
+    const finding = report.findings.find((f) => f.kind === kind);
+    expect(finding?.message).toMatch(ours);
+  }
+
+  async function withBacking(): Promise<string> {
+    const path = temp.file(`overlay-${++counter}.qcow2`);
+    await runPeerOk('qemu-img', [
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '-b',
+      pristine,
+      '-F',
+      'qcow2',
+      path,
+    ]);
+    return path;
+  }
+
+  it('a backing file name longer than 1023 bytes', async () => {
+    const path = await withBacking();
+    await pokeU32BE(path, 16, 2000);
+    await expectFault(path, /Backing file name too long/, 'header', /longer than 1023/);
+  });
+
+  it('a backing file name offset outside the header cluster', async () => {
+    const path = await withBacking();
+    await pokeU64BE(path, 8, 0x20000n);
+    await expectFault(path, /Invalid backing file offset/, 'header', /outside the header cluster/);
+  });
+
+  it('an unknown encryption method: check names it, convert refuses it as unknown', async () => {
+    const path = await damaged(pristine, (file) => pokeU32BE(file, 32, 7));
+    await expectFault(path, /Unsupported encryption method/, 'header', /crypt_method 7 is unknown/);
+    await expect(convertToRaw(path, temp.file('crypt.raw'))).rejects.toMatchObject({
+      code: 'UNSUPPORTED',
+      message: expect.stringMatching(/crypt_method 7 is unknown/),
+    });
+  });
+
+  /** Offset of the bitmap directory, from the bitmaps header extension. */
+  async function bitmapDirectory(path: string): Promise<number> {
+    const head = await readBytes(path, 0, 4096);
+    let at = head.readUInt32BE(100);
+    for (;;) {
+      const type = head.readUInt32BE(at);
+      const length = head.readUInt32BE(at + 4);
+      if (type === 0) throw new Error('no bitmaps extension');
+      if (type === 0x23852875) return Number(head.readBigUInt64BE(at + 24));
+      at += 8 + Math.ceil(length / 8) * 8;
+    }
+  }
+
+  it.each([
+    ['a wrong extra-data size', 20, [0, 0, 0, 8], /Broken bitmap directory/, /extra data/],
+    [
+      'a bitmap type that is not dirty tracking',
+      16,
+      [2],
+      /doesn't satisfy the constraints/,
+      /type 2/,
+    ],
+  ])('a bitmap directory entry with %s', async (_name, at, bytes, qemuSays, ours) => {
+    const path = await damaged(pristine, async (file) => {
+      await runPeerOk('qemu-img', ['bitmap', '--add', file, 'b0']);
+      await pokeBytes(file, (await bitmapDirectory(file)) + at, Buffer.from(bytes));
+    });
+    await expectFault(path, qemuSays, 'bitmaps', ours);
   });
 });

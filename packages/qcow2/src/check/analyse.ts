@@ -78,7 +78,6 @@ export async function analyseImage(
     snapshotTable,
     owners,
     stored,
-    findings,
     options.signal,
   );
   const aliased = new RefcountTally({ saturating: true });
@@ -198,7 +197,6 @@ async function collectMetadata(
   snapshotTable: SnapshotTableFacts,
   owners: WalkOwner[],
   stored: StoredRefcounts,
-  findings: FindingCollector,
   signal: AbortSignal | undefined,
 ): Promise<MetadataMap> {
   const metadata = new MetadataMap(facts.clusterSize);
@@ -249,7 +247,8 @@ async function collectMetadata(
       signal,
     );
   }
-  await forEachBitmapRegion(file, facts, findings, (region) => {
+  // The first pass (counting references) reported the directory's damage already.
+  await forEachBitmapRegion(file, facts, new FindingCollector(), (region) => {
     if (region.kind !== 'bitmap data') {
       metadata.add(region.kind, region.offset, region.length, OWNER_IMAGE, region.bitmap);
     }

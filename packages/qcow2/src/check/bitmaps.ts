@@ -10,6 +10,41 @@ const QCOW2_MAX_BITMAP_DIRECTORY_SIZE = 1024 * 65535;
 const BME_MAX_TABLE_SIZE = 0x8000000;
 const DIRECTORY_ENTRY_SIZE = 24;
 
+/** BME_MAX_GRANULARITY_BITS, BME_MIN_GRANULARITY_BITS, BME_MAX_NAME_SIZE, BME_RESERVED_FLAGS (qcow2-bitmap.c). */
+const BME_MAX_GRANULARITY_BITS = 31;
+const BME_MIN_GRANULARITY_BITS = 9;
+const BME_MAX_NAME_SIZE = 1023;
+const BME_RESERVED_FLAGS = 0xfffffffc;
+/** Bitmap type 1: dirty tracking, the only one defined. */
+const BT_DIRTY_TRACKING_BITMAP = 1;
+
+function directoryEntryFaults(
+  tableOffset: number,
+  tableSize: number,
+  flags: number,
+  type: number,
+  granularityBits: number,
+  nameSize: number,
+  extraSize: number,
+): string[] {
+  const faults: string[] = [];
+  if (extraSize !== 0) {
+    faults.push(
+      `extra_data_size is ${extraSize}; no extra data is defined (qemu-img: "Bitmap extra data is not supported")`,
+    );
+  }
+  if (tableSize === 0 || tableOffset === 0) faults.push('has no bitmap table');
+  if (granularityBits < BME_MIN_GRANULARITY_BITS || granularityBits > BME_MAX_GRANULARITY_BITS) {
+    faults.push(`granularity_bits ${granularityBits} is outside 9..31`);
+  }
+  if ((flags & BME_RESERVED_FLAGS) >>> 0 !== 0) {
+    faults.push(`reserved flags are set (0x${(flags >>> 0).toString(16)})`);
+  }
+  if (nameSize > BME_MAX_NAME_SIZE) faults.push(`name_size ${nameSize} is above 1023`);
+  if (type !== BT_DIRTY_TRACKING_BITMAP) faults.push(`type ${type} is not 1 (dirty tracking)`);
+  return faults;
+}
+
 /** A range the persistent bitmaps occupy, for the tally and the metadata map. */
 export interface BitmapRegion {
   kind: 'bitmap directory' | 'bitmap table' | 'bitmap data';
@@ -61,11 +96,35 @@ export async function forEachBitmapRegion(
       problem(`bitmap directory ends inside entry ${index}`, directoryOffset + at);
       return;
     }
+    const entryAt = directoryOffset + at;
     const tableOffset = clampOffset(directory.readBigUInt64BE(at));
     const tableSize = directory.readUInt32BE(at + 8);
+    const flags = directory.readUInt32BE(at + 12);
+    const type = directory.readUInt8(at + 16);
+    const granularityBits = directory.readUInt8(at + 17);
     const nameSize = directory.readUInt16BE(at + 18);
     const extraSize = directory.readUInt32BE(at + 20);
     at += Math.ceil((DIRECTORY_ENTRY_SIZE + extraSize + nameSize) / 8) * 8;
+    if (at > directorySize) {
+      problem(
+        `bitmap ${index}: its extra data (${extraSize} bytes) and name (${nameSize} bytes) run past the end of the ${directorySize}-byte directory (qemu-img: "Broken bitmap directory")`,
+        entryAt,
+      );
+      return;
+    }
+    // What QEMU's bitmap_list_load and check_dir_entry refuse (it then refuses to
+    // open the image at all): reported, and the entry's clusters still counted.
+    for (const fault of directoryEntryFaults(
+      tableOffset,
+      tableSize,
+      flags,
+      type,
+      granularityBits,
+      nameSize,
+      extraSize,
+    )) {
+      problem(`bitmap ${index}: ${fault}`, entryAt);
+    }
     if (tableSize > BME_MAX_TABLE_SIZE) {
       problem(`bitmap ${index} table of ${tableSize} entries is too large`, directoryOffset);
       continue;

@@ -4,6 +4,7 @@ import {
   MAX_CLUSTER_BITS,
   MIN_CLUSTER_BITS,
   MIN_EXTENDED_L2_CLUSTER_BITS,
+  QCOW_CRYPT_LUKS,
   QCOW_CRYPT_NONE,
   QCOW_MAGIC,
   QCOW_MAX_L1_SIZE,
@@ -18,6 +19,7 @@ import {
   QCOW2_INCOMPAT_DIRTY,
   QCOW2_INCOMPAT_EXTL2,
   QCOW2_INCOMPAT_MASK,
+  QCOW2_MAX_BACKING_FILE_SIZE,
   QCOW2_V2_HEADER_LENGTH,
   QCOW2_V3_MIN_HEADER_LENGTH,
 } from '../format/constants.js';
@@ -186,6 +188,8 @@ export async function readHeaderFacts(
     if (!compressionBit) compressionType = 'zlib';
   }
 
+  checkOpenFields(header, clusterSize, headerProblem);
+
   const fileClusters = Math.ceil(fileSize / clusterSize);
   let virtualSize = 0;
   if (header.size > MAX_SAFE) headerProblem(24, `virtual size ${header.size} is absurd`);
@@ -303,6 +307,43 @@ export async function readHeaderFacts(
     dirtyBit,
     lazyRefcounts: (header.compatibleFeatures & QCOW2_COMPAT_LAZY_REFCOUNTS) !== 0n,
   };
+}
+
+/**
+ * Header fields qemu-img refuses to open an image on (and our reader refuses to
+ * read it on), which the rest of the check does not look at: the backing file
+ * name's placement and length, and the encryption method.
+ */
+function checkOpenFields(
+  header: Qcow2Header,
+  clusterSize: number,
+  headerProblem: (offset: number, message: string) => void,
+): void {
+  if (header.backingFileOffset !== 0n) {
+    const offset = header.backingFileOffset;
+    if (offset > BigInt(clusterSize)) {
+      headerProblem(
+        8,
+        `backing file name offset 0x${offset.toString(16)} lies outside the header cluster (qemu-img: "Invalid backing file offset")`,
+      );
+    } else if (header.backingFileSize > QCOW2_MAX_BACKING_FILE_SIZE) {
+      headerProblem(
+        16,
+        `backing file name of ${header.backingFileSize} bytes is longer than 1023 (qemu-img: "Backing file name too long")`,
+      );
+    } else if (offset + BigInt(header.backingFileSize) > BigInt(clusterSize)) {
+      headerProblem(
+        16,
+        `backing file name (${header.backingFileSize} bytes at 0x${offset.toString(16)}) runs past the header cluster (qemu-img: "Backing file name too long")`,
+      );
+    }
+  }
+  if (header.cryptMethod > QCOW_CRYPT_LUKS) {
+    headerProblem(
+      32,
+      `crypt_method ${header.cryptMethod} is unknown (0 none, 1 AES, 2 LUKS; qemu-img: "Unsupported encryption method")`,
+    );
+  }
 }
 
 /** 64-bit offsets beyond 2^53 cannot be inside any file: map them to MAX_SAFE_INTEGER. */

@@ -179,6 +179,14 @@ export async function readQcow2Metadata(
     );
   }
 
+  if (header.cryptMethod > 2) {
+    // QEMU: "Unsupported encryption method", whatever else the header says.
+    throw new Qcow2Error(
+      'UNSUPPORTED',
+      `crypt_method ${header.cryptMethod} is unknown (0 none, 1 AES-CBC, 2 LUKS)`,
+      where(32),
+    );
+  }
   const encrypted = header.cryptMethod !== QCOW_CRYPT_NONE;
   if (encrypted && !options.allowEncrypted) {
     throw new Qcow2Error(
