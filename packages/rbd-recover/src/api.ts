@@ -1,4 +1,5 @@
 import type { LongRunningOptions } from '@x/blockio';
+import { allowManyAbortListeners } from './abort-listeners.js';
 import type { OsdLocation } from './hosts-file.js';
 import { buildInventory, type InventorySummary } from './inventory/build-inventory.js';
 import { loadInventory } from './inventory/workdir.js';
@@ -30,6 +31,7 @@ export async function createInventory(
   osds: readonly OsdLocation[],
   options: DatabaseOptions = {},
 ): Promise<InventorySummary> {
+  allowManyAbortListeners(options.signal);
   const transports = options.transports ?? createTransportPool(options.ssh);
   try {
     return await buildInventory(osds, {

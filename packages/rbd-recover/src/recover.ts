@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { chmod, mkdir, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { BlockIoError, FileDevice, type LongRunningOptions, optionRemedy } from '@x/blockio';
+import { allowManyAbortListeners } from './abort-listeners.js';
 import {
   type ImageState,
   imageStates,
@@ -113,6 +114,7 @@ export async function recoverImage(
   options: RecoverOptions = {},
 ): Promise<RecoverReport> {
   const started = performance.now();
+  allowManyAbortListeners(options.signal);
   const format = options.format ?? 'raw';
   const spec = typeof specText === 'string' ? parseImageSpec(specText) : specText;
   const inventory = await loadInventory(options.workdir ?? process.cwd());
@@ -165,9 +167,11 @@ export async function recoverImage(
     const files = plans.map((_, k) => join(work, `state-${k}.raw`));
     const devices = await Promise.all(
       plans.map(async (plan, k) => {
+        // Writes on the thread pool: the main thread stays free to decrypt and parse streams.
         const device = await FileDevice.open(files[k] as string, {
           create: true,
           zeroExtends: true,
+          io: 'async',
         });
         await chmod(files[k] as string, 0o600);
         if (recorded === undefined) await device.truncate(0);

@@ -74,6 +74,7 @@ export function isLongFileName(fileName: string): boolean {
 }
 
 function unescapeComponent(text: string, fileName: string): string {
+  if (!text.includes('\\')) return text; // the common case, without a copy
   let out = '';
   for (let i = 0; i < text.length; i++) {
     const character = text[i] as string;

@@ -19,6 +19,7 @@ import type { KvStore, KvStoreOpener } from '../kv.js';
 import {
   type CommandOptions,
   findRunningOsd,
+  listFileBatches,
   listFiles,
   readSmallFile,
   readXattrs,
@@ -93,36 +94,37 @@ export async function scanOsd(
     });
   };
 
-  for await (const file of listFiles(transport, current, options)) {
-    listed++;
-    if (listed % 4096 === 0) {
-      options.onFiles?.(listed);
-      throwIfAborted(signal);
-    }
-    const slash = file.path.indexOf('/');
-    if (slash < 0) continue; // commit_op_seq, nosnap
-    const collection = file.path.slice(0, slash);
-    const base = file.path.slice(file.path.lastIndexOf('/') + 1);
-    if (collection === 'meta') {
-      const map = OSD_MAP_FILE.exec(base);
-      if (map && (newestMap === undefined || Number(map[1]) > newestMap.epoch)) {
-        newestMap = { epoch: Number(map[1]), path: file.path };
+  for await (const batch of listFileBatches(transport, current, options)) {
+    listed += batch.length;
+    options.onFiles?.(listed);
+    throwIfAborted(signal);
+    for (const file of batch) {
+      const slash = file.path.indexOf('/');
+      if (slash < 0) continue; // commit_op_seq, nosnap
+      const collection = file.path.slice(0, slash);
+      const base = file.path.slice(file.path.lastIndexOf('/') + 1);
+      if (collection === 'meta') {
+        const map = OSD_MAP_FILE.exec(base);
+        if (map && (newestMap === undefined || Number(map[1]) > newestMap.epoch)) {
+          newestMap = { epoch: Number(map[1]), path: file.path };
+        }
+        continue;
       }
-      continue;
-    }
-    const pgMatch = PG_COLLECTION.exec(collection);
-    if (!pgMatch) continue; // omap/, <pg>_TEMP
-    const pg = `${pgMatch[1]}.${pgMatch[2]}`;
-    pgs.add(pg);
-    const name = Buffer.from(base, 'latin1').toString('utf8');
-    if (isLongFileName(name)) {
-      longNames.push({ path: file.path, pg, size: file.size });
-      continue;
-    }
-    try {
-      addObject(parseObjectFileName(name), pg, file.path, file.size);
-    } catch (error) {
-      unparsed.push({ path: file.path, reason: (error as Error).message });
+      const pgMatch = PG_COLLECTION.exec(collection);
+      if (!pgMatch) continue; // omap/, <pg>_TEMP
+      const pg = `${pgMatch[1]}.${pgMatch[2]}`;
+      pgs.add(pg);
+      // Names are UTF-8 bytes; most are ASCII, which needs no decoding.
+      const name = /[\x80-\xff]/.test(base) ? Buffer.from(base, 'latin1').toString('utf8') : base;
+      if (isLongFileName(name)) {
+        longNames.push({ path: file.path, pg, size: file.size });
+        continue;
+      }
+      try {
+        addObject(parseObjectFileName(name), pg, file.path, file.size);
+      } catch (error) {
+        unparsed.push({ path: file.path, reason: (error as Error).message });
+      }
     }
   }
   options.onFiles?.(listed);

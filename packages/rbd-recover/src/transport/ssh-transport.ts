@@ -178,6 +178,17 @@ export class SshTransport implements HostTransport {
       readyTimeout: this.#options.connectTimeoutMs ?? 20_000,
       keepaliveInterval: 10_000,
       keepaliveCountMax: 3,
+      // AES-GCM runs in Node's native crypto; ssh2's chacha20-poly1305 is pure JS
+      // without its optional native binding (never built here) and several times slower.
+      algorithms: {
+        cipher: [
+          'aes128-gcm@openssh.com',
+          'aes256-gcm@openssh.com',
+          'aes128-ctr',
+          'aes256-ctr',
+          'chacha20-poly1305@openssh.com',
+        ],
+      },
       hostVerifier: (key: Buffer) => {
         if (this.#options.acceptUnknownHostKey) return true;
         verdict = checkHostKey(knownHosts, hostname, port, key);
