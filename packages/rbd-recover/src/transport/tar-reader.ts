@@ -96,8 +96,8 @@ export async function readTarStream(
       if (size === 0) await finishEntry();
     }
   }
+  // A stream cut inside an entry: that entry is NOT complete (its sink never ends).
   if (dataLeft > 0 || paddingLeft > 0 || header.byteLength > 0) {
-    if (sink) await sink.end();
     throw fail('ended in the middle of an entry');
   }
 }
