@@ -86,9 +86,16 @@ const program = new Command('x-e2image')
     'write the image this many bytes into the output (-r); units as for -o',
   )
   .addOption(
-    new Option('--backing <policy>', 'may a QCOW2 source open the backing file it names?')
-      .choices(['deny', 'allow', 'ignore'])
-      .default('deny'),
+    new Option(
+      '--backing <policy>',
+      'may a QCOW2 source open the backing file it names? allow (as qemu-img), deny, or ignore it',
+    )
+      .choices(['allow', 'deny', 'ignore'])
+      .default('allow'),
+  )
+  .option(
+    '--force',
+    'replace an existing output file, or write to a block device (e2image overwrites without asking)',
   )
   .option(
     '--no-sync',
@@ -104,6 +111,11 @@ const program = new Command('x-e2image')
   // (and a JSON object with --json) and exits 2.
   .exitOverride()
   .configureOutput({ outputError: () => {} })
+  // An empty argument ('' from an unset variable) is a usage error before any work.
+  .hook('preAction', async (_program, command) => {
+    const { refuseEmptyArguments } = await import('@x/blockio/cli');
+    refuseEmptyArguments(command);
+  })
   .action(async (source: string, image: string | undefined, options: CliOptions) => {
     // Loaded only once a job runs: --help and usage errors need nothing but commander.
     const { runCommand } = await import('@x/blockio/cli');
@@ -114,6 +126,7 @@ const program = new Command('x-e2image')
         // The README promises a [CODE] at the end of every error line.
         showCodes: true,
         progress: options.progress ?? (options.p ? 'always' : 'auto'),
+        optionFlags: { overwrite: '--force' },
       },
       async (context) => {
         const { planFromArguments } = await import('./options.js');

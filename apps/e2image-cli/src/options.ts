@@ -19,6 +19,8 @@ export interface CliOptions {
   json?: boolean;
   progress?: string;
   backing?: string;
+  /** --force: replace an existing output file (e2image overwrites it silently). */
+  force?: boolean;
   /** commander's --no-sync: false when given. */
   sync?: boolean;
 }
@@ -48,6 +50,8 @@ export type Plan =
       check: boolean;
       dryRun: boolean;
       force: boolean;
+      /** --force: an existing output may be replaced (or a block device written). */
+      overwrite: boolean;
       backingPolicy: BackingPolicy;
       /** fsync new output files before renaming them into place (not with --no-sync). */
       sync: boolean;
@@ -145,7 +149,8 @@ export function planFromArguments(args: string[], options: CliOptions): Plan {
     check: options.c ?? false,
     dryRun: options.n ?? false,
     force,
-    backingPolicy: (options.backing ?? 'deny') as BackingPolicy,
+    overwrite: options.force ?? false,
+    backingPolicy: (options.backing ?? 'allow') as BackingPolicy,
     sync: options.sync ?? true,
   };
 }

@@ -1,5 +1,13 @@
 import { stat } from 'node:fs/promises';
-import { type BlockDevice, FileDevice, formatSize, refuseSameFile, SliceDevice } from '@x/blockio';
+import {
+  type BlockDevice,
+  BlockIoError,
+  FileDevice,
+  formatSize,
+  optionRemedy,
+  refuseSameFile,
+  SliceDevice,
+} from '@x/blockio';
 import type { CommandContext } from '@x/blockio/cli';
 import {
   CompareBeforeWriteDevice,
@@ -38,8 +46,10 @@ export async function execute(plan: Plan, context: CommandContext): Promise<numb
   // new file renamed over it, or blocks written over what is still to be read.
   // Moving a filesystem within one file is the move plan (-ra -O with one file).
   if (plan.kind === 'install') await refuseSameFile(plan.device, [plan.image]);
-  if (plan.kind === 'image' && plan.output !== '-')
+  if (plan.kind === 'image' && plan.output !== '-') {
     await refuseSameFile(plan.output, [plan.source]);
+    await refuseExistingOutput(plan);
+  }
   if (plan.kind === 'install') {
     const result = await installNormalImageFile(plan.device, plan.image, {
       force: plan.force,
@@ -69,6 +79,33 @@ export async function execute(plan: Plan, context: CommandContext): Promise<numb
     );
   }
   return 0;
+}
+
+/**
+ * The rule of every blockkit CLI (e2image differs: it overwrites): an existing
+ * output is refused unless --force, before any work. -c and -O write into an
+ * existing output in place by design (a clone refreshed, a partition of a disk
+ * image); a block device is always "existing", so writing one needs --force.
+ */
+async function refuseExistingOutput(plan: ImagePlan): Promise<void> {
+  if (plan.overwrite || plan.dryRun) return;
+  const existing = await stat(plan.output).catch(() => undefined);
+  if (existing === undefined) return;
+  if (existing.isBlockDevice()) {
+    throw new BlockIoError(
+      'EEXIST',
+      `is a block device: writing the image replaces what it holds (${optionRemedy('overwrite')} to write it)`,
+      { path: plan.output },
+    );
+  }
+  const inPlace = plan.mode === 'raw' && (plan.check || plan.destinationOffset > 0);
+  if (!inPlace) {
+    throw new BlockIoError(
+      'EEXIST',
+      `output file already exists (${optionRemedy('overwrite')} to replace it)`,
+      { path: plan.output },
+    );
+  }
 }
 
 function warningPrinter(context: CommandContext) {
@@ -132,6 +169,7 @@ async function image(
       if (plan.dryRun) return { ...base, dryRun: true };
       const result = await writeNormalImageFile(fs, plan.output, {
         deviceName: plan.source,
+        overwrite: plan.overwrite,
         signal: context.signal,
         onProgress: context.progress.listener,
       });
@@ -140,6 +178,7 @@ async function image(
     if (plan.mode === 'qcow2') {
       if (plan.dryRun) return { ...base, dryRun: true };
       const result = await writeQcow2Image(fs, plan.output, {
+        overwrite: plan.overwrite,
         allData: plan.allData,
         sync: plan.sync,
         scramble: plan.scramble,
@@ -193,6 +232,7 @@ async function raw(
     return summarise(
       await writeRawImageFile(fs, plan.output, {
         ...common,
+        overwrite: plan.overwrite,
         destinationOffset: plan.destinationOffset,
         sync: plan.sync,
       }),
@@ -201,6 +241,8 @@ async function raw(
   const output = await FileDevice.open(plan.output, {
     writable: true,
     zeroExtends: !outputIsBlockDevice,
+    // A device that is mounted or held (a RAID member, a device-mapper table) is refused.
+    exclusive: outputIsBlockDevice,
   });
   try {
     let target: BlockDevice =
@@ -259,6 +301,7 @@ async function convert(
     return { ...base, bytesWritten: result.bytesWritten };
   }
   const result = await writeQcow2ToRawFile(device, plan.output, {
+    overwrite: plan.overwrite,
     destinationOffset: plan.destinationOffset,
     sync: plan.sync,
     signal: context.signal,

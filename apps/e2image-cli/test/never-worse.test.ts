@@ -1,6 +1,6 @@
 // Issue 14, as a new user meets it: x-e2image never makes things worse.
 import { execFileSync } from 'node:child_process';
-import { copyFile, link, stat, symlink } from 'node:fs/promises';
+import { copyFile, link, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { filesEqual, makeTempDir, runPeerOk, type TempDir } from '@x/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -137,5 +137,64 @@ describe('usage errors caught by the option parser', () => {
       expect(result.code).toBe(0);
       expect(result.stdout.toString()).toMatch(/^\d+\.\d+\.\d+\n$/);
     }
+  });
+});
+
+describe('one rule with the other CLIs (issue 14 item 16)', () => {
+  it('an existing output is refused unless --force, before any work', async () => {
+    for (const mode of ['-r', '-Q', '']) {
+      const output = temp.file(`exists${mode}.img`);
+      await writeFile(output, 'keep me');
+      const refused = await run([...(mode ? [mode] : []), fixture.image, output]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain('output file already exists (use --force to replace it)');
+      expect(await readFile(output, 'utf8')).toBe('keep me');
+      const forced = await run([...(mode ? [mode] : []), '--force', fixture.image, output]);
+      expect(forced.code, forced.stderr).toBe(0);
+      expect(await readFile(output, 'utf8')).not.toBe('keep me');
+    }
+    const raw = temp.file('exists-r.img');
+    expect(await filesEqual(raw, fixture.peerRaw)).toBe(true);
+  });
+
+  it('-c refreshes an existing output in place without --force', async () => {
+    const output = temp.file('clone.raw');
+    expect((await run(['-r', fixture.image, output])).code).toBe(0);
+    const again = await run(['-rc', fixture.image, output]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(await filesEqual(output, fixture.peerRaw)).toBe(true);
+  });
+
+  it('follows a QCOW2 source’s backing file by default, as qemu-img and qcow2 do', async () => {
+    const base = temp.file('chain-base.qcow2');
+    const overlay = temp.file('chain-overlay.qcow2');
+    await runPeerOk('qemu-img', ['convert', '-O', 'qcow2', fixture.image, base]);
+    await runPeerOk('qemu-img', [
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '-b',
+      base,
+      '-F',
+      'qcow2',
+      overlay,
+    ]);
+    const output = temp.file('chain.raw');
+    // -r alone converts the whole QCOW2 image: through the overlay, the base's bytes.
+    const result = await run(['-r', overlay, output]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(await filesEqual(output, fixture.image)).toBe(true);
+  });
+});
+
+describe('an output that is a directory', () => {
+  it('says so, without naming an option that does not exist', async () => {
+    const directory = temp.file('a-directory');
+    await mkdir(directory);
+    const result = await run(['-r', '--force', fixture.image, directory]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`${directory}: the output exists and is a directory`);
+    expect(result.stderr).not.toContain('device option');
   });
 });

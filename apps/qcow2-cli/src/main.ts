@@ -30,7 +30,12 @@ const program = new Command('qcow2')
   // Parser errors are thrown, not printed: exitOnParserError prints them as one line
   // (and a JSON object with --json) and exits 2. Subcommands inherit both settings.
   .exitOverride()
-  .configureOutput({ outputError: () => {} });
+  .configureOutput({ outputError: () => {} })
+  // An empty argument ('' from an unset variable) is a usage error before any work.
+  .hook('preAction', async (_program, command) => {
+    const { refuseEmptyArguments } = await import('@x/blockio/cli');
+    refuseEmptyArguments(command);
+  });
 
 for (const register of [
   registerInfo,

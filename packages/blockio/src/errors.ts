@@ -22,7 +22,8 @@ export type BlockIoErrorCode =
   | 'UNSAFE_INTEGER'
   | 'CLOSED'
   | 'SAME_FILE'
-  | 'NOT_A_FILE';
+  | 'NOT_A_FILE'
+  | 'TARGET_BUSY';
 
 export interface BlockIoErrorOptions {
   /** Path of the file or a description of the device involved. */

@@ -32,6 +32,12 @@ export interface OpenFileOptions {
   name?: string;
   /** Permission bits of a file `create` makes (before the umask). Default 0o600. */
   mode?: number;
+  /**
+   * A block device opened for writing must not be in use: Linux refuses the open
+   * (`EBUSY`, then `TARGET_BUSY`) when it is mounted or held by the kernel (a RAID
+   * member, a device-mapper table, swap). No effect on regular files.
+   */
+  exclusive?: boolean;
 }
 
 /**
@@ -75,10 +81,20 @@ export class FileDevice extends BaseBlockDevice {
     // Checked before the open too: opening a FIFO waits for a writer, forever if none comes.
     const before = await stat(path).catch(() => undefined);
     if (before !== undefined) refuseUnlessFileOrBlockDevice(before, name);
+    // O_EXCL without O_CREAT means "not in use" for a block device (open(2)).
+    const exclusive =
+      options.exclusive && before?.isBlockDevice() && !options.create ? constants.O_EXCL : 0;
     let handle: FileHandle;
     try {
-      handle = await open(path, flags, options.mode ?? 0o600);
+      handle = await open(path, flags | exclusive, options.mode ?? 0o600);
     } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EBUSY') {
+        throw new BlockIoError(
+          'TARGET_BUSY',
+          'the device is in use (mounted, or held by another device such as RAID or device-mapper); not writing to it',
+          { path: name, cause: error },
+        );
+      }
       throw fromSystemError(error, `open ${writable ? 'for writing' : 'for reading'}`, {
         path: name,
       });

@@ -102,6 +102,7 @@ export {
   type HeaderExtensionInfo,
   type ImageInfo,
   type ImageInfoOptions,
+  type InfoProblem,
   imageInfo,
   type Qcow2FormatSpecific,
   type SnapshotInfo,

@@ -45,6 +45,7 @@ export {
   backingChainInfo,
   type ImageInfo,
   type ImageInfoOptions,
+  type InfoProblem,
   imageInfo,
 } from './info/image-info.js';
 export { type MapEntry, type MapOptions, mapEntries, mapImage } from './map/map-image.js';

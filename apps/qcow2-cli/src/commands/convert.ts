@@ -8,7 +8,9 @@ interface ConvertOptions {
   snapshot?: string;
   clusterSize?: string;
   options: string[];
-  progress?: boolean | string;
+  /** -p: a progress bar even when stderr is not a TTY. */
+  p?: boolean;
+  progress?: string;
   force?: boolean;
   sync: boolean;
   json?: boolean;
@@ -63,6 +65,7 @@ export function registerConvert(program: Command): void {
       'convert this internal snapshot instead of the active state',
     )
     .option('--cluster-size <size>', 'cluster size of qcow2 output, e.g. 64k (512 to 2M)')
+    .option('-p', 'show progress on stderr (same as --progress always), as qemu-img convert -p')
     .option(
       '-o, --options <list>',
       "qcow2 output's creation options, as qemu-img: compat, cluster_size, refcount_bits, compression_type, extended_l2, preallocation, lazy_refcounts (repeatable)",
@@ -70,8 +73,8 @@ export function registerConvert(program: Command): void {
       [],
     )
     .option(
-      '-p, --progress [mode]',
-      'progress on stderr: auto (a bar on a TTY, the default), always or never; -p alone: always',
+      '--progress <mode>',
+      'progress on stderr: auto (a bar on a TTY, the default), always or never',
     )
     .option('--force', 'replace <output> if it exists')
     .option(
@@ -100,8 +103,8 @@ export function registerConvert(program: Command): void {
 
 async function runConvert(input: string, output: string, options: ConvertOptions): Promise<void> {
   const { runCommand, sizeOption, UsageError } = await import('@x/blockio/cli');
-  const progress =
-    typeof options.progress === 'string' ? options.progress : options.progress ? 'always' : 'auto';
+  // -p takes no value (as qemu-img's): `-p in.qcow2 out.raw` must not read in.qcow2 as a mode.
+  const progress = options.progress ?? (options.p ? 'always' : 'auto');
   const flags = {
     program: 'qcow2',
     json: options.json,
@@ -109,6 +112,9 @@ async function runConvert(input: string, output: string, options: ConvertOptions
     optionFlags: { overwrite: '--force' },
   };
   await runCommand(flags, async (context) => {
+    if (options.format === 'raw' && options.snapshot !== undefined) {
+      throw new UsageError('-s/--snapshot needs a qcow2 input; -f raw has no snapshots');
+    }
     if (
       options.outputFormat === 'raw' &&
       (options.compress || options.clusterSize !== undefined || options.options.length > 0)

@@ -75,5 +75,18 @@ export function formatInfo(info: ImageInfo): string {
         `${allocation['fragmented-clusters']} fragmented (${allocation['fragmented-percent']}%)`,
     );
   }
+  if (info.problems?.length) {
+    lines.push('Could not read (the image is damaged):');
+    for (const problem of info.problems) {
+      const where = [
+        problem.structure,
+        problem.offset === undefined ? undefined : `at offset ${problem.offset}`,
+      ]
+        .filter(Boolean)
+        .join(' ');
+      lines.push(`    ${where ? `${where}: ` : ''}${problem.message} [${problem.code}]`);
+    }
+    lines.push(`Run \`qcow2 check ${info.filename}\` for a full diagnosis.`);
+  }
   return lines.join('\n');
 }

@@ -49,11 +49,20 @@ async function runInfo(image: string, options: InfoOptions): Promise<void> {
     const infos = options.backingChain
       ? await backingChainInfo(image, infoOptions)
       : [await imageInfo(image, infoOptions)];
+    // A damaged image: what could be read is printed, and the exit code says not all.
+    const damaged = infos.some((info) => info.problems !== undefined);
+    for (const info of infos) {
+      if (info.problems === undefined) continue;
+      process.stderr.write(
+        `qcow2: error: ${info.filename}: damaged, ${info.problems.length} structure(s) could not be read; run qcow2 check ${info.filename}\n`,
+      );
+    }
     if (context.json) {
       context.printJson(options.backingChain ? infos : infos[0]);
-      return;
+      return damaged ? 1 : 0;
     }
     const { formatInfo } = await import('./info-format.js');
     context.print(infos.map(formatInfo).join('\n\n'));
+    return damaged ? 1 : 0;
   });
 }

@@ -46,6 +46,9 @@ export function registerSetFeature(program: Command): void {
         const unknown = bits.filter((bit) => !FLAGS.includes(bit));
         if (unknown.length > 0)
           throw new UsageError(`unknown bit ${unknown.join(', ')}: only corrupt and dirty`);
+        const both = options.set.filter((bit) => options.clear.includes(bit));
+        if (both.length > 0)
+          throw new UsageError(`cannot both --set and --clear ${[...new Set(both)].join(', ')}`);
         const { setFeature } = await import('@x/qcow2/diagnosis');
         const result = await setFeature(image, {
           set: options.set as Array<'corrupt' | 'dirty'>,

@@ -68,6 +68,9 @@ async function runSnapshot(
     if (options.undoLog !== undefined && action !== 'apply') {
       throw new UsageError('--undo-log only goes with apply');
     }
+    if (action === 'list' && target !== undefined) {
+      throw new UsageError(`snapshot list takes only an image, not "${target}"`);
+    }
     if (options.allExcept !== undefined && target !== undefined) {
       throw new UsageError('give either a snapshot to delete or --all-except, not both');
     }

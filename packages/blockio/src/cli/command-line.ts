@@ -62,3 +62,48 @@ function wantsJson(argv: readonly string[]): boolean {
   const end = argv.indexOf('--');
   return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
 }
+
+/** The part of a commander `Command` that refuseEmptyArguments reads. */
+export interface ParsedCommand {
+  readonly processedArgs: readonly unknown[];
+  readonly registeredArguments: ReadonlyArray<{ name(): string }>;
+  readonly options: ReadonlyArray<{
+    long?: string | undefined;
+    short?: string | undefined;
+    attributeName(): string;
+  }>;
+  opts(): Record<string, unknown>;
+  error(message: string, details: { code: string; exitCode: number }): never;
+}
+
+/**
+ * A commander `preAction` hook: an empty argument or option value (`''`, as an
+ * unset shell variable gives) is a usage error before any work, naming which
+ * one — not a path that fails after the whole job ran. Load it lazily:
+ *
+ *   program.hook('preAction', async (_program, command) => {
+ *     (await import('@x/blockio/cli')).refuseEmptyArguments(command);
+ *   });
+ */
+export function refuseEmptyArguments(command: ParsedCommand): void {
+  command.processedArgs.forEach((value, index) => {
+    const values = Array.isArray(value) ? value : [value];
+    if (values.includes('')) {
+      const name = command.registeredArguments[index]?.name() ?? `argument ${index + 1}`;
+      command.error(`the <${name}> argument is empty`, {
+        code: 'commander.emptyArgument',
+        exitCode: EXIT_USAGE,
+      });
+    }
+  });
+  const values = command.opts();
+  for (const option of command.options) {
+    const value = values[option.attributeName()];
+    if (value === '' || (Array.isArray(value) && value.includes(''))) {
+      command.error(`the ${option.long ?? option.short} option is empty`, {
+        code: 'commander.emptyArgument',
+        exitCode: EXIT_USAGE,
+      });
+    }
+  }
+}

@@ -3,7 +3,12 @@
  * so a CLI's start-up loads only this, not the whole I/O layer.
  */
 
-export { exitOnParserError, type ParserError } from './command-line.js';
+export {
+  exitOnParserError,
+  type ParsedCommand,
+  type ParserError,
+  refuseEmptyArguments,
+} from './command-line.js';
 export {
   EXIT_FAILURE,
   EXIT_OK,

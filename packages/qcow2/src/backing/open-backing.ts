@@ -3,6 +3,7 @@ import { Qcow2Error } from '../errors.js';
 import { QCOW_MAGIC } from '../format/constants.js';
 import type { Qcow2Metadata } from '../format/image-metadata.js';
 import type { ChainState, OpenInChain, OpenQcow2Options } from '../image/open-options.js';
+import { backingOpenError } from './backing-open-error.js';
 import { checkBackingDepth, resolveNamedFile } from './policy.js';
 import { RawBackingFile } from './raw-backing-file.js';
 
@@ -37,22 +38,26 @@ export async function openBackingFile(
       { path: imagePath, structure: 'backing file format extension' },
     );
   }
-  const format = declared ?? (await probeFormat(path));
-  if (format === 'qcow2') {
-    const device = await openInChain(
-      path,
-      {
-        backingPolicy: options.backingPolicy,
-        l2CacheBytes: options.l2CacheBytes,
-        io: options.io,
-        salvage: options.salvage,
-      },
-      chain,
-    );
-    return { device, path, format };
+  try {
+    const format = declared ?? (await probeFormat(path));
+    if (format === 'qcow2') {
+      const device = await openInChain(
+        path,
+        {
+          backingPolicy: options.backingPolicy,
+          l2CacheBytes: options.l2CacheBytes,
+          io: options.io,
+          salvage: options.salvage,
+        },
+        chain,
+      );
+      return { device, path, format };
+    }
+    const file = await FileDevice.open(path, { io: options.io });
+    return { device: new RawBackingFile(file), path, format };
+  } catch (error) {
+    throw backingOpenError(error, path, imagePath);
   }
-  const file = await FileDevice.open(path, { io: options.io });
-  return { device: new RawBackingFile(file), path, format };
 }
 
 async function probeFormat(path: string): Promise<'qcow2' | 'raw'> {

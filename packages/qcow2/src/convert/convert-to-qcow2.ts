@@ -18,6 +18,7 @@ import { type ConvertToQcow2Result, salvageReport } from './convert-result.js';
 import { copyCompressed } from './copy-compressed.js';
 import type { CopySettings } from './copy-settings.js';
 import { copySparse } from './copy-sparse.js';
+import { isBlockDevicePath } from './copy-to-device.js';
 import {
   checkInputUnchanged,
   deviceInput,
@@ -98,6 +99,13 @@ export async function convertToQcow2(
   const ownsSource = typeof input === 'string';
   // Replacing the input with its own conversion would destroy it (its snapshots, …).
   if (ownsSource) await refuseSameFile(output, [input]);
+  if (await isBlockDevicePath(output)) {
+    throw new Qcow2Error(
+      'UNSUPPORTED',
+      'is a block device: qcow2 output is written as a file (it grows as clusters are added); convert to raw (-O raw) onto a device, or to a qcow2 file',
+      { path: output },
+    );
+  }
   throwIfAborted(options.signal, ownsSource ? input : input.name);
   const {
     device: source,

@@ -10,6 +10,7 @@ import {
 import { Qcow2Image } from '../image/qcow2-image.js';
 import { type ConvertToRawResult, salvageReport } from './convert-result.js';
 import { copyQcow2Clusters } from './copy-clusters.js';
+import { copyToBlockDevice, isBlockDevicePath } from './copy-to-device.js';
 import { checkInputUnchanged, type OpenInputOptions, openInput } from './open-input.js';
 
 export interface ConvertToRawOptions extends OpenInputOptions, LongRunningOptions {
@@ -52,7 +53,10 @@ export async function convertToRaw(
     io: options.io ?? 'sync',
   });
   try {
-    const { bytesRead, bytesWritten, bytesZero } = await copyToRawFile(device, output, options);
+    // A block device is written in place (no temporary name to rename).
+    const { bytesRead, bytesWritten, bytesZero } = (await isBlockDevicePath(output))
+      ? await copyToBlockDevice(device, output, options)
+      : await copyToRawFile(device, output, options);
     const salvaged = salvageReport(salvage);
     return {
       inputFormat: format,

@@ -1,6 +1,7 @@
 import { assertOffset, BlockIoError, FileDevice } from '@x/blockio';
 import { MetadataWriter } from '../repair/metadata-writer.js';
 import { UndoLogWriter, undoLogPath } from '../undo/undo-log.js';
+import { requireQcow2Magic } from './require-qcow2.js';
 
 export interface PokeOptions {
   /** Byte offset in the image file. */
@@ -53,6 +54,7 @@ export async function pokeImage(path: string, options: PokeOptions): Promise<Pok
   const dryRun = options.dryRun === true;
   const file = await FileDevice.open(path, { writable: !dryRun });
   try {
+    await requireQcow2Magic(file);
     if (options.offset + width > file.size) {
       throw new BlockIoError(
         'OUT_OF_RANGE',

@@ -6,6 +6,7 @@ import { QCOW2_INCOMPAT_CORRUPT, QCOW2_INCOMPAT_DIRTY } from '../format/constant
 import { updateIncompatibleFeatures } from '../repair/header-flags.js';
 import { MetadataWriter } from '../repair/metadata-writer.js';
 import { UndoLogWriter, undoLogPath } from '../undo/undo-log.js';
+import { requireQcow2Magic } from './require-qcow2.js';
 
 export type HeaderFlag = 'corrupt' | 'dirty';
 
@@ -63,6 +64,7 @@ export async function setFeature(
   const dryRun = options.dryRun === true;
   const file = await FileDevice.open(path, { writable: !dryRun });
   try {
+    await requireQcow2Magic(file);
     if (clear !== 0n && !options.force) {
       const { findings } = await analyseImage(file);
       const blocking = (clear & QCOW2_INCOMPAT_CORRUPT ? STILL_CORRUPT : STALE_REFCOUNTS).filter(

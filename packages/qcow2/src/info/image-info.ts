@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
-import { FileDevice, type LongRunningOptions } from '@x/blockio';
+import { BlockIoError, FileDevice, fromSystemError, type LongRunningOptions } from '@x/blockio';
+import { backingOpenError } from '../backing/backing-open-error.js';
 import {
   type BackingPolicy,
   checkBackingDepth,
@@ -85,6 +86,19 @@ export interface ImageInfo {
   features?: { incompatible: string[]; compatible: string[]; autoclear: string[] };
   'header-extensions'?: HeaderExtensionInfo[];
   allocation?: AllocationFigures;
+  /**
+   * What could not be read (a damaged image): the rest of the document is what
+   * could. Absent when everything was read. `qcow2 check` diagnoses further.
+   */
+  problems?: InfoProblem[];
+}
+
+/** Something `imageInfo` could not read, as a BlockIoError's JSON names it. */
+export interface InfoProblem {
+  code: string;
+  message: string;
+  structure?: string | undefined;
+  offset?: number | string | undefined;
 }
 
 export interface ImageInfoOptions extends LongRunningOptions {
@@ -107,7 +121,9 @@ const EXTENSION_NAMES: Record<number, string> = {
 /**
  * Facts about one image file (qcow2 or raw, detected by magic). Encrypted
  * images are described (not refused); their allocation is not walked. Opens
- * no file the image names.
+ * no file the image names. A damaged image is described as far as it can be
+ * read, as qemu-img info does: what could not be read is listed in `problems`
+ * (a header too damaged to read at all still throws).
  */
 export async function imageInfo(path: string, options: ImageInfoOptions = {}): Promise<ImageInfo> {
   const file = await FileDevice.open(path);
@@ -115,7 +131,9 @@ export async function imageInfo(path: string, options: ImageInfoOptions = {}): P
   try {
     const magic = file.size >= 4 ? (await file.read(0, 4)).readUInt32BE(0) : 0;
     const format = options.format ?? (magic === QCOW_MAGIC ? 'qcow2' : 'raw');
-    if (format === 'qcow2') metadata = await readQcow2Metadata(file, { allowEncrypted: true });
+    if (format === 'qcow2') {
+      metadata = await readQcow2Metadata(file, { allowEncrypted: true, lenient: true });
+    }
   } finally {
     await file.close();
   }
@@ -210,15 +228,33 @@ async function qcow2Info(
     length: extension.data.byteLength,
   }));
 
-  if (!metadata.encrypted && !options.skipAllocation) {
-    const image = await openQcow2(path, dataFileAccess(metadata));
+  const problems: unknown[] = [...metadata.problems];
+  if (!metadata.encrypted && !options.skipAllocation && metadata.problems.length === 0) {
     try {
-      info.allocation = await allocationFigures(image, options);
-    } finally {
-      await image.close();
+      const image = await openQcow2(path, dataFileAccess(metadata));
+      try {
+        info.allocation = await allocationFigures(image, options);
+      } finally {
+        await image.close();
+      }
+    } catch (error) {
+      // The header is printed anyway; the tables behind the figures are damaged.
+      if (!(error instanceof BlockIoError) || error.code === 'ABORTED') throw error;
+      problems.push(error);
     }
   }
+  if (problems.length > 0) info.problems = problems.map(describeProblem);
   return info;
+}
+
+function describeProblem(error: unknown): InfoProblem {
+  const json = (error as BlockIoError).toJSON();
+  return {
+    code: String(json.code),
+    message: String(json.message),
+    structure: json.structure as string | undefined,
+    offset: json.offset as number | string | undefined,
+  };
 }
 
 /** The data file is needed to open the image; mapping never reads it. */
@@ -260,16 +296,29 @@ export async function backingChainInfo(
     checkBackingDepth(chain.length, current);
     const resolved = resolveNamedFile(current, name, 'backing file');
     // Report it under the name qemu-img would print (relative to how we were called).
-    current = info['full-backing-filename'] ?? resolved;
+    const next: string = info['full-backing-filename'] ?? resolved;
+    // A missing backing file is reported as the backing file of the image naming it.
+    await fileIdentity(next).catch((error: unknown) => {
+      throw backingOpenError(error, next, current as string);
+    });
+    current = next;
   }
   return chain;
 }
 
 async function allocatedSize(path: string): Promise<number> {
-  return (await stat(path)).blocks * 512;
+  try {
+    return (await stat(path)).blocks * 512;
+  } catch (error) {
+    throw fromSystemError(error, 'inspect', { path });
+  }
 }
 
 async function fileIdentity(path: string): Promise<string> {
-  const info = await stat(path, { bigint: true });
-  return `${info.dev}:${info.ino}`;
+  try {
+    const info = await stat(path, { bigint: true });
+    return `${info.dev}:${info.ino}`;
+  } catch (error) {
+    throw fromSystemError(error, 'open for reading', { path });
+  }
 }

@@ -7,6 +7,7 @@ import { RefcountTally } from '../check/refcount-tally.js';
 import { type CheckReport, FindingCollector, type FindingKind } from '../check/report.js';
 import { StoredRefcounts } from '../check/stored-refcounts.js';
 import { walkOwners } from '../check/table-iterator.js';
+import { requireQcow2Magic } from '../edit/require-qcow2.js';
 import { QCOW2_INCOMPAT_CORRUPT, QCOW2_INCOMPAT_DIRTY } from '../format/constants.js';
 import { maxRefcount } from '../format/table-entries.js';
 import { UndoLogWriter, undoLogPath } from '../undo/undo-log.js';
@@ -93,6 +94,7 @@ export async function repairImage(
 
   const file = await FileDevice.open(path, { writable: !dryRun });
   try {
+    await requireQcow2Magic(file);
     const started = performance.now();
     const analysis = await analyseImage(file, {
       signal: options.signal,

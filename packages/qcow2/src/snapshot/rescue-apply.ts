@@ -4,6 +4,7 @@ import { analyseImage, type ImageAnalysis } from '../check/analyse.js';
 import { buildReport } from '../check/check-image.js';
 import type { CheckReport } from '../check/report.js';
 import type { SnapshotInfo } from '../check/snapshot-table.js';
+import { requireQcow2Magic } from '../edit/require-qcow2.js';
 import { Qcow2Error } from '../errors.js';
 import { QCOW_MAX_L1_SIZE, QCOW2_AUTOCLEAR_DATA_FILE_RAW } from '../format/constants.js';
 import { MetadataWriter } from '../repair/metadata-writer.js';
@@ -66,6 +67,7 @@ export async function rescueApply(
 ): Promise<SnapshotRescue> {
   const file = await FileDevice.open(path, { writable: true });
   try {
+    await requireQcow2Magic(file);
     const analysis = await analyseImage(file, { snapshot: info.id, signal: options.signal });
     refuseUnlessRescuable(analysis, info);
     const problems = await snapshotTableProblems(analysis, info);
