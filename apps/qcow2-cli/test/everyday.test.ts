@@ -186,3 +186,10 @@ describe('convert onto a block device', () => {
     }
   });
 });
+
+describe('compare -p', () => {
+  it('takes no value: `-p a b` compares a with b', async () => {
+    const result = await qcow2('compare', '-p', image, reference);
+    expect(result.code, result.stderr).toBe(0);
+  });
+});

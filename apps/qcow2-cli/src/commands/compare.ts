@@ -8,7 +8,9 @@ export interface CompareCliOptions {
   snapshotB?: string;
   strict?: boolean;
   quiet?: boolean;
-  progress?: boolean | string;
+  /** -p: progress even when stderr is not a TTY. */
+  p?: boolean;
+  progress?: string;
   json?: boolean;
   backing: 'allow' | 'deny' | 'ignore';
 }
@@ -37,9 +39,10 @@ export function registerCompare(program: Command): void {
     .option('--snapshot-b <id-or-name>', 'compare this internal snapshot of <b>')
     .option('-s, --strict', 'sizes and allocation must match too, not only the bytes')
     .option('-q, --quiet', 'print nothing; the exit code tells')
+    .option('-p', 'show progress on stderr (same as --progress always), as qemu-img compare -p')
     .option(
-      '-p, --progress [mode]',
-      'progress on stderr: auto (a bar on a TTY, the default), always or never; -p alone: always',
+      '--progress <mode>',
+      'progress on stderr: auto (a bar on a TTY, the default), always or never',
     )
     .option('--json', 'print the result as one JSON document on stdout')
     .addOption(backingOption())
@@ -56,7 +59,8 @@ export function registerCompare(program: Command): void {
 async function runCompare(a: string, b: string, options: CompareCliOptions): Promise<void> {
   const { runCommand } = await import('@x/blockio/cli');
   const progress =
-    typeof options.progress === 'string' ? options.progress : options.progress ? 'always' : 'auto';
+    // -p takes no value: `-p a b` must not read a as a mode (issue 14 item 6).
+    options.progress ?? (options.p ? 'always' : 'auto');
   await runCommand({ program: 'qcow2', json: options.json, progress }, async (context) => {
     const { compareCommand } = await import('./compare-run.js');
     return compareCommand(a, b, options, context);
