@@ -22,14 +22,16 @@ const program = new Command('rbd-recover')
   )
   .version('0.1.0', '-V, --version')
   .addHelpText('after', WORKFLOW)
-  .showHelpAfterError()
-  .exitOverride((error) => {
-    // commander exits 1 on usage errors; DESIGN.md says 2 (0 for --help/--version).
-    process.exit(error.exitCode === 0 ? 0 : 2);
-  });
+  // Parser errors are thrown, not printed: exitOnParserError prints them as one line
+  // (and a JSON object with --json) and exits 2. Subcommands inherit both settings.
+  .exitOverride()
+  .configureOutput({ outputError: () => {} });
 
 for (const register of [registerDatabase, registerList, registerLookup, registerRecover]) {
   register(program);
 }
 
-await program.parseAsync(process.argv);
+await program.parseAsync(process.argv).catch(async (error: unknown) => {
+  const { exitOnParserError } = await import('@x/blockio/cli');
+  exitOnParserError('rbd-recover', error);
+});

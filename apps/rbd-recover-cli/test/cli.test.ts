@@ -97,6 +97,34 @@ describe('rbd-recover on the real fixture (local paths)', () => {
     }
   });
 
+  // Errors of the option parser end as the tool's own checks do (issue 14 item 16).
+  it.each([
+    [['list', '--bogus'], /unknown option '--bogus'/],
+    [['lookup'], /missing required argument 'image'/],
+  ])(
+    'parser error %j: one line "rbd-recover: … (see --help)", exit 2, JSON with --json',
+    async (args, message) => {
+      const result = await run(args, temp.path);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/^rbd-recover: [^\n]* \(see --help\)\n$/);
+      expect(result.stderr).toMatch(message);
+      expect(result.stdout).toBe('');
+      const json = await run([...args, '--json'], temp.path);
+      expect(json.code).toBe(2);
+      expect(JSON.parse(json.stdout)).toMatchObject({
+        error: 'UsageError',
+        code: 'USAGE',
+        message: expect.stringMatching(message),
+      });
+    },
+  );
+
+  it('its own usage errors are one line with (see --help)', async () => {
+    const result = await run(['list', '--pool-name', 'rbd'], temp.path);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^rbd-recover: [^\n]* \(see --help\)\n$/);
+  });
+
   it('an unknown image is NOT_FOUND, exit 1; no inventory says to run database', async () => {
     const missing = await run(['lookup', 'rbd/nope', '--json'], temp.path);
     expect(missing.code).toBe(1);

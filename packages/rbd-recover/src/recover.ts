@@ -173,6 +173,8 @@ export async function recoverImage(
           zeroExtends: true,
           io: 'async',
         });
+        // Kept: a state file left by an earlier run is reopened, and the create mode
+        // (0600) only applies to a file open() makes.
         await chmod(files[k] as string, 0o600);
         if (recorded === undefined) await device.truncate(0);
         await device.truncate(plan.state.size);

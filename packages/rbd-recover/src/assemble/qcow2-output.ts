@@ -1,4 +1,3 @@
-import { chmod } from 'node:fs/promises';
 import {
   createOutputFile,
   FileDevice,
@@ -34,7 +33,6 @@ export async function buildQcow2FromStates(
   const order = orderForQcow2(plans);
   const first = plans[order[0] as number] as StatePlan;
   const output = await createOutputFile(path, { overwrite: options.overwrite });
-  await chmod(output.partialPath, 0o600);
   const total = plans.reduce((sum, plan) => sum + plan.state.size, 0);
   const progress = new ProgressTracker('qcow2', total, options.onProgress, { unit: 'bytes' });
   try {
