@@ -151,8 +151,10 @@ describe('progress renderers', () => {
     renderer.listener({ phase: 'copy', done: 1, total: 4, bytesPerSecond: 1024, elapsedMs: 1 });
     renderer.listener({ phase: 'copy', done: 2, total: 4, bytesPerSecond: 1024, elapsedMs: 2 });
     renderer.listener({ phase: 'copy', done: 4, total: 4, bytesPerSecond: 1024, elapsedMs: 3 });
+    renderer.listener({ phase: 'copy', done: 4, total: 4, bytesPerSecond: 1000, elapsedMs: 4 });
     renderer.close();
-    // The second event comes within a second of the first: only the first and the end.
+    // The second event comes within a second of the first: only the first and the end,
+    // which is reported twice and printed once.
     expect(log.chunks).toEqual([
       'copy 25.0% 1 B / 4 B 1.00 KiB/s\n',
       'copy 100.0% 4 B / 4 B 1.00 KiB/s\n',

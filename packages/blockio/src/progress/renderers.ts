@@ -99,11 +99,16 @@ const LINE_INTERVAL_MS = 1000;
 /** Progress as plain lines, one a second at most (and the last), for a stream that is not a terminal. */
 function lineRenderer(stream: WritableLike, unit: ProgressUnit): ProgressRenderer {
   let lastLineAt = Number.NEGATIVE_INFINITY;
+  let lastLine = '';
   return {
     listener: (event) => {
       const now = performance.now();
       const finished = event.total > 0 && event.done >= event.total;
       if (!finished && now - lastLineAt < LINE_INTERVAL_MS) return;
+      // A job that reports its end twice (the copy, then the command) prints it once.
+      const key = `${event.phase} ${event.done} ${event.total}`;
+      if (key === lastLine) return;
+      lastLine = key;
       lastLineAt = now;
       const bytes = (event.unit ?? unit) === 'bytes';
       const amount = (value: number) => (bytes ? formatSize(value) : String(value));
