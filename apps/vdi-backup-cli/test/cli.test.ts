@@ -110,6 +110,16 @@ describe('vdi-backup CLI', () => {
     expect(again.stderr).toMatch(/already exists.*--force/);
   });
 
+  it('-p takes no value: the argument after it is still the output (issue 14 item 6)', async () => {
+    const output = temp.file('restored-p.raw');
+    const stream = await readFile(join(dir, 'alpha-snap0-to-snap1.backup'));
+    const result = await vdiBackup(['restore', '-s', raw('snap0'), '-p', output], stream);
+    expect(result.code).toBe(0);
+    expect(sha(await readFile(output))).toBe(sha(await readFile(raw('snap1'))));
+    const mode = await vdiBackup(['restore', '-s', raw('snap0'), '--progress', 'bogus', output]);
+    expect(mode.code).toBe(2);
+  });
+
   it('a bad stream leaves no output, exit 1, with a JSON error naming the offset', async () => {
     const stream = await readFile(join(dir, 'alpha-snap1-to-snap2.backup'));
     const before = await readdir(temp.path);

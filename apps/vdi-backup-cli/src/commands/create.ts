@@ -64,7 +64,7 @@ async function runCreateCommand(source: string | undefined, options: CreateOptio
     {
       program: 'vdi-backup',
       json: options.json,
-      progress: progressMode(options.progress),
+      progress: progressMode(options),
       optionFlags: { overwrite: '--force' },
     },
     async (context) => {

@@ -42,7 +42,7 @@ async function runMergeCommand(streams: string[], options: MergeOptions): Promis
     {
       program: 'vdi-backup',
       json: options.json,
-      progress: progressMode(options.progress),
+      progress: progressMode(options),
       optionFlags: { overwrite: '--force' },
     },
     async (context) => {

@@ -4,7 +4,9 @@ import type { Command } from 'commander';
 export interface CommonOptions {
   objectSize?: string;
   json?: boolean;
-  progress?: boolean | string;
+  /** -p: progress even when stderr is not a TTY. */
+  p?: boolean;
+  progress?: string;
   force?: boolean;
   sync: boolean;
 }
@@ -24,13 +26,16 @@ export function objectSizeOption(command: Command): Command {
 }
 
 export function progressOption(command: Command): Command {
-  return command.option(
-    '-p, --progress [mode]',
-    'progress on stderr: auto (a bar on a TTY, the default), always or never; -p alone: always',
-  );
+  // -p takes no value (as qemu-img's -p): an optional value would swallow the next argument.
+  return command
+    .option('-p', 'progress on stderr even when it is not a TTY (same as --progress always)')
+    .option(
+      '--progress <mode>',
+      'progress on stderr: auto (a bar on a TTY, the default), always or never',
+    );
 }
 
-/** `-p` alone means always; otherwise the mode given, else auto. */
-export function progressMode(progress: boolean | string | undefined): string {
-  return typeof progress === 'string' ? progress : progress ? 'always' : 'auto';
+/** `--progress <mode>` wins; `-p` alone means always; else auto. */
+export function progressMode(options: { p?: boolean; progress?: string }): string {
+  return options.progress ?? (options.p ? 'always' : 'auto');
 }

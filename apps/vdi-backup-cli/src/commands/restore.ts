@@ -62,7 +62,7 @@ async function runRestoreCommand(target: string, options: RestoreOptions): Promi
     {
       program: 'vdi-backup',
       json: options.json,
-      progress: progressMode(options.progress),
+      progress: progressMode(options),
       optionFlags: { overwrite: '--force', discardWorkingChanges: '--force' },
     },
     async (context) => {
