@@ -31,5 +31,6 @@ export {
   readmeExamples,
   runReadmeExample,
 } from './readme-examples.js';
+export { type BinResult, runBin } from './run-bin.js';
 export { type SshdOptions, type SshdServer, startSshd } from './sshd.js';
 export { makeTempDir, type TempDir } from './temp-dir.js';

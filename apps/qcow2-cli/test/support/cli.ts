@@ -1,34 +1,15 @@
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cachedFixture, runPeerOk } from '@x/test-utils';
+import { type BinResult, cachedFixture, runBin, runPeerOk } from '@x/test-utils';
 
 export const APP_ROOT = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 const BIN = join(APP_ROOT, 'bin', 'qcow2.js');
 
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type CliResult = BinResult;
 
 /** Runs the built `qcow2` bin as a child process. */
 export function qcow2(...args: string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { encoding: 'utf8', maxBuffer: 64 << 20 },
-      (error, stdout, stderr) => {
-        const code = (error as { code?: unknown } | null)?.code;
-        if (error && typeof code !== 'number') {
-          reject(error);
-          return;
-        }
-        resolve({ code: typeof code === 'number' ? code : 0, stdout, stderr });
-      },
-    );
-  });
+  return runBin(BIN, args);
 }
 
 /** A qemu-made image (create + qemu-io writes), cached under the app's .fixtures/. */

@@ -1,36 +1,17 @@
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DatastoreBuilder, type WrittenMediaSet, writeMediaSet } from '@x/tape-restore/testing';
-import { cachedFixture, seededBytes } from '@x/test-utils';
+import { type BinResult, cachedFixture, runBin, seededBytes } from '@x/test-utils';
 
 export const APP_ROOT = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 const BIN = join(APP_ROOT, 'bin', 'tape-restore.js');
 
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type CliResult = BinResult;
 
 /** Runs the built `tape-restore` bin as a child process. */
 export function tapeRestore(...args: string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { encoding: 'utf8', maxBuffer: 64 << 20 },
-      (error, stdout, stderr) => {
-        const code = (error as { code?: unknown } | null)?.code;
-        if (error && typeof code !== 'number') {
-          reject(error);
-          return;
-        }
-        resolve({ code: typeof code === 'number' ? code : 0, stdout, stderr });
-      },
-    );
-  });
+  return runBin(BIN, args);
 }
 
 export interface CliFixture {
