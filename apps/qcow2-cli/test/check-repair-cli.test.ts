@@ -97,6 +97,42 @@ describe('qcow2 check', () => {
     expect(result.code).toBe(6);
   });
 
+  it('64-bit refcounts above 2^53 print exactly: text as qemu-img prints them, JSON as strings', async () => {
+    const image = await qemuImage(
+      'cli-check-refcount64',
+      '64M',
+      ['write -P 0xaa 0 1M'],
+      'refcount_bits=64',
+    );
+    const path = temp.file(`cli-${n++}.qcow2`);
+    await copyFile(image, path);
+    await runPeer('qemu-img', ['snapshot', '-c', 's1', path]);
+    // Refcount block 0, entry 5: the first data cluster (shared with s1, so 2 references).
+    const table = Number(await readU64BE(path, 48));
+    const block = Number(await readU64BE(path, table));
+    await pokeU64BE(path, block + 8 * 5, 0x8000000000000001n);
+    const peer = await runPeer('qemu-img', ['check', path]);
+    expect(peer.code).toBe(3);
+    const line = 'Leaked cluster 5 refcount=9223372036854775809 reference=2';
+    expect(peer.stderr).toContain(line);
+    const text = await qcow2('check', '--mode', 'error', path);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toContain(line);
+    const json = await qcow2('check', '--json', path);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout).findings[0]).toMatchObject({
+      kind: 'leak',
+      refcount: '9223372036854775809',
+      reference: 2,
+    });
+    const dump = await qcow2('dump', '--refcounts', '--json', path);
+    expect(JSON.parse(dump.stdout).refcounts[0].runs).toContainEqual({
+      firstCluster: 5,
+      clusters: 1,
+      refcount: '9223372036854775809',
+    });
+  });
+
   it('exits 8 when the file is not qcow2, 2 on usage errors', async () => {
     const notQcow2 = temp.file('plain.raw');
     const { writeFile } = await import('node:fs/promises');

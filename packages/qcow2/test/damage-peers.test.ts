@@ -15,6 +15,7 @@ import { type CheckReport, checkImage, convertToQcow2, convertToRaw } from '../s
 import { l2EntryOffset, layout, OFFSET_MASK } from './support/corrupt.js';
 import { qemuCheck } from './support/qemu-check.js';
 import { qemuImage } from './support/qemu-fixtures.js';
+import { ourVerdictClass, qemuVerdictClass } from './support/verdict-class.js';
 
 /*
  * The damage QEMU's own iotests make (header, L1/L2 and refcount-table pokes on
@@ -57,31 +58,9 @@ async function qemuConvert(path: string): Promise<string> {
   return out;
 }
 
-type VerdictClass = 'clean' | 'leaks' | 'corruptions' | 'cannot-open';
-
-/** qemu-img check's exit code as a class (0 clean, 3 leaks only, 2 corruptions, 1 failed). */
-function qemuClass(code: number): VerdictClass {
-  return code === 0 ? 'clean' : code === 3 ? 'leaks' : code === 2 ? 'corruptions' : 'cannot-open';
-}
-
-/** Our verdict as one of qemu-img's classes (a set corrupt bit alone is "No errors" there). */
-function ourClass(report: CheckReport): VerdictClass {
-  switch (report.verdict) {
-    case 'clean':
-    case 'flagged':
-      return 'clean';
-    case 'leaks':
-      return 'leaks';
-    case 'could-not-run':
-      return 'cannot-open';
-    default:
-      return 'corruptions';
-  }
-}
-
 async function expectSameVerdictClass(path: string): Promise<CheckReport> {
   const [peer, ours] = await Promise.all([qemuCheck(path), checkImage(path)]);
-  expect(ourClass(ours), `qemu-img check: ${peer.stderr}`).toBe(qemuClass(peer.code));
+  expect(ourVerdictClass(ours), `qemu-img check: ${peer.stderr}`).toBe(qemuVerdictClass(peer.code));
   return ours;
 }
 

@@ -3,12 +3,16 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   classifyL2Entry,
+  copyRefcount,
   decodeCompressedDescriptor,
   encodeCompressedEntry,
   encodeHeader,
   maxRefcount,
+  REFCOUNT_SATURATED,
   readQcow2Metadata,
   readRefcount,
+  readRefcountExact,
+  readRefcountValue,
   writeRefcount,
 } from '../src/index.js';
 import { qemuImage, qemuImg } from './support/qemu-fixtures.js';
@@ -176,5 +180,57 @@ describe('table entries', () => {
         },
       ),
     );
+  });
+
+  it('64-bit refcounts are exact: all 64 bits read and written as bigints, never rounded', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+          fc.bigInt({ min: 2n ** 53n - 2n, max: 2n ** 53n + 2n }),
+          fc.constantFrom(0x8000000000000001n, 2n ** 64n - 1n),
+        ),
+        fc.nat(63),
+        (value, index) => {
+          const block = new Uint8Array(512);
+          writeRefcount(block, index, 6, value);
+          expect(readRefcountExact(block, index, 6)).toBe(value);
+          const exact = readRefcountValue(block, index, 6);
+          if (value <= BigInt(Number.MAX_SAFE_INTEGER)) {
+            expect(exact).toBe(Number(value));
+            expect(readRefcount(block, index, 6)).toBe(Number(value));
+          } else {
+            expect(exact).toBe(value);
+            // The number read saturates: above every count, so comparisons stay right.
+            expect(readRefcount(block, index, 6)).toBe(REFCOUNT_SATURATED);
+          }
+          const copy = new Uint8Array(512);
+          copyRefcount(block, index, copy, 63 - index, 6);
+          expect(readRefcountExact(copy, 63 - index, 6)).toBe(value);
+        },
+      ),
+    );
+  });
+
+  it('a refcount that cannot be written exactly is a typed error, not a rounded value', () => {
+    const block = new Uint8Array(512);
+    expect(() => writeRefcount(block, 0, 6, 2 ** 53 + 2)).toThrow(
+      expect.objectContaining({ code: 'UNSAFE_INTEGER' }),
+    );
+    expect(() => writeRefcount(block, 0, 6, REFCOUNT_SATURATED)).toThrow(
+      expect.objectContaining({ code: 'UNSAFE_INTEGER' }),
+    );
+    expect(() => writeRefcount(block, 0, 6, 2n ** 64n)).toThrow(
+      expect.objectContaining({ code: 'OUT_OF_RANGE' }),
+    );
+    expect(() => writeRefcount(block, 0, 4, 0x10000)).toThrow(
+      expect.objectContaining({ code: 'OUT_OF_RANGE' }),
+    );
+    expect(() => writeRefcount(block, 0, 4, -1n)).toThrow(
+      expect.objectContaining({ code: 'OUT_OF_RANGE' }),
+    );
+    expect(block.every((byte) => byte === 0)).toBe(true);
+    writeRefcount(block, 1, 4, 0xffffn);
+    expect(readRefcount(block, 1, 4)).toBe(0xffff);
   });
 });

@@ -1,4 +1,10 @@
-import { type CommandContext, LineWriter, printError, UsageError } from '@x/blockio/cli';
+import {
+  type CommandContext,
+  jsonReplacer,
+  LineWriter,
+  printError,
+  UsageError,
+} from '@x/blockio/cli';
 import {
   CHECK_EXIT_COULD_NOT_RUN,
   type CheckMode,
@@ -63,7 +69,8 @@ export async function runCheck(
     context.progress.close();
     if (json) {
       process.stdout.write(
-        `${JSON.stringify(dump ? { event: 'report', ...report } : report, null, dump ? 0 : 2)}\n`,
+        // jsonReplacer: a 64-bit refcount above 2^53 - 1 (a bigint) prints as its exact decimal string.
+        `${JSON.stringify(dump ? { event: 'report', ...report } : report, jsonReplacer, dump ? 0 : 2)}\n`,
       );
     } else {
       for (const line of formatCheckReport(report, mode)) context.print(line);

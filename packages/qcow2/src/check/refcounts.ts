@@ -1,11 +1,14 @@
 import { throwIfAborted } from '@x/blockio';
 import type { Qcow2Geometry } from '../format/geometry.js';
-import { maxRefcount, readRefcount } from '../format/table-entries.js';
+import { maxRefcount, readRefcount, readRefcountValue } from '../format/table-entries.js';
 import { DENSE_SEGMENT, type RefcountTally } from './refcount-tally.js';
 import type { FindingCollector } from './report.js';
 import { REFBLOCK_ABSENT, REFBLOCK_INVALID, type StoredRefcounts } from './stored-refcounts.js';
 
-/** One cluster whose stored refcount differs from the references counted. */
+/**
+ * One cluster whose stored refcount differs from the references counted. A
+ * 64-bit refcount of 2^53 or more arrives as REFCOUNT_SATURATED.
+ */
 export type MismatchVisitor = (cluster: number, stored: number, counted: number) => void;
 
 export interface CompareOptions {
@@ -67,7 +70,17 @@ export async function compareRefcounts(options: CompareOptions): Promise<Compare
   let highest = 0;
   const buffer = Buffer.alloc(clusterSize);
 
-  const mismatch = (cluster: number, storedValue: number, counted: number) => {
+  /** The stored value as findings report it: exact, also for 64-bit refcounts above 2^53. */
+  const exactAt = (block: Uint8Array | undefined, entry: number, storedValue: number) =>
+    block === undefined ? storedValue : readRefcountValue(block, entry, order);
+
+  const mismatch = (
+    cluster: number,
+    storedValue: number,
+    counted: number,
+    block?: Uint8Array,
+    entry = 0,
+  ) => {
     let expected = counted;
     if (counted > limit) {
       result.overflows++;
@@ -77,7 +90,7 @@ export async function compareRefcounts(options: CompareOptions): Promise<Compare
         structure: 'refcount block',
         cluster,
         hostOffset: cluster * clusterSize,
-        refcount: storedValue,
+        refcount: exactAt(block, entry, storedValue),
         reference: counted,
       });
       expected = limit;
@@ -89,15 +102,16 @@ export async function compareRefcounts(options: CompareOptions): Promise<Compare
       if (findings === undefined) return;
       if (!findings.wantsDetails('leak')) findings.addCount('leak', 1);
       else {
+        const refcount = exactAt(block, entry, storedValue);
         findings.add({
           kind: 'leak',
-          message: `Leaked cluster ${cluster} refcount=${storedValue} reference=${counted}`,
+          message: `Leaked cluster ${cluster} refcount=${refcount} reference=${counted}`,
           structure: 'refcount block',
           tableIndex: Math.floor(cluster / perBlock),
           entryIndex: cluster % perBlock,
           cluster,
           hostOffset: cluster * clusterSize,
-          refcount: storedValue,
+          refcount,
           reference: counted,
         });
       }
@@ -107,22 +121,23 @@ export async function compareRefcounts(options: CompareOptions): Promise<Compare
       if (findings === undefined) return;
       if (!findings.wantsDetails('refcount-error')) findings.addCount('refcount-error', 1);
       else {
+        const refcount = exactAt(block, entry, storedValue);
         findings.add({
           kind: 'refcount-error',
-          message: `ERROR cluster ${cluster} refcount=${storedValue} reference=${counted}`,
+          message: `ERROR cluster ${cluster} refcount=${refcount} reference=${counted}`,
           structure: 'refcount block',
           tableIndex: Math.floor(cluster / perBlock),
           entryIndex: cluster % perBlock,
           cluster,
           hostOffset: cluster * clusterSize,
-          refcount: storedValue,
+          refcount,
           reference: counted,
         });
       }
     }
   };
 
-  const copiedMismatch = (cluster: number, storedValue: number, copied: boolean) => {
+  const copiedMismatch = (cluster: number, storedValue: number | bigint, copied: boolean) => {
     result.copiedMismatches++;
     if (findings === undefined) return;
     if (!findings.wantsDetails('copied')) {
@@ -158,7 +173,8 @@ export async function compareRefcounts(options: CompareOptions): Promise<Compare
         for (let k = 0; k < length; k++) {
           if (value === DENSE_SEGMENT && flags.get(start + k) === 0) continue;
           const storedValue = block === undefined ? 0 : readRefcount(block, entry + k, order);
-          if ((storedValue === 1) !== wantOne) copiedMismatch(start + k, storedValue, wantOne);
+          if ((storedValue === 1) !== wantOne)
+            copiedMismatch(start + k, exactAt(block, entry + k, storedValue), wantOne);
         }
       });
     }
@@ -207,7 +223,7 @@ export async function compareRefcounts(options: CompareOptions): Promise<Compare
         const storedValue = readRefcount(buffer, entry + k, order);
         const counted = value === DENSE_SEGMENT ? tally.get(start + k) : value;
         if (storedValue !== 0 || counted !== 0) highest = start + k;
-        if (storedValue !== counted) mismatch(start + k, storedValue, counted);
+        if (storedValue !== counted) mismatch(start + k, storedValue, counted, buffer, entry + k);
       }
     });
     checkCopied(buffer, first, count);

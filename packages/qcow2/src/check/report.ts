@@ -89,8 +89,11 @@ export interface CheckFinding {
   virtualOffset?: number | undefined;
   /** The raw 64-bit entry, hex. */
   entry?: string | undefined;
-  /** Stored refcount. */
-  refcount?: number | undefined;
+  /**
+   * Stored refcount, exact: a number while it is a safe integer, a bigint above
+   * 2^53 - 1 (64-bit refcounts only). `--json` prints the bigint as a decimal string.
+   */
+  refcount?: number | bigint | undefined;
   /** References counted. */
   reference?: number | undefined;
   /** Who references the cluster (filled in by the locate pass in `error` and `dump` modes). */

@@ -1,6 +1,12 @@
 import type { BlockDevice } from '@x/blockio';
 import type { Qcow2Geometry } from '../format/geometry.js';
-import { readRefcount, refcountTableEntryOffset, writeRefcount } from '../format/table-entries.js';
+import {
+  REFCOUNT_SATURATED,
+  readRefcount,
+  readRefcountValue,
+  refcountTableEntryOffset,
+  writeRefcount,
+} from '../format/table-entries.js';
 import type { HeaderFacts } from './header-facts.js';
 import type { FindingCollector } from './report.js';
 
@@ -128,7 +134,8 @@ export class StoredRefcounts {
 
   /**
    * The stored refcount of `cluster`: 0 when no refcount block covers it,
-   * undefined when the covering refcount table entry is invalid.
+   * undefined when the covering refcount table entry is invalid. A 64-bit
+   * refcount of 2^53 or more is REFCOUNT_SATURATED (`exact` has its value).
    */
   async get(cluster: number): Promise<number | undefined> {
     const index = this.geometry.refcountTableIndex(cluster);
@@ -137,6 +144,18 @@ export class StoredRefcounts {
     if (offset === REFBLOCK_INVALID) return undefined;
     const block = (await this.block(index)) as Uint8Array;
     return readRefcount(
+      block,
+      this.geometry.refcountBlockIndex(cluster),
+      this.geometry.refcountOrder,
+    );
+  }
+
+  /** `get`, exact also for 64-bit refcounts above 2^53 - 1 (then a bigint): for reports. */
+  async exact(cluster: number): Promise<number | bigint | undefined> {
+    const value = await this.get(cluster);
+    if (value === undefined || value < REFCOUNT_SATURATED) return value;
+    const block = (await this.block(this.geometry.refcountTableIndex(cluster))) as Uint8Array;
+    return readRefcountValue(
       block,
       this.geometry.refcountBlockIndex(cluster),
       this.geometry.refcountOrder,
@@ -206,8 +225,13 @@ export class StoredRefcounts {
     return template;
   }
 
-  /** True when entries [first, first + count) of `block` all equal `value`. */
+  /**
+   * True when entries [first, first + count) of `block` all equal `value`. Always
+   * false for REFCOUNT_SATURATED, which stands for many values: callers then
+   * compare entry by entry.
+   */
   rangeEquals(block: Uint8Array, first: number, count: number, value: number): boolean {
+    if (value >= REFCOUNT_SATURATED) return false;
     const order = this.geometry.refcountOrder;
     const template = this.template(value);
     if (order >= 3) {

@@ -248,7 +248,7 @@ export class TableWalker {
       );
     }
     if (owner.active) {
-      const refcount = await env.stored.get(Math.floor(l2Offset / this.#clusterSize));
+      const refcount = await env.stored.exact(Math.floor(l2Offset / this.#clusterSize));
       const copied = (hi & HI_COPIED) !== 0;
       if (refcount !== undefined && (refcount === 1) !== copied && owner.report) {
         env.findings.add({

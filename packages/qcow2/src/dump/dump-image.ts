@@ -12,7 +12,11 @@ import {
 import { forEachTable, type SnapshotScope, walkOwners } from '../check/table-iterator.js';
 import { headerFieldOffsets } from '../format/header.js';
 import { nameFeatureBits } from '../format/header-extensions.js';
-import { entryOffset, readRefcount, refcountTableEntryOffset } from '../format/table-entries.js';
+import {
+  entryOffset,
+  readRefcountValue,
+  refcountTableEntryOffset,
+} from '../format/table-entries.js';
 import { findSnapshot } from '../snapshot/find-snapshot.js';
 
 export type DumpSection = 'header' | 'header-offsets' | 'snapshots' | 'l1' | 'l2' | 'refcounts';
@@ -80,7 +84,8 @@ export type DumpRecord =
       entry: string;
       blockOffset: number;
       valid: boolean;
-      runs: Array<{ firstCluster: number; clusters: number; refcount: number }>;
+      /** Runs of equal refcounts; a 64-bit refcount above 2^53 - 1 is an exact bigint. */
+      runs: Array<{ firstCluster: number; clusters: number; refcount: number | bigint }>;
     };
 
 export interface DumpOptions {
@@ -252,13 +257,17 @@ export async function dumpImage(path: string, options: DumpOptions): Promise<voi
         if (offset === REFBLOCK_ABSENT) continue;
         const hi = raw.readUInt32BE(0);
         const lo = raw.readUInt32BE(4);
-        const runs: Array<{ firstCluster: number; clusters: number; refcount: number }> = [];
+        const runs: Array<{
+          firstCluster: number;
+          clusters: number;
+          refcount: number | bigint;
+        }> = [];
         if (offset !== REFBLOCK_INVALID) {
           await stored.readBlock(offset, block);
           let start = 0;
-          let value = readRefcount(block, 0, refcountOrder);
+          let value = readRefcountValue(block, 0, refcountOrder);
           for (let entry = 1; entry <= perBlock; entry++) {
-            const next = entry < perBlock ? readRefcount(block, entry, refcountOrder) : -1;
+            const next = entry < perBlock ? readRefcountValue(block, entry, refcountOrder) : -1;
             if (next === value) continue;
             runs.push({
               firstCluster: index * perBlock + start,

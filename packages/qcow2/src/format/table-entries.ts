@@ -1,3 +1,4 @@
+import { BlockIoError } from '@x/blockio';
 import {
   HI_COMPRESSED,
   HI_COPIED,
@@ -164,9 +165,19 @@ export function classifySubcluster(
 }
 
 /**
+ * What `readRefcount` returns for a 64-bit refcount of 2^53 or more. Every
+ * count a tally can reach is below it, so comparisons with it stay exact; the
+ * exact value is `readRefcountExact` (or `readRefcountValue` for reports).
+ */
+export const REFCOUNT_SATURATED = 2 ** 53;
+const HI_SATURATED = REFCOUNT_SATURATED / TWO_32;
+
+/**
  * Refcount block entries are refcount_bits = 1 << refcount_order wide. Below 8
  * bits they are packed LSB-first within each byte; 8 bits and up they are
- * big-endian words.
+ * big-endian words. A number is exact for every width up to 32 bits; a 64-bit
+ * entry of 2^53 or more reads as REFCOUNT_SATURATED (hot loops compare numbers;
+ * the rare huge value is read exactly only where it is reported or copied).
  */
 export function readRefcount(block: Uint8Array, index: number, refcountOrder: number): number {
   switch (refcountOrder) {
@@ -185,22 +196,67 @@ export function readRefcount(block: Uint8Array, index: number, refcountOrder: nu
       return new DataView(block.buffer, block.byteOffset).getUint32(index * 4, false);
     case 6: {
       const view = new DataView(block.buffer, block.byteOffset);
-      return view.getUint32(index * 8, false) * TWO_32 + view.getUint32(index * 8 + 4, false);
+      const hi = view.getUint32(index * 8, false);
+      // hi >= 2^21 means the value is >= 2^53: beyond what a number holds exactly.
+      if (hi >= HI_SATURATED) return REFCOUNT_SATURATED;
+      return hi * TWO_32 + view.getUint32(index * 8 + 4, false);
     }
     default:
       throw new RangeError(`refcount_order ${refcountOrder} is not 0..6`);
   }
 }
 
+/** The exact refcount, whatever the width. */
+export function readRefcountExact(block: Uint8Array, index: number, refcountOrder: number): bigint {
+  if (refcountOrder === 6) {
+    return new DataView(block.buffer, block.byteOffset).getBigUint64(index * 8, false);
+  }
+  return BigInt(readRefcount(block, index, refcountOrder));
+}
+
+/**
+ * The exact refcount as reports carry it: a number while it is a safe integer,
+ * else a bigint (only 64-bit refcounts get there). JSON output then prints it as
+ * a number or, above 2^53 - 1, a decimal string (the CLI's one rule for bigints).
+ */
+export function readRefcountValue(
+  block: Uint8Array,
+  index: number,
+  refcountOrder: number,
+): number | bigint {
+  const value = readRefcount(block, index, refcountOrder);
+  if (value < REFCOUNT_SATURATED) return value;
+  return readRefcountExact(block, index, refcountOrder);
+}
+
+/**
+ * Writes a refcount exactly or throws: a number must be a safe integer (a
+ * larger one has already lost its low bits), a bigint may use all 64 bits.
+ * Both must fit refcount_bits (OUT_OF_RANGE otherwise).
+ */
 export function writeRefcount(
   block: Uint8Array,
   index: number,
   refcountOrder: number,
-  value: number,
+  value: number | bigint,
 ): void {
-  if (value < 0 || value > maxRefcount(refcountOrder)) {
-    throw new RangeError(`refcount ${value} does not fit ${1 << refcountOrder} bits`);
+  if (typeof value === 'bigint') {
+    if (value < 0n || value >= 1n << BigInt(1 << refcountOrder))
+      throw refcountOutOfRange(value, refcountOrder);
+    if (refcountOrder === 6) {
+      new DataView(block.buffer, block.byteOffset).setBigUint64(index * 8, value, false);
+      return;
+    }
+    value = Number(value);
+  } else if (!Number.isSafeInteger(value)) {
+    throw new BlockIoError(
+      'UNSAFE_INTEGER',
+      `refcount ${value} is not an integer below 2^53: pass a bigint to write it exactly`,
+      { structure: 'refcount block' },
+    );
   }
+  if (value < 0 || value > maxRefcount(refcountOrder))
+    throw refcountOutOfRange(value, refcountOrder);
   switch (refcountOrder) {
     case 0:
     case 1:
@@ -233,7 +289,29 @@ export function writeRefcount(
   }
 }
 
-/** Largest refcount an entry can hold (2^bits - 1; capped at 2^53 - 1 for 64-bit). */
+function refcountOutOfRange(value: number | bigint, refcountOrder: number): BlockIoError {
+  return new BlockIoError(
+    'OUT_OF_RANGE',
+    `refcount ${value} does not fit ${1 << refcountOrder} bits`,
+    { structure: 'refcount block' },
+  );
+}
+
+/** Copies one refcount entry between blocks of the same width, bit for bit. */
+export function copyRefcount(
+  from: Uint8Array,
+  fromIndex: number,
+  to: Uint8Array,
+  toIndex: number,
+  refcountOrder: number,
+): void {
+  writeRefcount(to, toIndex, refcountOrder, readRefcountExact(from, fromIndex, refcountOrder));
+}
+
+/**
+ * Largest refcount a writer sets (2^bits - 1; capped at 2^53 - 1 for 64-bit,
+ * far above any count of references a file can hold).
+ */
 export function maxRefcount(refcountOrder: number): number {
   const bits = 1 << refcountOrder;
   return bits >= 53 ? Number.MAX_SAFE_INTEGER : 2 ** bits - 1;

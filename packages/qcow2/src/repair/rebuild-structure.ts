@@ -8,7 +8,7 @@ import {
 } from '../check/stored-refcounts.js';
 import { Qcow2Error } from '../errors.js';
 import { QCOW_MAX_REFTABLE_SIZE } from '../format/constants.js';
-import { maxRefcount, readRefcount, writeRefcount } from '../format/table-entries.js';
+import { copyRefcount, maxRefcount, readRefcount, writeRefcount } from '../format/table-entries.js';
 import type { MetadataWriter } from './metadata-writer.js';
 
 /** Where a rebuilt refcount structure goes: appended after everything in use. */
@@ -117,7 +117,8 @@ export async function writeRefcountStructure(
         for (let k = 0; k < length; k++) {
           const value = readRefcount(oldBlock, entry + k, order);
           if (value > 0 && keep.oldStructures.get(first + entry + k) === 0) {
-            writeRefcount(block, entry + k, order, value);
+            // Bit for bit: a 64-bit refcount above 2^53 is kept exactly.
+            copyRefcount(oldBlock, entry + k, block, entry + k, order);
           }
         }
       }

@@ -3,8 +3,11 @@ import { Qcow2Error } from '../errors.js';
 import { QCOW_MAX_REFTABLE_SIZE } from '../format/constants.js';
 import type { Qcow2Geometry } from '../format/geometry.js';
 import {
+  copyRefcount,
   maxRefcount,
+  REFCOUNT_SATURATED,
   readRefcount,
+  readRefcountExact,
   refcountTableEntryOffset,
   writeRefcount,
 } from '../format/table-entries.js';
@@ -268,6 +271,12 @@ export class RefcountAllocator {
           this.refblockCache.peek(blockOffset) ?? (await this.refblockCache.get(blockOffset));
         const blockIndex = clusterIndex % this.#entries;
         let refcount = readRefcount(block, blockIndex, this.#order);
+        if (refcount === REFCOUNT_SATURATED) {
+          // A 64-bit refcount of 2^53 or more (a damaged image): exact arithmetic, never rounded.
+          this.#updateHugeRefcount(block, blockIndex, addend, decrease, clusterIndex);
+          this.refblockCache.markDirty(blockOffset);
+          continue;
+        }
         if (decrease ? refcount < addend : refcount + addend > this.#max) {
           throw new Qcow2Error(
             decrease ? 'CORRUPT' : 'UNSUPPORTED',
@@ -468,10 +477,11 @@ export class RefcountAllocator {
       let unused: boolean;
       if (Math.floor(own / this.#entries) === index) {
         const ownIndex = own % this.#entries;
-        const refcount = readRefcount(block, ownIndex, this.#order);
+        const saved = Buffer.alloc(8);
+        copyRefcount(block, ownIndex, saved, 0, this.#order);
         writeRefcount(block, ownIndex, this.#order, 0);
         unused = isAllZero(block);
-        writeRefcount(block, ownIndex, this.#order, refcount);
+        copyRefcount(saved, 0, block, ownIndex, this.#order);
       } else {
         unused = isAllZero(block);
       }
@@ -488,6 +498,30 @@ export class RefcountAllocator {
     }
     this.#updateMaxTableIndex();
     if (!this.cacheDiscards) await this.processDiscards(true);
+  }
+
+  /** `updateRefcount` on one refcount too large for a number: bigint, exact, 64 bits at most. */
+  #updateHugeRefcount(
+    block: Uint8Array,
+    blockIndex: number,
+    addend: number,
+    decrease: boolean,
+    clusterIndex: number,
+  ): void {
+    const exact = readRefcountExact(block, blockIndex, this.#order);
+    const next = decrease ? exact - BigInt(addend) : exact + BigInt(addend);
+    if (next >= 1n << 64n) {
+      throw new Qcow2Error(
+        'UNSUPPORTED',
+        `refcount of host cluster ${clusterIndex} would exceed 2^64 - 1 (it is ${exact})`,
+        {
+          path: this.file.name,
+          offset: clusterIndex * this.#clusterSize,
+          structure: 'refcount block',
+        },
+      );
+    }
+    writeRefcount(block, blockIndex, this.#order, next);
   }
 
   /** The last host cluster with a reference, below `fileSize` (qcow2_get_last_cluster). */

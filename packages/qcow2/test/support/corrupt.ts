@@ -62,26 +62,45 @@ export async function dataCluster(path: string, index: number, l1Index = 0): Pro
   return Number((await l2Entry(path, index, l1Index)) & OFFSET_MASK) / clusterSize;
 }
 
-/** Byte offset of the stored refcount of `cluster` (16-bit refcounts only). */
+/** Byte offset of the stored refcount of `cluster` (refcounts 8 to 64 bits wide). */
 export async function refcountEntryOffset(path: string, cluster: number): Promise<number> {
   const { clusterSize, refcountOrder, refcountTableOffset } = await layout(path);
-  if (refcountOrder !== 4) throw new Error('corrupter handles 16-bit refcounts only');
-  const perBlock = (clusterSize * 8) / 16;
+  if (refcountOrder < 3) throw new Error('corrupter handles whole-byte refcounts only');
+  const width = 2 ** (refcountOrder - 3);
+  const perBlock = clusterSize / width;
   const block = Number(
     (await readU64BE(path, refcountTableOffset + 8 * Math.floor(cluster / perBlock))) &
       0xfffffffffffffe00n,
   );
-  return block + 2 * (cluster % perBlock);
+  return block + width * (cluster % perBlock);
 }
 
+/** Sets a 16-bit refcount. */
 export async function setRefcount(path: string, cluster: number, value: number): Promise<void> {
+  if ((await layout(path)).refcountOrder !== 4)
+    throw new Error('setRefcount is for 16-bit refcounts');
   const bytes = Buffer.alloc(2);
   bytes.writeUInt16BE(value);
   await pokeBytes(path, await refcountEntryOffset(path, cluster), bytes);
 }
 
 export async function getRefcount(path: string, cluster: number): Promise<number> {
+  if ((await layout(path)).refcountOrder !== 4)
+    throw new Error('getRefcount is for 16-bit refcounts');
   return (await readBytes(path, await refcountEntryOffset(path, cluster), 2)).readUInt16BE(0);
+}
+
+/** Sets a 64-bit refcount (refcount_bits=64), all 64 bits. */
+export async function setRefcount64(path: string, cluster: number, value: bigint): Promise<void> {
+  if ((await layout(path)).refcountOrder !== 6)
+    throw new Error('setRefcount64 is for 64-bit refcounts');
+  await pokeU64BE(path, await refcountEntryOffset(path, cluster), value);
+}
+
+export async function getRefcount64(path: string, cluster: number): Promise<bigint> {
+  if ((await layout(path)).refcountOrder !== 6)
+    throw new Error('getRefcount64 is for 64-bit refcounts');
+  return readU64BE(path, await refcountEntryOffset(path, cluster));
 }
 
 /** Appends one cluster and gives it refcount 1: a leak. Returns the cluster index. */
