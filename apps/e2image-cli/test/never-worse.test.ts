@@ -138,6 +138,18 @@ describe('usage errors caught by the option parser', () => {
       expect(result.stdout.toString()).toMatch(/^\d+\.\d+\.\d+\n$/);
     }
   });
+
+  it('the bin answers a lone -V itself with what the full parser says: the package version', async () => {
+    const { version } = JSON.parse(
+      await readFile(new URL('../package.json', import.meta.url), 'utf8'),
+    ) as { version: string };
+    // A second flag takes the bin past its fast path, into commander.
+    for (const args of [['-V'], ['--version'], ['-V', '-V']]) {
+      const result = await run(args);
+      expect(result.code).toBe(0);
+      expect(result.stdout.toString()).toBe(`${version}\n`);
+    }
+  });
 });
 
 describe('one rule with the other CLIs (issue 14 item 16)', () => {

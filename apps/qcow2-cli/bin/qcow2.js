@@ -1,8 +1,13 @@
 #!/usr/bin/env node
-// The compile cache (Node >= 22.1; absent on 20) spares re-compiling the bundle on every
-// run. It never throws: a cache directory that cannot be written just leaves it off.
-import module from 'node:module';
-
-module.enableCompileCache?.();
-// Dynamic, so the cache is on before the bundle is compiled (static imports load first).
-await import('../dist/bundle/main.js');
+// CommonJS (see package.json here): Node starts a CommonJS entry without its ES module
+// loader, so `--version` costs ~1.5 ms over `node -e 0`, against ~15 ms as an ES module
+// and ~30 ms through the bundle (commander and every command's option table).
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+  process.stdout.write(`${require('../package.json').version}\n`);
+} else {
+  // The compile cache (Node >= 22.1; absent on 20) spares re-compiling the bundle on
+  // every run. It never throws: a cache directory that cannot be written leaves it off.
+  require('node:module').enableCompileCache?.();
+  import('../dist/bundle/main.js');
+}

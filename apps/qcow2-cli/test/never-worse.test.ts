@@ -1,7 +1,7 @@
 // Issue 14, as a new user meets it: the qcow2 CLI never makes things worse.
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readdir, stat, symlink, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { filesEqual, makeTempDir, runPeerOk, seededBytes } from '@x/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { qcow2 } from './support/cli.js';
@@ -37,6 +37,16 @@ describe('usage errors caught by the option parser', () => {
       const result = await qcow2(flag);
       expect(result.code).toBe(0);
       expect(result.stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+    }
+  });
+
+  it('the bin answers a lone --version itself with what the full parser says: the package version', async () => {
+    const { version } = JSON.parse(
+      await readFile(new URL('../package.json', import.meta.url), 'utf8'),
+    ) as { version: string };
+    // A second flag takes the bin past its fast path, into commander.
+    for (const args of [['-V'], ['--version'], ['-V', '-V']]) {
+      expect(await qcow2(...args)).toMatchObject({ code: 0, stdout: `${version}\n` });
     }
   });
 });
