@@ -17,7 +17,8 @@
 //   (issue 18): ratio <= 0.6 and peak RSS <= 160 MiB: clusters inflate off the main
 //   thread (zlib on libuv's pool, zstd on worker threads) while it reads and writes
 //   (issue 3's old target for deflate was 1.5). On Node < 22.15 zstd is decoded by
-//   fzstd (pure JS: ~6 s of CPU for the 512 MiB of compressed text, zstd ~0.8 s).
+//   libzstd in WebAssembly (~1.3 s of CPU for the 512 MiB of compressed text, the zstd
+//   tool ~0.5 s; fzstd, used before, ~6 s).
 //   Measured 2026-12-07 while the machine was shared (run queue 25-50; interleaved,
 //   medians of 3): deflate 6.9 s vs qemu-img 5.7-7.4 s; zstd 35 s vs 2.8-6.3 s.
 // - convert-raw-16g, convert-raw-16g-durable: a 16 GiB image holding 4 GiB of scattered

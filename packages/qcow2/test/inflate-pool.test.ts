@@ -10,8 +10,13 @@ import {
   seededBytes,
 } from '@x/test-utils';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type CompressionType, decodeClusterInto } from '../src/compression/cluster-decoder.js';
+import {
+  type CompressionType,
+  type DecodeTools,
+  decodeClusterInto,
+} from '../src/compression/cluster-decoder.js';
 import { InflatePool, liveInflateWorkers } from '../src/compression/inflate-pool.js';
+import { loadWasmZstd } from '../src/compression/wasm-zstd.js';
 import { parseZstdFrame } from '../src/compression/zstd-frame.js';
 import {
   convertToQcow2,
@@ -163,7 +168,7 @@ describe('InflatePool', () => {
   async function compressed(type: CompressionType): Promise<Buffer[]> {
     const zlib = await import('node:zlib');
     if (type === 'zlib') return clusters.map((cluster) => zlib.deflateRawSync(cluster));
-    // fzstd has no encoder: let the zstd tool write the frames.
+    // Frames from the zstd tool (libzstd), not from the codec under test.
     const { execFileSync } = await import('node:child_process');
     // Frames with and without a declared content size (QEMU's have one; a stream has none).
     return clusters.map((cluster, index) =>
@@ -250,20 +255,64 @@ describe('InflatePool', () => {
     }
   });
 
-  it('the decoder refuses output larger than one cluster', async () => {
+  /** Every zstd decoder this Node has: libzstd in WebAssembly always, node:zlib's from 22.15. */
+  async function zstdBackends() {
     const zlib = await import('node:zlib');
-    const out = Buffer.alloc(4096);
-    const tools = {
+    const native = (zlib as unknown as { zstdDecompressSync?: DecodeTools['zstdDecompressSync'] })
+      .zstdDecompressSync;
+    const base = {
       inflateRawSync: zlib.inflateRawSync,
-      zstdDecompressSync: undefined,
-      fzstd: await import('fzstd'),
       parseZstdFrame,
       syncFlush: zlib.constants.Z_SYNC_FLUSH,
     };
+    const backends: Array<[string, DecodeTools]> = [
+      ['wasm', { ...base, zstdDecompressSync: undefined, wasmZstd: await loadWasmZstd() }],
+    ];
+    if (native)
+      backends.push(['node:zlib', { ...base, zstdDecompressSync: native, wasmZstd: undefined }]);
+    return backends;
+  }
+
+  it('each zstd backend decodes frames with and without a declared size, and refuses bad ones', async () => {
+    const frames = await compressed('zstd');
+    for (const [name, tools] of await zstdBackends()) {
+      const out = Buffer.alloc(clusterSize * 2, 0x5a);
+      for (const [index, frame] of frames.entries()) {
+        // Followed by other bytes, as the next cluster's data follows in an image.
+        const padded = Buffer.concat([frame, Buffer.alloc(700, 0x77)]);
+        expect([
+          name,
+          decodeClusterInto(tools, 'zstd', padded, clusterSize, out, clusterSize),
+        ]).toEqual([name, undefined]);
+        expect(Buffer.compare(out.subarray(clusterSize), clusters[index] as Buffer)).toBe(0);
+      }
+      // Output elsewhere in the buffer is untouched.
+      expect(out.subarray(0, clusterSize).every((byte) => byte === 0x5a)).toBe(true);
+      const damaged = Buffer.from(frames[0] as Buffer);
+      damaged.fill(0xff, 12, 60);
+      expect(decodeClusterInto(tools, 'zstd', damaged, clusterSize, out, 0)).toEqual(
+        expect.any(String),
+      );
+      const short = (frames[0] as Buffer).subarray(0, (frames[0] as Buffer).byteLength - 4);
+      expect(decodeClusterInto(tools, 'zstd', short, clusterSize, out, 0)).toMatch(/truncated/);
+    }
+  });
+
+  it('the decoder refuses output larger than one cluster', async () => {
+    const zlib = await import('node:zlib');
+    const out = Buffer.alloc(4096);
     const big = zlib.deflateRawSync(Buffer.alloc(8192, 1));
-    expect(decodeClusterInto(tools, 'zlib', big, 4096, out, 0)).toMatch(/more than one cluster/);
     const { execFileSync } = await import('node:child_process');
     const frame = execFileSync('zstd', ['-q', '-c'], { input: Buffer.alloc(8192, 1) });
-    expect(decodeClusterInto(tools, 'zstd', frame, 4096, out, 0)).toMatch(/more than one cluster/);
+    for (const [name, tools] of await zstdBackends()) {
+      expect([name, decodeClusterInto(tools, 'zlib', big, 4096, out, 0)]).toEqual([
+        name,
+        expect.stringMatching(/more than one cluster/),
+      ]);
+      expect([name, decodeClusterInto(tools, 'zstd', frame, 4096, out, 0)]).toEqual([
+        name,
+        expect.stringMatching(/more than one cluster/),
+      ]);
+    }
   });
 });

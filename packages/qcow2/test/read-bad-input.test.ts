@@ -145,6 +145,38 @@ describe('bad tables give typed errors naming file, offset and structure', () =>
     expect(error.code).toBe('DECOMPRESS_FAILED');
   });
 
+  it('zstd cluster whose compressed block is damaged: libzstd refuses it, the cluster is named', async () => {
+    let dataOffset = 0;
+    let guestOffset = 0;
+    const path = await poked(zstd, 'zstd-block', async (p) => {
+      const l2 = await firstL2(p);
+      for (let index = 0; index < 128; index++) {
+        const entry = await readU64BE(p, l2 + index * 8);
+        if ((entry & (1n << 62n)) === 0n) continue;
+        dataOffset = Number(entry & ((1n << 54n) - 1n));
+        guestOffset = index * 65536;
+        // Past the frame and block headers (9 bytes for QEMU's 64 KiB frames):
+        // the header still parses, the compressed block does not decode.
+        await pokeBytes(p, dataOffset + 12, Buffer.alloc(48, 0xff));
+        return;
+      }
+      throw new Error('no compressed cluster found');
+    });
+    const error = await readError(path);
+    expect(error).toMatchObject({
+      code: 'DECOMPRESS_FAILED',
+      path,
+      offset: dataOffset,
+      structure: 'compressed cluster',
+    });
+    expect(error.message).toContain(`guest offset 0x${guestOffset.toString(16)}`);
+    // The same through convert's worker pool.
+    const { convertToRaw } = await import('../src/index.js');
+    await expect(
+      convertToRaw(path, temp.file('zstd-block.raw'), { sync: false }),
+    ).rejects.toMatchObject({ code: 'DECOMPRESS_FAILED', path, offset: dataOffset });
+  });
+
   it('extended L2 subcluster marked both allocated and zero', async () => {
     const path = await poked(extl2, 'extl2-both', async (p) => {
       const l2 = await firstL2(p);

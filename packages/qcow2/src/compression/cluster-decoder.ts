@@ -1,3 +1,4 @@
+import type { WasmZstd } from './wasm-zstd.js';
 import type { ZstdFrameInfo } from './zstd-frame.js';
 
 export type CompressionType = 'zlib' | 'zstd';
@@ -8,11 +9,11 @@ export interface DecodeTools {
     input: Uint8Array,
     options: { finishFlush: number; maxOutputLength: number; chunkSize: number },
   ): Uint8Array;
-  /** node:zlib's zstd (Node 22.15+ / 23.8+); fzstd is used without it. */
+  /** node:zlib's zstd (Node 22.15+ / 23.8+); libzstd in WebAssembly is used without it. */
   zstdDecompressSync:
     | ((input: Uint8Array, options: { maxOutputLength: number }) => Uint8Array)
     | undefined;
-  fzstd: typeof import('fzstd') | undefined;
+  wasmZstd: Pick<WasmZstd, 'decompressInto'> | undefined;
   parseZstdFrame(input: Uint8Array): ZstdFrameInfo | string;
   /** zlib.constants.Z_SYNC_FLUSH */
   syncFlush: number;
@@ -70,33 +71,25 @@ export function decodeClusterInto(
   }
   const exact = input.subarray(0, frame.length);
   const target = out.subarray(outOffset, outOffset + clusterSize);
-  let produced = 0;
-  try {
-    if (tools.zstdDecompressSync) {
+  let produced: number;
+  if (tools.zstdDecompressSync) {
+    try {
+      // Bounded by the cluster size (a few input bytes can describe gigabytes).
       const result = tools.zstdDecompressSync(exact, { maxOutputLength: clusterSize });
       if (result.byteLength === clusterSize) target.set(result);
       produced = result.byteLength;
-    } else if (frame.contentSize !== undefined) {
-      // The declared size was checked: decode straight into the cluster. fzstd
-      // tests its output argument with `w == 1`, which turns a Uint8Array into a
-      // string of all its bytes (milliseconds per cluster): give it a valueOf.
-      Object.defineProperty(target, 'valueOf', { value: () => 0 });
-      (tools.fzstd as typeof import('fzstd')).decompress(exact, target);
-      produced = clusterSize;
-    } else {
-      // No declared size (QEMU streams its frames): stop as soon as the output
-      // passes one cluster (a few input bytes can describe gigabytes of output).
-      const stream = new (tools.fzstd as typeof import('fzstd')).Decompress((chunk) => {
-        if (produced + chunk.byteLength > clusterSize) {
-          throw new Error('it decompresses to more than one cluster');
-        }
-        target.set(chunk, produced);
-        produced += chunk.byteLength;
-      });
-      stream.push(exact, true);
+    } catch (error) {
+      return (error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE'
+        ? 'it decompresses to more than one cluster'
+        : (error as Error).message;
     }
-  } catch (error) {
-    return (error as Error).message;
+  } else {
+    // Straight into the cluster, bounded by its size; libzstd's wrapper reports
+    // every failure alike.
+    produced = (tools.wasmZstd as Pick<WasmZstd, 'decompressInto'>).decompressInto(exact, target);
+    if (produced < 0) {
+      return 'libzstd refused the frame (corrupt, or more than one cluster of output)';
+    }
   }
   if (produced !== clusterSize) return `it decompresses to ${produced} bytes, not ${clusterSize}`;
   return undefined;

@@ -1,13 +1,13 @@
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import zlib from 'node:zlib';
 import { Qcow2Error } from '../errors.js';
 import { type CompressionType, type DecodeTools, decodeClusterInto } from './cluster-decoder.js';
 import { type DecompressWhere, decompressFailure } from './decompress-failure.js';
+import { bindZstdModule, loadWasmZstd, wasmZstdModulePath } from './wasm-zstd.js';
 import { parseZstdFrame } from './zstd-frame.js';
 
-/** node:zlib has zstd from Node 22.15 / 23.8; older versions use fzstd (pure JS). */
+/** node:zlib has zstd from Node 22.15 / 23.8; older versions use libzstd in WebAssembly. */
 const nativeZstd = (zlib as unknown as { zstdDecompressSync?: DecodeTools['zstdDecompressSync'] })
   .zstdDecompressSync;
 
@@ -16,20 +16,28 @@ const nativeZstd = (zlib as unknown as { zstdDecompressSync?: DecodeTools['zstdD
  * definition; the same from the TypeScript sources in tests and from dist/), over
  * a batch of clusters per message. Buffers move both ways (transferred, not copied).
  */
-function workerSource(fzstdPath: string | undefined): string {
+function workerSource(wasmZstdModule: string | undefined): string {
   return `
 const { parentPort } = require('node:worker_threads');
 const zlib = require('node:zlib');
 const parseZstdFrame = ${parseZstdFrame.toString()};
 const decodeClusterInto = ${decodeClusterInto.toString()};
+const bindZstdModule = ${bindZstdModule.toString()};
 const tools = {
   inflateRawSync: zlib.inflateRawSync,
   zstdDecompressSync: zlib.zstdDecompressSync,
-  fzstd: ${fzstdPath ? `zlib.zstdDecompressSync ? undefined : require(${JSON.stringify(fzstdPath)})` : 'undefined'},
+  wasmZstd: undefined,
   parseZstdFrame,
   syncFlush: zlib.constants.Z_SYNC_FLUSH,
 };
-parentPort.on('message', ({ id, type, clusterSize, input, spans, out }) => {
+// The WebAssembly module compiles asynchronously; messages wait for it, in order.
+const ready = ${
+    wasmZstdModule
+      ? `require(${JSON.stringify(wasmZstdModule)})().then((module) => { tools.wasmZstd = bindZstdModule(module); })`
+      : 'Promise.resolve()'
+  };
+parentPort.on('message', async ({ id, type, clusterSize, input, spans, out }) => {
+  await ready;
   const inBytes = new Uint8Array(input);
   const outBytes = new Uint8Array(out);
   const details = [];
@@ -231,7 +239,9 @@ export class InflatePool {
 
   #start(): PoolWorker[] {
     if (this.#workers) return this.#workers;
-    const source = workerSource(this.type === 'zstd' && !nativeZstd ? fzstdPath() : undefined);
+    const source = workerSource(
+      this.type === 'zstd' && !nativeZstd ? wasmZstdModulePath() : undefined,
+    );
     this.#workers = Array.from({ length: this.size }, () => {
       const worker = new Worker(source, { eval: true });
       liveWorkers++;
@@ -287,7 +297,7 @@ export class InflatePool {
    * (run queue 40-50), converting the 4 GiB deflate image took 4.5-9.9 s this way
    * and 15.9-19.8 s with the same batches on worker threads (interleaved, same
    * minutes); a 64 MiB one 0.96 s against 1.66-2.08 s (medians of 5). Workers stay
-   * for zstd, whose decoder on Node < 22.15 is JavaScript (fzstd).
+   * for zstd, whose decoder on Node < 22.15 is libzstd in WebAssembly.
    */
   async #inflateOnThreadPool(
     input: Uint8Array,
@@ -379,20 +389,12 @@ export class InflatePool {
   }
 }
 
-/**
- * fzstd for the workers, resolved from here (an app that bundles this code lists
- * fzstd in its own dependencies and keeps it external, as for pako).
- */
-function fzstdPath(): string {
-  return createRequire(import.meta.url).resolve('fzstd');
-}
-
-/** The decoder's tools on this thread (fzstd loaded on first use, not at start-up). */
+/** The decoder's tools on this thread (WebAssembly loaded on first use, not at start-up). */
 export async function inlineDecodeTools(type: CompressionType): Promise<DecodeTools> {
   return {
     inflateRawSync: zlib.inflateRawSync,
     zstdDecompressSync: nativeZstd,
-    fzstd: type === 'zstd' && !nativeZstd ? await import('fzstd') : undefined,
+    wasmZstd: type === 'zstd' && !nativeZstd ? await loadWasmZstd() : undefined,
     parseZstdFrame,
     syncFlush: zlib.constants.Z_SYNC_FLUSH,
   };
