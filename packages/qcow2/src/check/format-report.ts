@@ -4,7 +4,7 @@ import type { CheckFinding, CheckReport, FindingKind } from './report.js';
 const hex = (value: number) => `0x${value.toString(16)}`;
 
 const KIND_WORDS: Record<FindingKind, [string, string]> = {
-  ignored: ['ignored bit (as QEMU ignores it)', 'ignored bits (as QEMU ignores them)'],
+  ignored: ['oddity QEMU ignores', 'oddities QEMU ignores'],
   leak: ['leaked cluster', 'leaked clusters'],
   copied: ['COPIED flag mismatch', 'COPIED flag mismatches'],
   'corrupt-bit': ['corrupt bit', 'corrupt bits'],

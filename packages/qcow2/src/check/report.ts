@@ -18,8 +18,9 @@ export const CHECK_EXIT_COULD_NOT_RUN = 8;
 /** Every kind of problem check reports, with the exit code it implies. */
 export const FINDING_EXIT_CODES = {
   /**
-   * Bits QEMU ignores (bit 0 of an extended L2 entry, COPIED on an entry without
-   * a host cluster): reported, but not an error, as QEMU does not treat them as one.
+   * What QEMU ignores or tolerates (bit 0 of an extended L2 entry, COPIED on an
+   * entry without a host cluster, empty or duplicate snapshot ids): reported, but not an
+   * error, as QEMU does not treat them as one.
    */
   ignored: CHECK_EXIT_CLEAN,
   /** Stored refcount above the number of references: wasted space, no harm to data. */

@@ -78,6 +78,7 @@ export async function readSnapshotTableForCheck(
   }
 
   const ids = new Map<string, number>();
+  const read = (at: number, length: number) => readZeroFilled(file, at, length, facts.fileSize);
   let at = offset;
   for (let index = 0; index < count; index++) {
     const where = { structure: `snapshot table entry ${index}`, entryOffset: at };
@@ -85,24 +86,23 @@ export async function readSnapshotTableForCheck(
       tableProblem(`snapshot table exceeds QEMU's ${QCOW_MAX_SNAPSHOTS_SIZE}-byte limit`, where);
       break;
     }
-    if (at + snapshotEntryHeader.size > facts.fileSize) {
+    if (at >= facts.fileSize) {
+      // Nothing of it in the file: QEMU reads zeros (no L1 table) and calls it incomplete.
       tableProblem(
         `snapshot table is truncated: entry ${index} of ${count} starts past the end of the file`,
         where,
       );
-      break;
+      at += snapshotEntryHeader.size;
+      continue;
     }
-    const fixed = snapshotEntryHeader.decode(await file.read(at, snapshotEntryHeader.size), 0);
-    const variable = fixed.extraDataSize + fixed.idStrSize + fixed.nameSize;
-    const end = at + snapshotEntryHeader.size + variable;
-    if (end > facts.fileSize) {
-      tableProblem(`snapshot table entry ${index} runs past the end of the file`, where);
-      break;
-    }
-    const rest = await file.read(at + snapshotEntryHeader.size, variable);
-    const extra = rest.subarray(0, fixed.extraDataSize);
-    const id = rest.toString('utf8', fixed.extraDataSize, fixed.extraDataSize + fixed.idStrSize);
-    const name = rest.toString('utf8', fixed.extraDataSize + fixed.idStrSize, variable);
+    const fixed = snapshotEntryHeader.decode(await read(at, snapshotEntryHeader.size), 0);
+    const variableAt = at + snapshotEntryHeader.size;
+    const end = variableAt + fixed.extraDataSize + fixed.idStrSize + fixed.nameSize;
+    // Only the first 16 bytes of extra data are used; an oversized one is reported below.
+    const extra = await read(variableAt, Math.min(fixed.extraDataSize, 16));
+    const idAt = variableAt + fixed.extraDataSize;
+    const id = (await read(idAt, fixed.idStrSize)).toString('utf8');
+    const name = (await read(idAt + fixed.idStrSize, fixed.nameSize)).toString('utf8');
     const info: SnapshotInfo = {
       index,
       entryOffset: at,
@@ -127,6 +127,21 @@ export async function readSnapshotTableForCheck(
         ...extraFields,
       });
     };
+    if (end > facts.fileSize && fixed.extraDataSize > QCOW_MAX_SNAPSHOT_EXTRA_DATA) {
+      // QEMU refuses such a table; its entries from here on cannot be located.
+      tableProblem(
+        `snapshot table entry ${index} runs past the end of the file: its extra data of ${fixed.extraDataSize} bytes exceeds QEMU's ${QCOW_MAX_SNAPSHOT_EXTRA_DATA}-byte limit`,
+        where,
+      );
+      break;
+    }
+    if (end > facts.fileSize) {
+      // QEMU reads the missing bytes as zeros and still counts the entry's L1 table: so do we.
+      table.damaged = true;
+      problem(
+        `snapshot table entry ${index} is incomplete: it runs past the end of the file (the missing bytes read as zeros)`,
+      );
+    }
     if (fixed.extraDataSize > QCOW_MAX_SNAPSHOT_EXTRA_DATA) {
       problem(
         `extra data of ${fixed.extraDataSize} bytes exceeds QEMU's ${QCOW_MAX_SNAPSHOT_EXTRA_DATA}-byte limit`,
@@ -136,10 +151,16 @@ export async function readSnapshotTableForCheck(
         `extra data is truncated to ${fixed.extraDataSize} bytes (version 3 needs at least 16: vm_state_size_large and disk_size)`,
       );
     }
-    if (fixed.idStrSize === 0) problem('the snapshot has an empty id');
+    // QEMU tolerates empty and duplicate ids (qemu-img check finds no error): noted only.
+    const tolerated = (message: string) =>
+      findings.add({ kind: 'ignored', message: `${info.label}: ${message}`, ...where, owner: id });
     const previous = ids.get(id);
-    if (previous !== undefined) problem(`duplicate id "${id}" (also entry ${previous})`);
-    else ids.set(id, index);
+    if (fixed.idStrSize === 0) tolerated('the snapshot has an empty id; QEMU tolerates it');
+    else if (previous !== undefined) {
+      tolerated(
+        `duplicate id "${id}" (also entry ${previous}); QEMU tolerates it, and a lookup by this id finds entry ${previous}`,
+      );
+    } else ids.set(id, index);
     checkSnapshotL1(info, facts, problem);
     table.snapshots.push(info);
     at = offset + Math.ceil((end - offset) / 8) * 8;
@@ -168,7 +189,7 @@ function checkSnapshotL1(
     );
     // QEMU skips such a snapshot entirely; so do we (its clusters then look leaked, and repair protects them).
     info.l1Readable = false;
-  } else if (info.l1Size > 0 && info.l1Offset + l1Bytes > facts.fileSize) {
+  } else if (info.l1Readable && info.l1Size > 0 && info.l1Offset + l1Bytes > facts.fileSize) {
     problem(
       `L1 table at 0x${info.l1Offset.toString(16)} (${l1Bytes} bytes) runs past the end of the file`,
       { hostOffset: info.l1Offset },
@@ -184,4 +205,17 @@ function checkSnapshotL1(
     }
   }
   if (!info.l1Readable) info.l1Entries = 0;
+}
+
+/** `length` bytes at `offset`, the part past the end of the file as zeros (as QEMU reads it). */
+async function readZeroFilled(
+  file: BlockDevice,
+  offset: number,
+  length: number,
+  fileSize: number,
+): Promise<Buffer> {
+  const bytes = Buffer.alloc(length);
+  const inFile = Math.max(0, Math.min(length, fileSize - offset));
+  if (inFile > 0) await file.read(offset, bytes.subarray(0, inFile));
+  return bytes;
 }
