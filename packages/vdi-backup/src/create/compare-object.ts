@@ -12,17 +12,43 @@ export interface ObjectOutcome {
 }
 
 /**
+ * The memory one object's comparison works in, reused from object to object.
+ * `to` holds the record (object-sized); `fromPiece` and `toPiece` hold one read of
+ * each side (`readSize` bytes).
+ */
+export interface ObjectBuffers {
+  to: Buffer;
+  fromPiece: Buffer;
+  toPiece: Buffer;
+}
+
+export function objectBuffers(objectSize: number, readSize: number): ObjectBuffers {
+  const to = Buffer.allocUnsafe(objectSize);
+  return {
+    to,
+    fromPiece: Buffer.allocUnsafe(readSize),
+    // Whole-object reads go straight into `to`: no second object-sized buffer.
+    toPiece: readSize < objectSize ? Buffer.allocUnsafe(readSize) : to,
+  };
+}
+
+/**
  * One object of the diff. Ranges known equal (zeros on both sides, shared storage) are
- * never read; the rest is read from both sides and compared; the record spans the
- * first to the last differing sector, its known-equal gaps filled in from zeros or
- * read from "to" (shared bytes are "to"'s bytes too).
+ * never read; the rest is read from both sides, `readSize` bytes at a time, and
+ * compared piece by piece while the piece is still in the CPU cache (reading a whole
+ * object first and comparing it afterwards costs a second trip through memory for
+ * every byte). Until the first difference, "to"'s pieces are read into a small buffer
+ * that is overwritten; from the first difference on they are kept in `buffers.to`,
+ * which then holds the record. The record spans the first to the last differing
+ * sector, its known-equal gaps filled in from zeros or read from "to" (shared bytes
+ * are "to"'s bytes too).
  */
 export async function compareObject(
   from: BlockDevice,
   to: BlockDevice,
   idx: number,
   objectSize: number,
-  buffers: { from: Buffer; to: Buffer },
+  buffers: ObjectBuffers,
   sharedRanges: SharedRanges | undefined,
 ): Promise<ObjectOutcome> {
   const start = idx * objectSize;
@@ -48,16 +74,26 @@ export async function compareObject(
 
   // Object-relative spans from here on.
   const local = unknown.map(([s, e]) => [s - start, e - start] as const);
-  let bytesRead = 0;
-  for (const [s, e] of local) {
-    // Both sides at once: devices that read on the thread pool or a network overlap them.
-    await Promise.all([
-      readSide(from, start + s, buffers.from.subarray(s, e)),
-      to.read(start + s, buffers.to.subarray(s, e)),
-    ]);
-    bytesRead += 2 * (e - s);
+  const readSize = buffers.fromPiece.byteLength;
+  let first = -1;
+  let last = -1;
+  for (const [spanStart, spanEnd] of local) {
+    for (let s = spanStart; s < spanEnd; s += readSize) {
+      const e = Math.min(spanEnd, s + readSize);
+      const fromBytes = buffers.fromPiece.subarray(0, e - s);
+      const keep = first >= 0 || buffers.toPiece === buffers.to;
+      const toBytes = keep ? buffers.to.subarray(s, e) : buffers.toPiece.subarray(0, e - s);
+      await readBoth(from, to, start + s, fromBytes, toBytes);
+      if (fromBytes.equals(toBytes)) continue;
+      const whole: Span[] = [[0, e - s]];
+      if (first < 0) {
+        first = s + firstDifferingSector(fromBytes, toBytes, whole);
+        if (!keep) buffers.to.set(toBytes, s);
+      }
+      last = s + lastDifferingSector(fromBytes, toBytes, whole);
+    }
   }
-  const first = firstDifferingSector(buffers.from, buffers.to, local);
+  const bytesRead = 2 * spanLength(local);
   const outcome: ObjectOutcome = {
     kind: 'compared',
     record: undefined,
@@ -65,7 +101,6 @@ export async function compareObject(
     bytesSkipped: 2 * length - bytesRead,
   };
   if (first < 0) return outcome;
-  const last = lastDifferingSector(buffers.from, buffers.to, local);
   const recordEnd = last + SECTOR_SIZE;
 
   // Fill the known-equal gaps inside the record with "to"'s bytes.
@@ -81,6 +116,26 @@ export async function compareObject(
   }
   outcome.record = { idx, offset: first, data: buffers.to.subarray(first, recordEnd) };
   return outcome;
+}
+
+/**
+ * Both sides of one piece. Devices that complete synchronously (queue depth 1) are
+ * read one after the other: a Promise.all per piece costs more than it could overlap.
+ * Others (the thread pool, a network) read both at once.
+ */
+async function readBoth(
+  from: BlockDevice,
+  to: BlockDevice,
+  offset: number,
+  fromBytes: Buffer,
+  toBytes: Buffer,
+): Promise<void> {
+  if (from.queueDepth === 1 && to.queueDepth === 1) {
+    await readSide(from, offset, fromBytes);
+    await to.read(offset, toBytes);
+    return;
+  }
+  await Promise.all([readSide(from, offset, fromBytes), to.read(offset, toBytes)]);
 }
 
 /** Reads "from", with zeros past its end (a disk that grew between the snapshots). */

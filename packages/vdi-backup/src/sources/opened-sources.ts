@@ -8,6 +8,11 @@ export interface OpenedSources {
   to: BlockDevice;
   /** Ranges both sides store in the same place (pass to createBackup). */
   sharedRanges?: SharedRanges | undefined;
+  /**
+   * How many bytes to read from each side at a time, when the sources know better than
+   * the default (pass to createBackup as `readSize`).
+   */
+  readSize?: number | undefined;
   /** The object size the source dictates (a Sheepdog VDI's), if any. */
   objectSize?: number | undefined;
   close(): Promise<void>;

@@ -29,19 +29,28 @@ export interface BackupWriterOptions {
   inputs?: readonly string[] | undefined;
 }
 
-/** Small records are gathered into writes of this size. */
+/** Records are gathered into writes of this size; larger ones are cut into such writes. */
 const STAGING_BYTES = 1 << 20;
 
 /**
  * Writes a backup stream as `dog vdi backup` does (8-byte header, records, end record),
- * one record at a time: memory stays at one staging buffer. A file output appears under
- * its name only after `finish()`; `abort()` (or any failure) leaves nothing behind. The
- * records are checked as they come, so a writer never produces a stream its reader refuses.
+ * one record at a time: memory stays at two staging buffers. A file output appears
+ * under its name only after `finish()`; `abort()` (or any failure) leaves nothing
+ * behind. The records are checked as they come, so a writer never produces a stream
+ * its reader refuses.
+ *
+ * Writes are behind: a full staging buffer is handed to the sink and the writer goes
+ * on filling the other one while the sink writes (a file sink on libuv's thread pool),
+ * so the caller's reads and compares overlap the output's writes. At most one write
+ * is in flight; its failure is thrown by the next call.
  */
 export class BackupWriter {
   readonly #sink: Sink;
   readonly #validator: RecordValidator;
-  #staging = Buffer.allocUnsafe(STAGING_BYTES);
+  #staging: Buffer = Buffer.allocUnsafe(STAGING_BYTES);
+  /** The other staging buffer, free again once `#inFlight` settles (file sinks). */
+  #spare: Buffer | undefined;
+  #inFlight: Promise<void> | undefined;
   #staged = 0;
   #records = 0;
   #bytesWritten = 0;
@@ -65,6 +74,8 @@ export class BackupWriter {
               overwrite: options.overwrite ?? false,
               sync: options.sync ?? true,
               inputs: options.inputs ?? [],
+              // On the thread pool: the writes overlap the caller's reading.
+              io: 'async',
             }),
           )
         : streamSink(output);
@@ -85,7 +96,10 @@ export class BackupWriter {
     return this.#bytesWritten + this.#staged;
   }
 
-  /** Appends one record: `data` (a multiple of 512 bytes) at `offset` in object `idx`. */
+  /**
+   * Appends one record: `data` (a multiple of 512 bytes) at `offset` in object `idx`.
+   * `data` is copied before this returns: the caller may reuse it.
+   */
   async writeRecord(idx: number, offset: number, data: Uint8Array): Promise<void> {
     this.#checkOpen();
     this.#validator.check({
@@ -96,27 +110,19 @@ export class BackupWriter {
       reserved: 0,
       headerOffset: this.bytesWritten,
     });
-    this.#stage(recordHeader.encode({ idx, offset, length: data.byteLength, reserved: 0 }));
     this.#records++;
-    if (this.#staged + data.byteLength <= STAGING_BYTES) {
-      this.#stage(data);
-      if (this.#staged === STAGING_BYTES) await this.#flush();
-      return;
-    }
-    await this.#flush();
-    if (data.byteLength < STAGING_BYTES) {
-      this.#stage(data);
-      return;
-    }
-    await this.#sink.write(data, true);
-    this.#bytesWritten += data.byteLength;
+    await this.#append(recordHeader.encode({ idx, offset, length: data.byteLength, reserved: 0 }));
+    await this.#append(data);
   }
 
   /** Writes the end record and completes the output (renames a file into place). */
   async finish(): Promise<void> {
     this.#checkOpen();
-    this.#stage(recordHeader.encode({ idx: BACKUP_END_IDX, offset: 0, length: 0, reserved: 0 }));
+    await this.#append(
+      recordHeader.encode({ idx: BACKUP_END_IDX, offset: 0, length: 0, reserved: 0 }),
+    );
     await this.#flush();
+    await this.#settle();
     await this.#sink.finish();
     this.#state = 'finished';
   }
@@ -125,6 +131,9 @@ export class BackupWriter {
   async abort(): Promise<void> {
     if (this.#state !== 'open') return;
     this.#state = 'aborted';
+    // The sink must not be closed under a write still in flight; its failure no longer matters.
+    await this.#inFlight?.catch(() => {});
+    this.#inFlight = undefined;
     await this.#sink.abort();
   }
 
@@ -141,22 +150,53 @@ export class BackupWriter {
     this.#staged += bytes.byteLength;
   }
 
+  /** Copies `bytes` into the staging buffer, handing it to the sink each time it fills. */
+  async #append(bytes: Uint8Array): Promise<void> {
+    let done = 0;
+    while (done < bytes.byteLength) {
+      const take = Math.min(bytes.byteLength - done, STAGING_BYTES - this.#staged);
+      this.#stage(bytes.subarray(done, done + take));
+      done += take;
+      if (this.#staged === STAGING_BYTES) await this.#flush();
+    }
+  }
+
+  /** Hands the staged bytes to the sink and switches to a free staging buffer. */
   async #flush(): Promise<void> {
     if (this.#staged === 0) return;
     const chunk = this.#staging.subarray(0, this.#staged);
     this.#bytesWritten += this.#staged;
     this.#staged = 0;
-    if (this.#sink.keepsChunks) this.#staging = Buffer.allocUnsafe(STAGING_BYTES);
-    await this.#sink.write(chunk, false);
+    // One write in flight: the previous one must be done before its buffer is refilled.
+    await this.#settle();
+    const write = this.#sink.write(chunk);
+    // Rethrown by the next #settle; not an unhandled rejection meanwhile.
+    write.catch(() => {});
+    this.#inFlight = write;
+    if (this.#sink.keepsChunks) {
+      this.#staging = Buffer.allocUnsafe(STAGING_BYTES);
+    } else {
+      const spare = this.#spare ?? Buffer.allocUnsafe(STAGING_BYTES);
+      this.#spare = this.#staging;
+      this.#staging = spare;
+    }
+  }
+
+  async #settle(): Promise<void> {
+    const write = this.#inFlight;
+    this.#inFlight = undefined;
+    await write;
   }
 }
 
 interface Sink {
   readonly name: string;
-  /** The sink holds on to written buffers (a stream): never reuse one after writing it. */
+  /**
+   * The sink holds on to written buffers after its write settles (a stream): never
+   * reuse one. Otherwise a buffer is free again once its write has settled.
+   */
   readonly keepsChunks: boolean;
-  /** `borrowed`: the caller will reuse `chunk`, copy it if it must be kept. */
-  write(chunk: Uint8Array, borrowed: boolean): Promise<void>;
+  write(chunk: Uint8Array): Promise<void>;
   finish(): Promise<void>;
   abort(): Promise<void>;
 }
@@ -167,8 +207,9 @@ function fileSink(output: OutputFile): Sink {
     name: output.path,
     keepsChunks: false,
     async write(chunk) {
-      await output.device.write(position, chunk);
+      const at = position;
       position += chunk.byteLength;
+      await output.device.write(at, chunk);
     },
     finish: () => output.commit(),
     abort: () => output.abort(),
@@ -190,11 +231,9 @@ function streamSink(stream: NodeJS.WritableStream): Sink {
   return {
     name,
     keepsChunks: true,
-    async write(chunk, borrowed) {
+    async write(chunk) {
       check();
-      // A stream keeps the buffer until it is flushed: hand it a copy of one we reuse.
-      const owned = borrowed ? Buffer.from(chunk) : chunk;
-      if (!stream.write(owned)) await waitForDrain(stream);
+      if (!stream.write(chunk)) await waitForDrain(stream);
       check();
     },
     async finish() {
