@@ -15,8 +15,8 @@ import type { RegionTarget } from './assemble/region-writer.js';
 import { type TransferJob, type TransferOutcome, transferObjects } from './assemble/transfer.js';
 import {
   acquireLock,
-  appendState,
   exists,
+  openStateLog,
   readState,
   workDirectoryFor,
   writeStateHeader,
@@ -190,25 +190,25 @@ export async function recoverImage(
           for (const target of begun) await target.device.writeZeroes(target.offset, target.length);
         }
       }
+      const stateLog = await openStateLog(statePath);
       const outcomes = await transferObjects(inventory.osds, jobs, transports, {
         signal: options.signal,
         stallTimeoutMs: options.stallTimeoutMs,
         streamsPerHost: options.streamsPerHost,
         onProgress: options.onProgress,
-        onStart: (job) =>
-          appendState(statePath, { event: 'start', targets: targetKeys(job.targets) }),
+        onStart: (job) => stateLog.append({ event: 'start', targets: targetKeys(job.targets) }),
         onDone: (outcome) =>
-          appendState(statePath, {
+          stateLog.append({
             event: 'done',
             targets: targetKeys(outcome.job.targets),
-            crc: outcome.crc,
+            sha1: outcome.checksum,
             bytes: outcome.bytes,
           }),
         resetTargets: async (targets) => {
           for (const target of targets)
             await target.device.writeZeroes(target.offset, target.length);
         },
-      });
+      }).finally(() => stateLog.close());
       for (const device of devices) await device.flush();
       const stateReports = reportStates(plans, outcomes, catalog);
       for (const outcome of outcomes) {

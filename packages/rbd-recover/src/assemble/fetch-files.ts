@@ -42,8 +42,8 @@ export async function fetchFiles(
         for (;;) {
           const { bytesRead } = await handle.read(buffer, 0, CHUNK, position);
           if (bytesRead === 0) break;
-          // The sink may keep the chunk until its next piece: hand it a copy.
-          await sink.write(Buffer.from(buffer.subarray(0, bytesRead)));
+          // The sink copies what it keeps: the buffer is reused.
+          await sink.write(buffer.subarray(0, bytesRead));
           position += bytesRead;
         }
         await sink.end();

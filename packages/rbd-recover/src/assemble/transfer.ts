@@ -20,7 +20,8 @@ export interface TransferOutcome {
   /** The copy the bytes came from, when the copy succeeded. */
   readonly copy: ObjectCopy | undefined;
   readonly bytes: number;
-  readonly crc: number;
+  /** SHA-1 (hex) of the bytes copied; '' when the copy failed. */
+  readonly checksum: string;
   /** Why each tried copy failed. */
   readonly failures: readonly string[];
 }
@@ -32,9 +33,9 @@ export interface TransferOptions extends CommandOptions {
   objectsPerStream?: number | undefined;
   onProgress?: ProgressListener | undefined;
   /** Called when an object's bytes begin to arrive (to record it in the state file). */
-  onStart?: ((job: TransferJob) => Promise<void>) | undefined;
+  onStart?: ((job: TransferJob) => Promise<void> | void) | undefined;
   /** Called after each object is complete (to record it in the state file). */
-  onDone?: ((outcome: TransferOutcome) => Promise<void>) | undefined;
+  onDone?: ((outcome: TransferOutcome) => Promise<void> | void) | undefined;
   /** Called before a region is written again after a failed attempt (zero it first). */
   resetTargets?: ((targets: readonly RegionTarget[]) => Promise<void>) | undefined;
 }
@@ -65,7 +66,7 @@ export async function transferObjects(
           job,
           copy: undefined,
           bytes: 0,
-          crc: 0,
+          checksum: '',
           failures: failures.get(job) ?? [],
         });
       }
@@ -183,7 +184,7 @@ async function runBatch(
               job,
               copy,
               bytes: writer.received,
-              crc: writer.crc,
+              checksum: writer.checksum,
               failures: [],
             };
             outcomes.push(outcome);

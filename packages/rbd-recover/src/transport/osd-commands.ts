@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import { RbdRecoverError } from '../errors.js';
+import { readChunks } from './read-chunks.js';
 import { readTarStream, type TarEntryHandler } from './tar-reader.js';
 import type { CommandResult, HostTransport, RunningCommand } from './transport.js';
 
@@ -62,21 +63,17 @@ async function* withStallTimeout(
   stallMs: number,
   path: string,
 ): AsyncIterable<Buffer> {
-  let timer: NodeJS.Timeout | undefined;
   let stalled = false;
-  const arm = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      stalled = true;
-      command.kill();
-      command.stdout.destroy();
-    }, stallMs);
-  };
-  arm();
+  const timer = setTimeout(() => {
+    stalled = true;
+    command.kill();
+    command.stdout.destroy();
+  }, stallMs);
   try {
-    for await (const chunk of command.stdout) {
-      arm();
-      yield chunk as Buffer;
+    for await (const chunk of readChunks(command.stdout)) {
+      // refresh() re-arms in place: a new timer per packet showed in profiles.
+      timer.refresh();
+      yield chunk;
     }
   } catch (error) {
     if (!stalled) throw error;

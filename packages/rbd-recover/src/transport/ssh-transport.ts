@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Semaphore, throwIfAborted } from '@x/blockio';
 import type { Client, ClientChannel, ConnectConfig } from 'ssh2';
@@ -80,8 +80,8 @@ export class SshTransport implements HostTransport {
         },
       );
     }
-    const stdout = new PassThrough();
-    channel.pipe(stdout);
+    // The channel itself is stdout: a PassThrough in between cost a stream hop per packet.
+    const stdout: Readable = channel;
     let stderr = '';
     channel.stderr.on('data', (chunk: Buffer) => {
       stderr = appendStderr(stderr, chunk);

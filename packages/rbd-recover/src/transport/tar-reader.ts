@@ -6,6 +6,7 @@ import { RbdRecoverError } from '../errors.js';
  * in bounded memory (the next chunk is pulled only when the sink has taken this one).
  */
 export interface TarSink {
+  /** `chunk` is valid only until the returned promise settles: a sink copies what it keeps. */
   write(chunk: Buffer): Promise<void> | void;
   end(): Promise<void> | void;
 }
