@@ -3,8 +3,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { throwIfAborted } from '@x/blockio';
 import { RbdRecoverError } from '../errors.js';
-import { isLongFileName, LONG_NAME_XATTR, parseObjectFileName } from '../filestore/file-name.js';
-import { hashText, type ObjectName, snapText } from '../filestore/object-name.js';
+import {
+  isLongFileName,
+  LONG_NAME_XATTR,
+  type ObjectFileNameFields,
+  splitObjectFileName,
+} from '../filestore/file-name.js';
+import { snapText } from '../filestore/object-name.js';
 import {
   HOBJ_TO_SEQ,
   headerSeq,
@@ -76,8 +81,9 @@ export async function scanOsd(
   let newestMap: { epoch: number; path: string } | undefined;
   let listed = 0;
 
-  const addObject = (object: ObjectName, pg: string, path: string, size: number) => {
-    if (object.name === '' && object.snap === 'head') {
+  const addObject = (object: ObjectFileNameFields, pg: string, path: string, size: number) => {
+    const snap = object.snapField;
+    if (object.name === '' && snap === 'head') {
       pgs.add(pg);
       return;
     }
@@ -88,10 +94,23 @@ export async function scanOsd(
       name: object.name,
       key: object.key,
       namespace: object.namespace,
-      snap: snapText(object.snap),
-      hash: hashText(object.hash),
+      // As snapText spells a snap id: no leading zeros (FileStore writes none).
+      snap: snap.length > 1 && snap.charCodeAt(0) === 0x30 ? snapText(BigInt(`0x${snap}`)) : snap,
+      hash: object.hashField,
       pool: object.pool,
     });
+  };
+  // Collection (`1.7_head`) → its PG (`1.7`), or null for meta, omap and temp ones.
+  const collections = new Map<string, string | null>();
+  const pgOfCollection = (collection: string): string | null => {
+    let pg = collections.get(collection);
+    if (pg === undefined) {
+      const match = PG_COLLECTION.exec(collection);
+      pg = match ? `${match[1]}.${match[2]}` : null;
+      collections.set(collection, pg);
+      if (pg !== null) pgs.add(pg);
+    }
+    return pg;
   };
 
   for await (const batch of listFileBatches(transport, current, options)) {
@@ -110,18 +129,16 @@ export async function scanOsd(
         }
         continue;
       }
-      const pgMatch = PG_COLLECTION.exec(collection);
-      if (!pgMatch) continue; // omap/, <pg>_TEMP
-      const pg = `${pgMatch[1]}.${pgMatch[2]}`;
-      pgs.add(pg);
+      const pg = pgOfCollection(collection);
+      if (pg === null) continue; // omap/, <pg>_TEMP
       // Names are UTF-8 bytes; most are ASCII, which needs no decoding.
       const name = /[\x80-\xff]/.test(base) ? Buffer.from(base, 'latin1').toString('utf8') : base;
-      if (isLongFileName(name)) {
+      if (name.endsWith('_long') && isLongFileName(name)) {
         longNames.push({ path: file.path, pg, size: file.size });
         continue;
       }
       try {
-        addObject(parseObjectFileName(name), pg, file.path, file.size);
+        addObject(splitObjectFileName(name), pg, file.path, file.size);
       } catch (error) {
         unparsed.push({ path: file.path, reason: (error as Error).message });
       }
@@ -151,7 +168,7 @@ export async function scanOsd(
       }
       try {
         addObject(
-          parseObjectFileName(full.toString('utf8').replace(/\0+$/, '')),
+          splitObjectFileName(full.toString('utf8').replace(/\0+$/, '')),
           entry.pg,
           entry.path,
           entry.size,
@@ -273,7 +290,17 @@ async function readOmap(
     return { kind: undefined, pgEpochs: {}, omap: {}, spilledSnapSets: {} };
   }
   try {
-    const pgOf = new Map(objects.map((object) => [objectId(object), object.pg]));
+    // Only the few objects whose omap is kept need their PG: a map of every object's
+    // id cost 100,000 strings.
+    let pgOf: Map<string, string> | undefined;
+    const pgOfObject = (id: string) => {
+      pgOf ??= new Map(
+        objects
+          .filter((object) => object.snap === 'head' && wantsOmap(object.name))
+          .map((object) => [objectId(object), object.pg]),
+      );
+      return pgOf.get(id);
+    };
     const pgEpochs: Record<string, number> = {};
     const omap: Record<string, ObjectOmap> = {};
     const spilledSnapSets: Record<string, string> = {};
@@ -305,7 +332,7 @@ async function readOmap(
             entry.value.toString('hex');
         }
         omap[id] = {
-          pg: pgOf.get(id),
+          pg: pgOfObject(id),
           name: object.name,
           namespace: object.namespace,
           pool: object.pool,
