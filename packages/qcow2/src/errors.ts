@@ -14,7 +14,7 @@ export type Qcow2ErrorCode =
   | 'TOO_LARGE'
   /** A compressed cluster did not inflate to exactly one cluster. */
   | 'DECOMPRESS_FAILED'
-  /** zlib (pako) failed to deflate a cluster being written compressed. */
+  /** zlib (pako) or libzstd failed to compress a cluster being written compressed. */
   | 'COMPRESS_FAILED'
   /** The image names a backing file and the backing policy forbids opening it. */
   | 'BACKING_DENIED'

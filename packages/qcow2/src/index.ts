@@ -146,3 +146,4 @@ export {
 } from './snapshot/snapshots.js';
 export { deflateCluster } from './write/deflate-cluster.js';
 export { Qcow2Writer } from './write/writer.js';
+export { zstdCluster } from './write/zstd-cluster.js';

@@ -12,14 +12,17 @@ import {
 import { cachedFixture, makeTempDir, runPeerOk, seededBytes } from '@x/test-utils';
 import { deflateRaw } from 'pako';
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadWasmZstd } from '../src/compression/wasm-zstd.js';
 import {
   type ConvertToQcow2Options,
   convertToQcow2,
   deflateCluster,
   openQcow2,
   Qcow2Error,
+  zstdCluster,
 } from '../src/index.js';
 import { compressedOrThrow, deflateWith } from '../src/write/deflate-cluster.js';
+import { zstdCompressedOrThrow, zstdCompressWith } from '../src/write/zstd-cluster.js';
 import { PACKAGE_ROOT, qemuImage } from './support/qemu-fixtures.js';
 import {
   backingChain,
@@ -111,7 +114,7 @@ async function expectSameAsQemu(
   input: string,
   options: Pick<
     ConvertToQcow2Options,
-    'clusterSize' | 'compress' | 'snapshot' | 'deflateWorkers'
+    'clusterSize' | 'compress' | 'snapshot' | 'deflateWorkers' | 'compressionType'
   > = {},
   /** Convert this device (the same guest bytes as `input`) rather than the path. */
   source?: BlockDevice,
@@ -127,6 +130,9 @@ async function expectSameAsQemu(
   const args = ['convert', '-O', 'qcow2'];
   if (options.compress) args.push('-c');
   if (options.clusterSize !== undefined) args.push('-o', `cluster_size=${options.clusterSize}`);
+  if (options.compressionType !== undefined) {
+    args.push('-o', `compression_type=${options.compressionType}`);
+  }
   if (options.snapshot !== undefined) {
     const key = /^\d+$/.test(options.snapshot) ? 'snapshot.id' : 'snapshot.name';
     args.push('-l', `${key}=${options.snapshot}`);
@@ -222,6 +228,81 @@ describe('convertToQcow2 writes the bytes qemu-img convert -O qcow2 writes', () 
     const image = await expectSameAsQemu(input, { clusterSize: 4096 });
     expect(image.readBigUInt64BE(24)).toBe(1_000_448n);
     await expectSameAsQemu(input, { compress: true });
+  });
+});
+
+/** Bytes libzstd's default level compresses `cluster` into (one frame), however many. */
+async function zstdLength(cluster: Uint8Array): Promise<number> {
+  const zstd = await loadWasmZstd();
+  return (zstd.compress(cluster, 3) as Uint8Array).byteLength;
+}
+
+describe('convertToQcow2 -c with compression_type=zstd writes the bytes qemu-img writes', () => {
+  it.each(CLUSTER_SIZES)('raw source, %i-byte clusters', async (clusterSize) => {
+    for (const layout of ['sparse', 'dense'] as const) {
+      const input = await scatteredRaw(layout);
+      await expectSameAsQemu(input, { clusterSize, compress: true, compressionType: 'zstd' });
+    }
+  });
+
+  it('qcow2 sources (mixed clusters, zlib- and zstd-compressed), on the calling thread too', async () => {
+    const mixed = await qemuImage('read-mixed', { size: '64M', commands: MIXED_WRITES });
+    await expectSameAsQemu(mixed, { compress: true, compressionType: 'zstd' });
+    await expectSameAsQemu(mixed, {
+      clusterSize: 4096,
+      compress: true,
+      compressionType: 'zstd',
+      deflateWorkers: 0,
+    });
+    for (const input of [
+      await convertedImage('converted-zlib', { compress: true }),
+      await convertedImage('converted-zstd', {
+        compress: true,
+        createOptions: 'compression_type=zstd',
+      }),
+    ]) {
+      await expectSameAsQemu(input, { compress: true, compressionType: 'zstd' });
+    }
+  });
+
+  it('a frame of cluster_size - 1 bytes is kept; a cluster that does not fit is stored as it is', async () => {
+    // 512-byte clusters: frames of 501-511 bytes are possible, then libzstd stores
+    // a raw block (522 bytes). Random bytes behind a zeroed head just long enough.
+    const clusterSize = 512;
+    const base = seededBytes(clusterSize, 3);
+    const found = new Map<number, Buffer>();
+    for (let zeroed = 0; zeroed < clusterSize / 2 && !found.has(clusterSize - 2); zeroed++) {
+      const cluster = Buffer.from(base).fill(0, 0, zeroed);
+      const length = await zstdLength(cluster);
+      if (!found.has(length)) found.set(length, cluster);
+    }
+    const plain = found.get(clusterSize + 10) as Buffer;
+    const exact = found.get(clusterSize - 1) as Buffer;
+    const oneLess = found.get(clusterSize - 2) as Buffer;
+    expect([plain, exact, oneLess].every(Boolean)).toBe(true);
+    expect(await zstdCluster(plain)).toBeUndefined();
+    expect((await zstdCluster(exact))?.byteLength).toBe(clusterSize - 1);
+    const input = temp.file('zstd-boundary.raw');
+    await writeFile(input, Buffer.concat([exact, plain, oneLess, exact, plain]));
+    await expectSameAsQemu(input, { clusterSize, compress: true, compressionType: 'zstd' });
+  });
+
+  it('qemu-img reads our zstd clusters back as the source', async () => {
+    const input = await scatteredRaw('dense');
+    const ours = temp.file('zstd-read-back.qcow2');
+    await convertToQcow2(input, ours, { compress: true, compressionType: 'zstd', sync: false });
+    const back = temp.file('zstd-read-back.raw');
+    await runPeerOk('qemu-img', ['convert', '-O', 'raw', ours, back]);
+    expect(Buffer.compare(await readFile(back), await readFile(input))).toBe(0);
+    await runPeerOk('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', input, ours]);
+  });
+
+  it('a zstd failure is a typed COMPRESS_FAILED', () => {
+    const outcome = zstdCompressWith({ compress: () => undefined }, new Uint8Array(4096));
+    expect(outcome).toEqual({ status: -1, compressed: undefined });
+    expect(() => zstdCompressedOrThrow(outcome)).toThrow(
+      expect.objectContaining({ code: 'COMPRESS_FAILED', structure: 'compressed cluster' }),
+    );
   });
 });
 

@@ -42,7 +42,7 @@ export function registerConvert(program: Command): void {
     .description(
       'Copy every guest byte of <input> (qcow2 or raw, detected by its magic) to <output>. ' +
         'Raw output is sparse: only extents holding data are read, zero blocks become holes. ' +
-        'qcow2 output (-O qcow2) is compact: runs of zeros are not stored; -c deflates each cluster. ' +
+        'qcow2 output (-O qcow2) is compact: runs of zeros are not stored; -c compresses each cluster (deflate, or zstd with -o compression_type=zstd). ' +
         'The output is written as <output>.partial and renamed when complete; on error or ' +
         "Ctrl-C nothing is left behind. Output bytes equal `qemu-img convert`'s.",
     )
@@ -94,6 +94,7 @@ export function registerConvert(program: Command): void {
     'qcow2 convert disk.qcow2 disk.raw',
     'qcow2 convert -p --snapshot before-upgrade disk.qcow2 before.raw',
     'qcow2 convert -O qcow2 -c disk.raw disk.qcow2',
+    'qcow2 convert -O qcow2 -c -o compression_type=zstd disk.raw disk.qcow2',
     'qcow2 convert -O qcow2 --cluster-size 2M --snapshot 1 disk.qcow2 snap1.qcow2',
     'qcow2 convert -O qcow2 -o compat=0.10,refcount_bits=16 disk.raw old-qemu.qcow2',
     'qcow2 convert -O qcow2 -o extended_l2=on,cluster_size=128k,preallocation=metadata in.raw out.qcow2',

@@ -38,7 +38,7 @@ export interface ConvertToQcow2Options
     ConvertImageOptions {
   /** Cluster size of the new image: a power of two from 512 B to 2 MiB. Default 64 KiB. */
   clusterSize?: number | undefined;
-  /** Store clusters deflate-compressed (qemu-img convert -c). Default false. */
+  /** Store clusters compressed (qemu-img convert -c), with `compressionType` (default zlib). Default false. */
   compress?: boolean | undefined;
   /** Replace an existing output file. Default false. */
   overwrite?: boolean | undefined;
@@ -46,7 +46,7 @@ export interface ConvertToQcow2Options
   sync?: boolean | undefined;
   /** Source chunks read ahead of the one being written. Default 4. */
   readAhead?: number | undefined;
-  /** Worker threads deflating clusters with `compress`. Default: one per CPU (0: none). */
+  /** Worker threads compressing clusters with `compress`. Default: one per CPU (0: none). */
   deflateWorkers?: number | undefined;
 }
 
@@ -86,13 +86,6 @@ export async function convertToQcow2(
     throw new BlockIoError(
       'INVALID_ARGUMENT',
       `cluster size ${clusterSize} is not a power of two from 512 B to 2 MiB`,
-      { path: output, structure: 'convert options' },
-    );
-  }
-  if (options.compress && options.compressionType === 'zstd') {
-    throw new Qcow2Error(
-      'UNSUPPORTED',
-      'writing zstd-compressed clusters is not supported (compress with zlib, or convert without compression)',
       { path: output, structure: 'convert options' },
     );
   }

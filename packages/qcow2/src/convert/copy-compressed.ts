@@ -43,7 +43,7 @@ export async function copyCompressed(
     compressed: true,
   });
   const perWindow = Math.max(1, Math.floor(WINDOW_BYTES / clusterSize));
-  const pool = new DeflatePool(deflateWorkers);
+  const pool = new DeflatePool(deflateWorkers, writer.image.compressionType);
   const progress = new ProgressTracker(
     'convert',
     settings.totalSectors * SECTOR,

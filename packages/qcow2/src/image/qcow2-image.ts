@@ -305,8 +305,10 @@ export class Qcow2Image extends BaseBlockDevice implements Qcow2ImageState {
   /**
    * Writes one cluster compressed: `cluster` is a whole cluster (or the short last
    * one) at a cluster boundary over a cluster the image does not hold yet; one that
-   * does not shrink is stored normally. `precompressed` is deflateCluster's result
-   * when the caller computed it ahead. Zlib images without a data file only.
+   * does not shrink is stored normally. Compressed as QEMU does with the image's
+   * compression type (zlib: deflateCluster; zstd: zstdCluster, libzstd's default
+   * level); `precompressed` is that function's result when the caller computed it
+   * ahead. Images without a data file only.
    */
   async writeCompressed(
     offset: number,

@@ -24,9 +24,12 @@ export interface CreateSnapshotOptions {
   date?: { sec: number; nsec: number } | undefined;
 }
 
-/** deflateCluster's result for a whole cluster, computed ahead (on a worker thread). */
+/**
+ * A whole cluster compressed ahead (on a worker thread) with the image's
+ * compression type: deflateCluster's result for zlib, zstdCluster's for zstd.
+ */
 export interface PrecompressedCluster {
-  /** The deflated bytes, or undefined when the cluster does not shrink. */
+  /** The compressed bytes, or undefined when the cluster does not shrink. */
   compressed: Uint8Array | undefined;
 }
 

@@ -7,11 +7,13 @@ import { deflateCluster } from './deflate-cluster.js';
 import { readL2Entry, writeL2Entry } from './l2-entries.js';
 import { getClusterTable, l2Table } from './l2-tables.js';
 import type { WriterState } from './writer-state.js';
+import { zstdCluster } from './zstd-cluster.js';
 
 /**
  * Writes one guest cluster compressed (QEMU's
  * qcow2_co_pwritev_compressed_task()): the cluster (zero-padded when it is the
- * short last one) is deflated and packed into the host file right after the
+ * short last one) is compressed with the image's compression type (deflate or
+ * zstd, each as QEMU does it) and packed into the host file right after the
  * previous compressed cluster; a cluster that does not shrink is written
  * normally. Like QEMU, it refuses to compress over an allocated cluster.
  */
@@ -28,13 +30,6 @@ export async function writeCompressedCluster(
     throw new Qcow2Error(
       'UNSUPPORTED',
       'images with an external data file cannot hold compressed clusters',
-      where,
-    );
-  }
-  if (writer.image.compressionType !== 'zlib') {
-    throw new Qcow2Error(
-      'UNSUPPORTED',
-      `writing ${writer.image.compressionType}-compressed clusters is not supported`,
       where,
     );
   }
@@ -58,7 +53,12 @@ export async function writeCompressedCluster(
     cluster = new Uint8Array(clusterSize);
     cluster.set(data);
   }
-  const compressed = deflated && cluster === data ? deflated.compressed : deflateCluster(cluster);
+  const compressed =
+    deflated && cluster === data
+      ? deflated.compressed
+      : writer.image.compressionType === 'zstd'
+        ? await zstdCluster(cluster)
+        : deflateCluster(cluster);
   if (compressed === undefined) {
     await writeGuestData(writer, guestOffset, data);
     return;

@@ -1,12 +1,15 @@
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import type { CompressionType } from '../compression/cluster-decoder.js';
+import { bindZstdModule, loadWasmZstd, wasmZstdModulePath } from '../compression/wasm-zstd.js';
 import {
   compressedOrThrow,
   type DeflateOutcome,
   deflateCluster,
   deflateWith,
 } from './deflate-cluster.js';
+import { zstdCompressedOrThrow, zstdCompressWith } from './zstd-cluster.js';
 
 /**
  * The worker: deflateWith (from its source text, so there is one definition)
@@ -26,6 +29,21 @@ parentPort.on('message', ({ id, clusters }) => {
 `;
 }
 
+/** The same for zstd: zstdCompressWith over libzstd in WebAssembly (compiled once per worker). */
+function zstdWorkerSource(modulePath: string): string {
+  return `
+const { parentPort } = require('node:worker_threads');
+const bindZstdModule = ${bindZstdModule.toString()};
+const zstdCompressWith = ${zstdCompressWith.toString()};
+const ready = require(${JSON.stringify(modulePath)})().then(bindZstdModule);
+parentPort.on('message', async ({ id, clusters }) => {
+  const zstd = await ready;
+  const outcomes = clusters.map((cluster) => zstdCompressWith(zstd, cluster));
+  parentPort.postMessage({ id, outcomes });
+});
+`;
+}
+
 interface Job {
   resolve(results: Array<Uint8Array | undefined>): void;
   reject(error: unknown): void;
@@ -37,25 +55,32 @@ interface PoolWorker {
 }
 
 /**
- * Deflates clusters on worker threads, QEMU's way (deflateCluster), so that
- * `convert -c` compresses several clusters at once while the results are
- * still written one at a time in guest order. With one core (or `size` 0)
- * it deflates on the calling thread.
+ * Deflates clusters on worker threads, QEMU's way (deflateCluster, or
+ * zstdCompressWith for a zstd image), so that `convert -c` compresses several
+ * clusters at once while the results are still written one at a time in guest
+ * order. With one core (or `size` 0) it compresses on the calling thread.
  */
 export class DeflatePool {
   readonly size: number;
+  readonly type: CompressionType;
   #workers: PoolWorker[] | undefined;
   readonly #jobs = new Map<number, Job>();
   #nextId = 0;
   #failure: unknown;
 
-  constructor(size = Math.min(availableParallelism(), 8)) {
+  constructor(size = Math.min(availableParallelism(), 8), type: CompressionType = 'zlib') {
     this.size = size > 1 ? size : 0;
+    this.type = type;
   }
 
-  /** Deflates each cluster; undefined for those that do not shrink. */
+  /** Compresses each cluster; undefined for those that do not shrink. */
   deflate(clusters: Uint8Array[]): Promise<Array<Uint8Array | undefined>> {
-    if (this.size === 0) return Promise.resolve(clusters.map(deflateCluster));
+    if (this.size === 0) {
+      if (this.type === 'zlib') return Promise.resolve(clusters.map(deflateCluster));
+      return loadWasmZstd().then((zstd) =>
+        clusters.map((cluster) => zstdCompressedOrThrow(zstdCompressWith(zstd, cluster))),
+      );
+    }
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     const workers = this.#start();
     const target = workers.reduce((best, candidate) =>
@@ -92,8 +117,11 @@ export class DeflatePool {
 
   #start(): PoolWorker[] {
     if (this.#workers) return this.#workers;
-    const pakoPath = createRequire(import.meta.url).resolve('pako');
-    const source = workerSource(pakoPath);
+    const source =
+      this.type === 'zlib'
+        ? workerSource(createRequire(import.meta.url).resolve('pako'))
+        : zstdWorkerSource(wasmZstdModulePath());
+    const orThrow = this.type === 'zlib' ? compressedOrThrow : zstdCompressedOrThrow;
     this.#workers = Array.from({ length: this.size }, () => {
       const worker = new Worker(source, { eval: true });
       worker.unref();
@@ -102,7 +130,7 @@ export class DeflatePool {
         this.#jobs.delete(id);
         let results: Array<Uint8Array | undefined>;
         try {
-          results = outcomes.map(compressedOrThrow);
+          results = outcomes.map(orThrow);
         } catch (error) {
           job?.reject(error);
           return;

@@ -1,5 +1,5 @@
-import { copyFile } from 'node:fs/promises';
-import { makeTempDir, type TempDir } from '@x/test-utils';
+import { copyFile, writeFile } from 'node:fs/promises';
+import { makeTempDir, seededBytes, type TempDir } from '@x/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openQcow2, type Qcow2WritePath } from '../../src/index.js';
 import { qemuImg, qemuIo } from '../support/qemu-fixtures.js';
@@ -44,6 +44,42 @@ describe('Qcow2Image: writeZeroes with unmap, writeCompressed and resize', () =>
       await image.close();
     }
     await expectSameImageFile(ours, theirs);
+  });
+
+  it('writeCompressed on a zstd image matches qemu-io write -c, the short last cluster too', async () => {
+    const theirs = dir.file('zstd-theirs.qcow2');
+    const ours = dir.file('zstd-ours.qcow2');
+    // 1 MiB + 4 KiB: the last cluster is 4 KiB of guest data, padded for compression.
+    await qemuImg('create', '-q', '-f', 'qcow2', '-o', 'compression_type=zstd', theirs, '1028k');
+    await copyFile(theirs, ours);
+    const text = Buffer.from('zstd in a qcow2 cluster '.repeat(2731).slice(0, 64 * K));
+    const random = seededBytes(64 * K, 7);
+    const tail = Buffer.alloc(4 * K, 0x63);
+    await writeFile(dir.file('text.bin'), text);
+    await writeFile(dir.file('random.bin'), random);
+    await qemuIo(
+      theirs,
+      'write -c -P 0x62 128k 64k',
+      `write -c -s ${dir.file('text.bin')} 256k 64k`,
+      `write -c -s ${dir.file('random.bin')} 320k 64k`,
+      'write -c -P 0x63 1M 4k',
+    );
+    const image = await openQcow2(ours, { writable: true });
+    try {
+      await image.writeCompressed(128 * K, Buffer.alloc(64 * K, 0x62));
+      await image.writeCompressed(256 * K, text);
+      await image.writeCompressed(320 * K, random);
+      await image.writeCompressed(1 << 20, tail);
+    } finally {
+      await image.close();
+    }
+    await expectSameImageFile(ours, theirs);
+    const reopened = await openQcow2(ours);
+    try {
+      expect(Buffer.compare(await reopened.read(256 * K, 64 * K), text)).toBe(0);
+    } finally {
+      await reopened.close();
+    }
   });
 
   it('refuse with READ_ONLY on an image opened read-only', async () => {
