@@ -1,5 +1,15 @@
-import { writeFile } from 'node:fs/promises';
-import { filesEqual, makeTempDir, type SshdServer, startSshd, type TempDir } from '@x/test-utils';
+import { spawn } from 'node:child_process';
+import { stat, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  filesEqual,
+  makeTempDir,
+  requirePeer,
+  runPeer,
+  type SshdServer,
+  startSshd,
+  type TempDir,
+} from '@x/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createInventory,
@@ -111,6 +121,34 @@ describe('the real fixture served by a real sshd', () => {
       ssh: { ...ssh, identity: otherKey },
     });
     expect(errorCode(refused.osds[0]?.error)).toBe('AUTH_FAILED');
+  });
+
+  it('authenticates through ssh-agent (SSH_AUTH_SOCK) when no key file is given', async () => {
+    const socket = temp.file('agent.sock');
+    const agent = spawn(requirePeer('ssh-agent'), ['-D', '-a', socket], { stdio: 'ignore' });
+    const saved = process.env.SSH_AUTH_SOCK;
+    try {
+      for (let tries = 0; !(await stat(socket).catch(() => undefined)); tries++) {
+        if (tries > 100 || agent.exitCode !== null) throw new Error('ssh-agent did not start');
+        await sleep(50);
+      }
+      const added = await runPeer('ssh-add', [sshd.userKey], {
+        env: { ...process.env, SSH_AUTH_SOCK: socket },
+      });
+      expect(added.code, added.stderr).toBe(0);
+      process.env.SSH_AUTH_SOCK = socket;
+      // No identity: the agent holds the only key the server accepts.
+      const summary = await createInventory([osds[0] as OsdLocation], {
+        workdir: temp.file('agent'),
+        ssh: { knownHosts: sshd.knownHosts },
+      });
+      expect(summary.osds[0]?.error).toBeUndefined();
+      expect(summary.osds[0]?.status).toBe('scanned');
+    } finally {
+      if (saved === undefined) delete process.env.SSH_AUTH_SOCK;
+      else process.env.SSH_AUTH_SOCK = saved;
+      agent.kill('SIGTERM');
+    }
   });
 
   it('a host nobody listens on is HOST_UNREACHABLE after the retries', async () => {
