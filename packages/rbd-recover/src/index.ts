@@ -13,6 +13,7 @@ export {
   type RegionSource,
   type StatePlan,
 } from './assemble/plan.js';
+export type { ReplicaConflict } from './assemble/tied-replicas.js';
 export {
   isRbdRecoverError,
   RbdRecoverError,

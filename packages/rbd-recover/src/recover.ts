@@ -12,6 +12,7 @@ import {
 } from './assemble/plan.js';
 import { buildQcow2FromStates } from './assemble/qcow2-output.js';
 import type { RegionTarget } from './assemble/region-writer.js';
+import { compareSameEpochReplicas, type ReplicaConflict } from './assemble/tied-replicas.js';
 import { type TransferJob, type TransferOutcome, transferObjects } from './assemble/transfer.js';
 import {
   acquireLock,
@@ -97,6 +98,11 @@ export interface RecoverReport {
   readonly objectsResumed: number;
   /** PGs whose newest epoch is on several OSDs (the first in hosts-file order was used). */
   readonly ties: ReadonlyArray<{ pg: string; osds: string[] }>;
+  /**
+   * Objects copied in this run whose replicas of the same epoch hold other bytes (size
+   * from the inventory, else SHA-1 computed on their host): the first copy's are in the output.
+   */
+  readonly conflicts: readonly ReplicaConflict[];
   readonly problems: readonly string[];
   /** Every region is what the cluster held (no zero-filled object). */
   readonly complete: boolean;
@@ -210,6 +216,11 @@ export async function recoverImage(
         },
       }).finally(() => stateLog.close());
       for (const device of devices) await device.flush();
+      const conflicts = await compareSameEpochReplicas(catalog, outcomes, transports, {
+        signal: options.signal,
+        stallTimeoutMs: options.stallTimeoutMs,
+        problems,
+      });
       const stateReports = reportStates(plans, outcomes, catalog);
       for (const outcome of outcomes) {
         const copy = outcome.copy;
@@ -246,6 +257,7 @@ export async function recoverImage(
             pg: choice.pg,
             osds: [choice.osd, ...choice.ties].map((i) => describeOsd(catalog, i)),
           })),
+        conflicts,
         problems,
         complete: stateReports.every((report) => report.zeroFilled.length === 0),
         elapsedMs: Math.round(performance.now() - started),

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFile, rm, symlink, truncate } from 'node:fs/promises';
+import { readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { makeTempDir, type SshdServer, startSshd, type TempDir } from '@x/test-utils';
@@ -189,6 +189,58 @@ describe('faults', () => {
     expect(second.states[0]?.zeroFilled.map((missing) => missing.index)).toEqual([3]);
     expect(second.states[0]?.zeroFilled[0]?.reason).toContain('could not be read');
     expect(second.problems.some((problem) => problem.includes('1000 bytes read'))).toBe(true);
+  });
+
+  it('replicas of the same epoch that differ (bytes or size) are reported; the first is used', async () => {
+    const copy = await generateFakeCluster({
+      directory: temp.file('conflict-cluster'),
+      osds: 2,
+      images: [
+        {
+          pool: 1,
+          name: 'disk',
+          format: 2,
+          order: 20,
+          size: 6 * MiB,
+          operations: [{ write: { offset: 0, data: pattern('C', 0, 6 * MiB) } }],
+        },
+      ],
+      xattrs: 'omap',
+    });
+    const osds = copy.osds.map((dataPath) => ({ host: 'local', dataPath }));
+    const workdir = temp.file('conflict');
+    await createInventory(osds, { workdir });
+    const inventory = await loadInventory(workdir);
+    const on = (osd: number, suffix: string) =>
+      inventory.osds[osd]?.objects.find((object) => object.name.endsWith(suffix));
+    // Both OSDs hold every PG at the same epoch; the second one's copies go wrong.
+    const flipped = on(1, '0000000000000002');
+    const flippedPath = join(copy.osds[1] as string, 'current', flipped?.path as string);
+    const bytes = await readFile(flippedPath);
+    bytes[12345] = (bytes[12345] as number) ^ 0xff;
+    await writeFile(flippedPath, bytes);
+    const shortened = on(1, '0000000000000004');
+    await truncate(join(copy.osds[1] as string, 'current', shortened?.path as string), 4096);
+    // Listed again after the damage: the sizes compared come from the inventory.
+    await createInventory(osds, { workdir, fresh: true });
+    const report = await recoverImage('rbd/disk', temp.file('conflict.raw'), { workdir });
+    expect(report.complete).toBe(true);
+    expect(
+      (await readFile(temp.file('conflict.raw'))).equals(copy.expected.get('rbd/disk') as Buffer),
+    ).toBe(true);
+    expect(report.ties.length).toBeGreaterThan(0);
+    const conflicts = report.conflicts;
+    expect(conflicts.map((conflict) => conflict.path).sort()).toEqual(
+      [on(0, '0000000000000002')?.path, on(0, '0000000000000004')?.path].sort(),
+    );
+    const bySuffix = (suffix: string) =>
+      conflicts.find((conflict) => conflict.path.includes(suffix));
+    const content = bySuffix('0000000000000002');
+    expect(content?.copies.map((c) => c.size)).toEqual([MiB, MiB]);
+    expect(content?.copies[0]?.sha1).toMatch(/^[0-9a-f]{40}$/);
+    expect(content?.copies[1]?.sha1).toMatch(/^[0-9a-f]{40}$/);
+    expect(content?.copies[0]?.sha1).not.toBe(content?.copies[1]?.sha1);
+    expect(bySuffix('0000000000000004')?.copies.map((c) => c.size)).toEqual([MiB, 4096]);
   });
 
   it('a killed run continues with resume, copying no finished object again', async () => {

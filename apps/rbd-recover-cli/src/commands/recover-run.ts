@@ -64,6 +64,15 @@ function printReport(context: CommandContext, report: RecoverReport): void {
       `pg ${tie.pg}: the same newest epoch on ${tie.osds.join(' and ')}; used the first`,
     );
   }
+  for (const conflict of report.conflicts.slice(0, SHOWN)) {
+    context.warn(
+      `pg ${conflict.pg} (epoch ${conflict.epoch}): replicas of ${conflict.path} differ: ${conflict.copies
+        .map((copy) => `${copy.osd} (${copy.size} bytes${copy.sha1 ? `, sha1 ${copy.sha1}` : ''})`)
+        .join(' vs ')}; used the first`,
+    );
+  }
+  if (report.conflicts.length > SHOWN)
+    context.warn(`… and ${report.conflicts.length - SHOWN} more`);
   for (const problem of report.problems.slice(0, SHOWN)) context.warn(problem);
   context.print(
     report.complete

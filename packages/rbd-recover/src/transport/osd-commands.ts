@@ -16,6 +16,7 @@ const PACKAGES: Record<string, string> = {
   xargs: 'findutils',
   getfattr: 'attr',
   tar: 'tar',
+  sha1sum: 'coreutils',
   sh: 'a POSIX shell',
 };
 
@@ -283,6 +284,57 @@ export async function streamFiles(
     throw commandFailed(transport, 'streaming objects', result, directory);
   }
   return { missing, stderr: result.stderr };
+}
+
+/**
+ * SHA-1 of files under `directory`, computed on the host (`xargs sha1sum -z`: only the
+ * digests cross the network). Files that could not be read are absent from the result.
+ */
+export async function hashFiles(
+  transport: HostTransport,
+  directory: string,
+  paths: readonly string[],
+  options: CommandOptions = {},
+): Promise<Map<string, string>> {
+  const digests = new Map<string, string>();
+  if (paths.length === 0) return digests;
+  const stdin = Buffer.from(`${paths.join('\0')}\0`, 'latin1');
+  const command = await transport.run(
+    [
+      'sh',
+      '-c',
+      'cd -- "$1" || exit 3; command -v sha1sum >/dev/null 2>&1 || exit 127; exec xargs -0 -r sha1sum -z --',
+      'sh',
+      directory,
+    ],
+    { stdin, signal: options.signal },
+  );
+  const chunks: Buffer[] = [];
+  for await (const chunk of withStallTimeout(
+    transport,
+    command,
+    options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
+    directory,
+  )) {
+    chunks.push(chunk);
+  }
+  const result = await command.done;
+  if (result.code === 127) throw missingTool(transport, 'sha1sum', directory);
+  if (result.code === 3) {
+    throw new RbdRecoverError('REMOTE_FAILED', 'the directory cannot be entered', {
+      host: transport.host,
+      path: directory,
+    });
+  }
+  // xargs exits 123 when sha1sum failed for some file (one that vanished).
+  if (result.code !== 0 && result.code !== 123) {
+    throw commandFailed(transport, 'hashing files', result, directory);
+  }
+  // `-z`: `<40 hex>  <name>\0` records, names unescaped (bytes as they are).
+  for (const record of Buffer.concat(chunks).toString('latin1').split('\0')) {
+    if (/^[0-9a-f]{40} [ *]/.test(record)) digests.set(record.slice(42), record.slice(0, 40));
+  }
+  return digests;
 }
 
 /** A ceph-osd process on the host that uses `dataPath` (see osdProcessUsing). */
