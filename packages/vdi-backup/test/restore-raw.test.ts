@@ -1,9 +1,10 @@
 import { createReadStream } from 'node:fs';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { FileDevice } from '@x/blockio';
 import { makeTempDir, type TempDir } from '@x/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { restoreBackup } from '../src/index.js';
+import { createBackup, restoreBackup } from '../src/index.js';
 import { dogStream } from './support/streams.js';
 
 const MiB = 1 << 20;
@@ -100,5 +101,33 @@ describe('restore into a raw image', () => {
     ).rejects.toMatchObject({ code: 'SAME_FILE' });
     await restoreBackup(stream, { type: 'raw', base, output: existing, overwrite: true });
     expect((await readFile(existing)).byteLength).toBe(8 * MiB);
+  });
+
+  it('a disk that grew between the snapshots: refused on the old base, exact on a grown one', async () => {
+    // dog keeps the base's size and drops what lies past it (formats/sheepdog.md §7);
+    // we refuse instead, and a base grown with zeros gives the later disk exactly.
+    const small = temp.file('grew-from.raw');
+    const large = temp.file('grew-to.raw');
+    await writeFile(small, Buffer.alloc(2 * MiB, 0x33));
+    const grown = Buffer.alloc(3 * MiB + 512, 0x33);
+    grown.fill(0, 2 * MiB);
+    grown.fill(0x44, 2 * MiB + 4096, 2 * MiB + 8192);
+    grown.fill(0x55, 3 * MiB);
+    await writeFile(large, grown);
+    const stream = temp.file('grew.backup');
+    const from = await FileDevice.open(small);
+    const to = await FileDevice.open(large);
+    await createBackup(from, to, { output: stream, objectSize: MiB });
+    await from.close();
+    await to.close();
+
+    const output = temp.file('grew-restored.raw');
+    await expect(
+      restoreBackup(stream, { type: 'raw', base: small, output }, { objectSize: MiB }),
+    ).rejects.toMatchObject({ code: 'TOO_LARGE' });
+    await expect(stat(output)).rejects.toMatchObject({ code: 'ENOENT' });
+    await truncate(small, grown.byteLength);
+    await restoreBackup(stream, { type: 'raw', base: small, output }, { objectSize: MiB });
+    expect((await readFile(output)).equals(grown)).toBe(true);
   });
 });

@@ -80,7 +80,7 @@ export class RecordValidator {
     if (imageSize !== undefined && end > imageSize) {
       throw fail(
         'TOO_LARGE',
-        `the record ends at byte ${end} of the disk, past its ${imageSize} bytes: the stream is for a larger disk (or another object size)`,
+        `the record ends at byte ${end} of the disk, past its ${imageSize} bytes: the stream is for a larger disk (or another object size); if the disk grew after the base was taken, grow the base with zeros to the stream's minimum image size (inspect reports it) first`,
       );
     }
     if (record.idx !== this.#previousIdx) this.#objects++;
