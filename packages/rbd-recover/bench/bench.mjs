@@ -18,7 +18,7 @@
 // - database-100k: `rbd-recover database` over one local OSD of 100,000 object files
 //   (--quick: 20,000) in split DIR_ directories, against a bare
 //   `find current -type f -printf '%s %p\n'` (target ratio ≤ 3).
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -136,6 +136,7 @@ async function manyFiles(count) {
 }
 
 let sshd;
+let sshdDirectory;
 const scratch = await cachedFixture(packageRoot, 'bench-scratch', 'scratch v1', async () => {});
 
 await runCases([
@@ -144,7 +145,10 @@ await runCases([
     prepare: async ({ quick }) => {
       const count = quick ? 128 : 1024;
       const cluster = await imageCluster(count);
-      sshd = await startSshd({ directory: join(scratch, `sshd-${process.pid}`) });
+      // A directory of this run's own: startSshd wants it empty (ssh-keygen waits at an
+      // "Overwrite?" prompt when a reused pid finds an earlier run's keys).
+      sshdDirectory = join(scratch, `sshd-${process.pid}-${Date.now()}`);
+      sshd = await startSshd({ directory: sshdDirectory });
       const host = `${sshd.username}@127.0.0.1:${sshd.port}`;
       const osds = Array.from({ length: OSDS }, (_, osd) => ({
         host,
@@ -271,3 +275,4 @@ await runCases([
   },
 ]);
 await sshd?.stop();
+if (sshdDirectory) rmSync(sshdDirectory, { recursive: true, force: true });
