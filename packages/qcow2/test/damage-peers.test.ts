@@ -11,8 +11,16 @@ import {
   runPeerOk,
 } from '@x/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CheckReport, checkImage, convertToQcow2, convertToRaw } from '../src/index.js';
+import {
+  type CheckReport,
+  checkImage,
+  convertToQcow2,
+  convertToRaw,
+  createSnapshot,
+  listSnapshots,
+} from '../src/index.js';
 import { l2EntryOffset, layout, OFFSET_MASK } from './support/corrupt.js';
+import { SNAPSHOT_TABLE_RECIPES } from './support/damage-recipes.js';
 import { qemuCheck } from './support/qemu-check.js';
 import { qemuImage } from './support/qemu-fixtures.js';
 import { ourVerdictClass, qemuVerdictClass } from './support/verdict-class.js';
@@ -149,6 +157,38 @@ describe('reading does not validate what reading does not need', () => {
     const out = temp.file(`ours-${++counter}.raw`);
     await convertToRaw(path, out);
     expect(await filesEqual(out, await qemuConvert(path))).toBe(true);
+    await expectSameVerdictClass(path);
+  });
+});
+
+describe('a snapshot table cut by the end of the file: read as QEMU reads it', () => {
+  const CUT = [
+    'snapshot table offset past the end of the file',
+    'nb_snapshots one more than the table holds',
+    'snapshot table truncated by the end of the file',
+    "snapshot table cut inside an entry's L1 offset",
+  ];
+  it.each(
+    SNAPSHOT_TABLE_RECIPES.filter((recipe) => CUT.includes(recipe.name)).map(
+      (recipe) => [recipe.name, recipe] as const,
+    ),
+  )("%s: converted to qemu-img's bytes; a writer refuses it", async (_name, recipe) => {
+    const base = await qemuImage('verdicts-snapshots', {
+      size: '64M',
+      commands: ['write -P 0xaa 0 1M'],
+      snapshots: ['s1', 's2'],
+    });
+    const path = await damaged(base, recipe.poke);
+    const out = temp.file(`ours-${++counter}.raw`);
+    await convertToRaw(path, out);
+    expect(await filesEqual(out, await qemuConvert(path))).toBe(true);
+    // The missing bytes read as zeros: entries wholly past the end have no id, as qemu-img lists them.
+    const listed = (await runPeerOk('qemu-img', ['snapshot', '-l', path])).stdout;
+    const ids = (await listSnapshots(path)).map((snapshot) => snapshot.id);
+    expect(ids.filter((id) => id !== '')).toEqual(
+      ['1', '2'].filter((id) => new RegExp(`^${id} `, 'm').test(listed)),
+    );
+    await expect(createSnapshot(path, 's3')).rejects.toMatchObject({ code: 'CORRUPT' });
     await expectSameVerdictClass(path);
   });
 });

@@ -4,7 +4,7 @@ import {
   QCOW_MAX_SNAPSHOT_EXTRA_DATA,
   QCOW_MAX_SNAPSHOTS_SIZE,
 } from '../format/constants.js';
-import { snapshotEntryHeader } from '../format/snapshot-table.js';
+import { snapshotEntryHeader, snapshotString } from '../format/snapshot-table.js';
 import { clampOffset, type HeaderFacts } from './header-facts.js';
 import type { CheckFinding, FindingCollector } from './report.js';
 
@@ -101,8 +101,8 @@ export async function readSnapshotTableForCheck(
     // Only the first 16 bytes of extra data are used; an oversized one is reported below.
     const extra = await read(variableAt, Math.min(fixed.extraDataSize, 16));
     const idAt = variableAt + fixed.extraDataSize;
-    const id = (await read(idAt, fixed.idStrSize)).toString('utf8');
-    const name = (await read(idAt + fixed.idStrSize, fixed.nameSize)).toString('utf8');
+    const id = snapshotString(await read(idAt, fixed.idStrSize));
+    const name = snapshotString(await read(idAt + fixed.idStrSize, fixed.nameSize));
     const info: SnapshotInfo = {
       index,
       entryOffset: at,

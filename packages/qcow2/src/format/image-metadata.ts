@@ -348,7 +348,9 @@ export async function readQcow2Metadata(
   let snapshots: Snapshot[] = [];
   if (header.nbSnapshots > 0) {
     try {
-      snapshots = await readSnapshotTable(file, snapshotsOffset, header.nbSnapshots, geometry);
+      snapshots = await readSnapshotTable(file, snapshotsOffset, header.nbSnapshots, geometry, {
+        zerosPastEnd: !options.writable,
+      });
     } catch (error) {
       if (!(error instanceof Qcow2Error) || !options.lenient) throw error;
       problems.push(error);
@@ -408,12 +410,19 @@ function checkTablePlacement(
   }
 }
 
-/** Reads the snapshot table incrementally, never more than QEMU's 64 MiB limit. */
+/**
+ * Reads the snapshot table incrementally, never more than QEMU's 64 MiB limit.
+ * With `zerosPastEnd` (read-only opens) the part of the table past the end of
+ * the file reads as zeros, as QEMU reads it when it opens the image (it opens,
+ * lists and converts such an image); a writer refuses it instead, rather than
+ * write back a table that was only half there.
+ */
 async function readSnapshotTable(
   file: BlockDevice,
   offset: number,
   count: number,
   geometry: Qcow2Geometry,
+  options: { zerosPastEnd: boolean },
 ): Promise<Snapshot[]> {
   const where = { path: file.name, offset, structure: 'snapshot table' };
   if (!geometry.isClusterAligned(offset) || offset === 0) {
@@ -423,14 +432,18 @@ async function readSnapshotTable(
       where,
     );
   }
-  if (offset >= file.size) {
+  if (offset >= file.size && !options.zerosPastEnd) {
     throw new Qcow2Error('CORRUPT', 'snapshot table lies beyond the end of the file', where);
   }
-  const available = Math.min(file.size - offset, QCOW_MAX_SNAPSHOTS_SIZE);
+  const available = options.zerosPastEnd
+    ? QCOW_MAX_SNAPSHOTS_SIZE
+    : Math.min(file.size - offset, QCOW_MAX_SNAPSHOTS_SIZE);
   // Each entry is at least 40 bytes; read what the count could need, capped by the file and QEMU's limit.
   let length = Math.min(available, Math.max(4096, count * 128));
   for (;;) {
-    const table = await file.read(offset, length);
+    const table = Buffer.alloc(length);
+    const inFile = Math.max(0, Math.min(length, file.size - offset));
+    if (inFile > 0) await file.read(offset, table.subarray(0, inFile));
     try {
       return parseSnapshotTable(table, count, offset, file.name);
     } catch (error) {

@@ -89,8 +89,8 @@ export function parseSnapshotTable(
       entrySize: Math.ceil((end - at) / 8) * 8,
       l1TableOffset: toSafeNumber(entry.l1TableOffset, 'snapshot L1 table offset', where),
       l1Size: entry.l1Size,
-      id: Buffer.from(table.subarray(idStart, nameStart)).toString('utf8'),
-      name: Buffer.from(table.subarray(nameStart, end)).toString('utf8'),
+      id: snapshotString(table.subarray(idStart, nameStart)),
+      name: snapshotString(table.subarray(nameStart, end)),
       dateSec: entry.dateSec,
       dateNsec: entry.dateNsec,
       vmClockNsec: entry.vmClockNsec,
@@ -102,6 +102,15 @@ export function parseSnapshotTable(
     at = Math.ceil(end / 8) * 8;
   }
   return snapshots;
+}
+
+/**
+ * An id or name as QEMU reads it: a C string, so it ends at the first NUL byte
+ * (bytes read as zeros past the end of a cut table give an empty id, as in qemu-img).
+ */
+export function snapshotString(bytes: Uint8Array): string {
+  const nul = bytes.indexOf(0);
+  return Buffer.from(nul === -1 ? bytes : bytes.subarray(0, nul)).toString('utf8');
 }
 
 function decodeExtraData(extra: Uint8Array): {
