@@ -138,6 +138,9 @@ const program = new Command('x-e2image')
   });
 
 await program.parseAsync(process.argv).catch(async (error: unknown) => {
+  // --help and --version: done. Exit now, before a reader that went away (`--help | head`)
+  // turns the help text's EPIPE into an unhandled 'error' event while blockio loads.
+  if ((error as { exitCode?: unknown }).exitCode === 0) process.exit(0);
   const { exitOnParserError } = await import('@x/blockio/cli');
   exitOnParserError('x-e2image', error);
 });

@@ -62,6 +62,9 @@ program.addHelpText(
 
 const argv = qemuImgHabits(process.argv);
 await program.parseAsync(argv).catch(async (error: unknown) => {
+  // --help and --version: done. Exit now, before a reader that went away (`--help | head`)
+  // turns the help text's EPIPE into an unhandled 'error' event while blockio loads.
+  if ((error as { exitCode?: unknown }).exitCode === 0) process.exit(0);
   const { exitOnParserError } = await import('@x/blockio/cli');
   exitOnParserError('qcow2', error, argv);
 });

@@ -32,6 +32,9 @@ found), 2 usage error, 130/143 interrupted. See the README for every option.`,
 for (const register of [registerRestore, registerVerifyMedia, registerMedia]) register(program);
 
 await program.parseAsync(process.argv).catch(async (error: unknown) => {
+  // --help and --version: done. Exit now, before a reader that went away (`--help | head`)
+  // turns the help text's EPIPE into an unhandled 'error' event while blockio loads.
+  if ((error as { exitCode?: unknown }).exitCode === 0) process.exit(0);
   const { exitOnParserError } = await import('@x/blockio/cli');
   exitOnParserError('tape-restore', error);
 });
