@@ -300,6 +300,10 @@ describe('convertToQcow2 -c with compression_type=zstd writes the bytes qemu-img
   it('a zstd failure is a typed COMPRESS_FAILED', () => {
     const outcome = zstdCompressWith({ compress: () => undefined }, new Uint8Array(4096));
     expect(outcome).toEqual({ status: -1, compressed: undefined });
+    const heapFull = () => {
+      throw new Error('libzstd could not allocate 65536 bytes');
+    };
+    expect(zstdCompressWith({ compress: heapFull }, new Uint8Array(4096))).toEqual(outcome);
     expect(() => zstdCompressedOrThrow(outcome)).toThrow(
       expect.objectContaining({ code: 'COMPRESS_FAILED', structure: 'compressed cluster' }),
     );

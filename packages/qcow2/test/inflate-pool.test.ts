@@ -273,6 +273,8 @@ describe('InflatePool', () => {
     return backends;
   }
 
+  const out0 = () => Buffer.alloc(clusterSize);
+
   it('each zstd backend decodes frames with and without a declared size, and refuses bad ones', async () => {
     const frames = await compressed('zstd');
     for (const [name, tools] of await zstdBackends()) {
@@ -296,6 +298,19 @@ describe('InflatePool', () => {
       const short = (frames[0] as Buffer).subarray(0, (frames[0] as Buffer).byteLength - 4);
       expect(decodeClusterInto(tools, 'zstd', short, clusterSize, out, 0)).toMatch(/truncated/);
     }
+    // A WebAssembly heap that cannot grow is a failure detail, not an exception.
+    const [, wasm] = (await zstdBackends())[0] as [string, DecodeTools];
+    const heapFull = {
+      ...wasm,
+      wasmZstd: {
+        decompressInto: () => {
+          throw new Error('libzstd could not allocate 65536 bytes');
+        },
+      },
+    };
+    expect(decodeClusterInto(heapFull, 'zstd', frames[0] as Buffer, clusterSize, out0(), 0)).toBe(
+      'libzstd could not allocate 65536 bytes',
+    );
   });
 
   it('the decoder refuses output larger than one cluster', async () => {

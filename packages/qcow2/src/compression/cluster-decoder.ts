@@ -86,7 +86,12 @@ export function decodeClusterInto(
   } else {
     // Straight into the cluster, bounded by its size; libzstd's wrapper reports
     // every failure alike.
-    produced = (tools.wasmZstd as Pick<WasmZstd, 'decompressInto'>).decompressInto(exact, target);
+    try {
+      produced = (tools.wasmZstd as Pick<WasmZstd, 'decompressInto'>).decompressInto(exact, target);
+    } catch (error) {
+      // The WebAssembly heap could not grow: report it, not a stack trace.
+      return (error as Error).message;
+    }
     if (produced < 0) {
       return 'libzstd refused the frame (corrupt, or more than one cluster of output)';
     }

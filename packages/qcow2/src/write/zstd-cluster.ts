@@ -19,8 +19,14 @@ export function zstdCompressWith(
   zstd: Pick<WasmZstd, 'compress'>,
   cluster: Uint8Array,
 ): DeflateOutcome {
-  // ZSTD_CLEVEL_DEFAULT: QEMU never sets a level.
-  const frame = zstd.compress(cluster, 3);
+  let frame: Uint8Array | undefined;
+  try {
+    // ZSTD_CLEVEL_DEFAULT: QEMU never sets a level.
+    frame = zstd.compress(cluster, 3);
+  } catch {
+    // The WebAssembly heap could not grow: a failure like libzstd's own.
+    frame = undefined;
+  }
   if (frame === undefined) return { status: -1, compressed: undefined };
   return { status: 0, compressed: frame.byteLength < cluster.byteLength ? frame : undefined };
 }
