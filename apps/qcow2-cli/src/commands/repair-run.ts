@@ -59,6 +59,7 @@ export async function runRepair(
   if (result.flagsCleared.length) done.push(`clear the ${result.flagsCleared.join(' and ')} bit`);
   print(done.length ? `${verb}: ${done.join('; ')}.` : `${verb}: no changes.`);
   for (const reason of result.refused) print(`Not repaired: ${reason}`);
+  for (const note of result.notes) print(`Note: ${note}`);
   print(
     `${result.dryRun ? 'Would write' : 'Wrote'} ${result.writes} ranges (${result.bytesWritten} bytes).`,
   );

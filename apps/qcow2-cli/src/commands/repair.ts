@@ -8,10 +8,12 @@ or the table is damaged). Every metadata byte it overwrites is saved first to
 <image>.qcow2-undo; "qcow2 undo <image>" puts them back. Never run it on an
 image a VM is using.
 
-It refuses to: raise the refcount of a cluster where guest data aliases
-metadata (qemu-img does, which hides the damage); free "leaked" clusters while
-a snapshot or an L1/L2 entry it cannot read may own them; write into a
-misplaced table.
+It never leaves qemu-img check more errors than it found. It refuses to:
+raise the refcount of a cluster where guest data aliases metadata (qemu-img
+does, which hides the damage); free "leaked" clusters while a damaged table
+(snapshot entry, L1/L2 entry, bitmap directory) may own them; write into a
+misplaced table. A rebuilt refcount structure goes after every referenced
+cluster, even past the end of a truncated file.
 
 Exit codes: as qcow2 check, for the image after the repair (0 = clean now;
 in a dry run, for the image as it is); 8 if the repair could not run;

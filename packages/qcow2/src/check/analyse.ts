@@ -1,6 +1,8 @@
 import { type BlockDevice, type LongRunningOptions, ProgressTracker } from '@x/blockio';
+import { QCOW_MAX_L1_SIZE } from '../format/constants.js';
 import { entryOffset } from '../format/table-entries.js';
 import { findSnapshot } from '../snapshot/find-snapshot.js';
+import { ReferencesBeyondEnd } from './beyond-end.js';
 import { forEachBitmapRegion } from './bitmaps.js';
 import { clampOffset, type HeaderFacts, readHeaderFacts } from './header-facts.js';
 import { MetadataMap, OWNER_ACTIVE, OWNER_IMAGE } from './metadata-map.js';
@@ -35,6 +37,15 @@ export interface AnalyseOptions extends LongRunningOptions {
   onMismatch?: MismatchVisitor | undefined;
 }
 
+/** One L2 table shared by several entries of one L1 table. */
+export interface SharedL2Table {
+  /** OWNER_ACTIVE (-1) or the snapshot's index. */
+  owner: number;
+  /** The L1 entries pointing at it, in order. */
+  l1Indices: number[];
+  offset: number;
+}
+
 /** Everything check learns about an image; repair plans from it. */
 export interface ImageAnalysis {
   file: BlockDevice;
@@ -47,6 +58,14 @@ export interface ImageAnalysis {
   metadata: MetadataMap;
   /** Clusters where guest data overlaps metadata or structures overlap each other. */
   aliased: RefcountTally;
+  /**
+   * L2 tables that two or more entries of one L1 table point at (counted once
+   * per entry, as qemu-img does; not in `aliased`, since a repair can make the
+   * sharing consistent).
+   */
+  sharedL2Tables: SharedL2Table[];
+  /** Clusters referenced at or past the end of the file (not in `tally`). */
+  beyondEnd: ReferencesBeyondEnd;
   findings: FindingCollector;
   stats: ActiveStats;
   compare: CompareResult;
@@ -81,9 +100,10 @@ export async function analyseImage(
     options.signal,
   );
   const aliased = new RefcountTally({ saturating: true });
-  reportMetadataOverlaps(metadata, findings, facts, aliased);
+  const sharedL2Tables = reportMetadataOverlaps(metadata, findings, facts, aliased);
 
   const tally = new RefcountTally();
+  const beyondEnd = new ReferencesBeyondEnd();
   const activeData = new RefcountTally({ saturating: true });
   const copiedSet = new RefcountTally({ saturating: true });
   const copiedClear = new RefcountTally({ saturating: true });
@@ -112,6 +132,7 @@ export async function analyseImage(
     copiedSet,
     copiedClear,
     stored,
+    beyondEnd,
     findings,
     stats,
     countData: !facts.dataFile,
@@ -129,6 +150,16 @@ export async function analyseImage(
   for (const owner of owners.slice(1)) await walker.walkL1(owner);
   await walker.walkL1(owners[0] as WalkOwner);
   tablesProgress.finish();
+  // L1 tables the walk skipped because they start past the end (or run past it) are referenced all the same.
+  recordRegionPastEnd(beyondEnd, facts, facts.l1.offset, facts.l1.length);
+  for (const snapshot of snapshotTable.snapshots) {
+    if (!snapshot.l1Readable)
+      recordRegionPastEnd(beyondEnd, facts, snapshot.l1Offset, snapshot.l1Size * 8);
+  }
+  // A snapshot table cut off by the end of the file still owns at least its first entry's place.
+  if (facts.snapshotTable.count > 0 && snapshotTable.size === 0) {
+    recordRegionPastEnd(beyondEnd, facts, snapshotTable.offset, facts.snapshotTable.count * 40);
+  }
   walker.countRegion(snapshotTable.offset, snapshotTable.size, 'snapshot table', 'snapshot-table');
   if (!options.excludeRefcountStructures && facts.refcountTable.readable) {
     walker.countRegion(
@@ -185,10 +216,26 @@ export async function analyseImage(
     activeData,
     metadata,
     aliased,
+    sharedL2Tables,
+    beyondEnd,
     findings,
     stats,
     compare,
   };
+}
+
+function recordRegionPastEnd(
+  beyondEnd: ReferencesBeyondEnd,
+  facts: HeaderFacts,
+  offset: number,
+  length: number,
+): void {
+  // An absurd size is clamped to QEMU's own limit (the larger of the L1 and snapshot table limits).
+  length = Math.min(length, QCOW_MAX_L1_SIZE);
+  if (offset <= 0 || length <= 0 || offset + length <= facts.fileSize) return;
+  const first = Math.floor(Math.max(offset, facts.fileSize) / facts.clusterSize);
+  const last = Math.floor((offset + length - 1) / facts.clusterSize);
+  beyondEnd.add(first, last - first + 1);
 }
 
 async function collectMetadata(
@@ -261,8 +308,9 @@ function reportMetadataOverlaps(
   findings: FindingCollector,
   facts: HeaderFacts,
   aliased: RefcountTally,
-): void {
+): SharedL2Table[] {
   const clusterSize = facts.clusterSize;
+  const shared = new Map<string, SharedL2Table>();
   const describe = (kind: string, owner: number, index: number) =>
     kind.endsWith('L2 table')
       ? `${kind} of L1 entry ${index}${owner >= 0 ? ` (snapshot #${owner})` : ''}`
@@ -275,8 +323,18 @@ function reportMetadataOverlaps(
   metadata.forEachOverlap((a, b, sameOwner) => {
     const cluster = Math.max(a.cluster, b.cluster);
     const overlapEnd = Math.min(a.cluster + a.clusters, b.cluster + b.clusters);
-    aliased.addRange(cluster, overlapEnd - cluster);
     if (sameOwner) {
+      const key = `${a.owner}:${a.cluster}`;
+      const table = shared.get(key);
+      if (table === undefined) {
+        shared.set(key, {
+          owner: a.owner,
+          l1Indices: [a.index, b.index],
+          offset: a.cluster * clusterSize,
+        });
+      } else if (!table.l1Indices.includes(b.index)) {
+        table.l1Indices.push(b.index);
+      }
       findings.add({
         kind: a.owner === OWNER_ACTIVE ? 'reused-cluster' : 'overlap',
         message: `L1 entries ${a.index} and ${b.index} of the ${a.owner === OWNER_ACTIVE ? 'active' : `snapshot #${a.owner}`} L1 table point at the same L2 table`,
@@ -287,6 +345,7 @@ function reportMetadataOverlaps(
         hostOffset: cluster * clusterSize,
       });
     } else {
+      aliased.addRange(cluster, overlapEnd - cluster);
       findings.add({
         kind: 'overlap',
         message: `the ${describe(b.kind, b.owner, b.index)} overlaps the ${describe(a.kind, a.owner, a.index)} at host cluster ${cluster}`,
@@ -298,6 +357,7 @@ function reportMetadataOverlaps(
     }
     return --budget > 0;
   });
+  return [...shared.values()];
 }
 
 export { readClipped };

@@ -50,7 +50,6 @@ export async function readSnapshotTableForCheck(
 ): Promise<SnapshotTableFacts> {
   const { offset, count } = facts.snapshotTable;
   const table: SnapshotTableFacts = { offset, size: 0, snapshots: [], damaged: false };
-  if (count === 0) return table;
   const tableProblem = (message: string, extra: Partial<CheckFinding> = {}) => {
     table.damaged = true;
     findings.add({
@@ -61,6 +60,16 @@ export async function readSnapshotTableForCheck(
       ...extra,
     });
   };
+  if (count === 0) {
+    // QEMU validates the offset even with no snapshots, and refuses to open the image.
+    if (!facts.geometry.isClusterAligned(offset)) {
+      tableProblem(
+        `snapshot table offset 0x${offset.toString(16)} is not a multiple of the cluster size (QEMU: "snapshot table offset invalid"), though there are no snapshots`,
+        { structure: 'qcow2 header', entryOffset: 64, hostOffset: offset },
+      );
+    }
+    return table;
+  }
   if (offset === 0 || !facts.geometry.isClusterAligned(offset)) {
     tableProblem(
       `snapshot table offset 0x${offset.toString(16)} is not a non-zero multiple of the cluster size`,
@@ -182,7 +191,8 @@ function checkSnapshotL1(
     });
     info.l1Readable = false;
   }
-  if (info.l1Size > 0 && (info.l1Offset === 0 || !geometry.isClusterAligned(info.l1Offset))) {
+  // QEMU flags an unaligned offset whatever the size (a size of 0 may be the damage itself).
+  if (!geometry.isClusterAligned(info.l1Offset) || (info.l1Size > 0 && info.l1Offset === 0)) {
     problem(
       `l1_offset=0x${info.l1Offset.toString(16)}: L1 table is not cluster aligned; snapshot table entry corrupted`,
       { hostOffset: info.l1Offset },

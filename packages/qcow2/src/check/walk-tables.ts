@@ -1,5 +1,6 @@
 import { type BlockDevice, throwIfAborted } from '@x/blockio';
 import { decodeCompressedDescriptor, entryOffset } from '../format/table-entries.js';
+import type { ReferencesBeyondEnd } from './beyond-end.js';
 import { describeL2Entry, type L2EntryDescription } from './describe-entry.js';
 import type { HeaderFacts } from './header-facts.js';
 import type { MetadataMap } from './metadata-map.js';
@@ -75,6 +76,8 @@ export interface WalkEnvironment {
   copiedSet: RefcountTally;
   copiedClear: RefcountTally;
   stored: StoredRefcounts;
+  /** Clusters referenced at or past the end of the file (not counted; repair must not allocate there). */
+  beyondEnd?: ReferencesBeyondEnd | undefined;
   findings: FindingCollector;
   stats: ActiveStats;
   /** Count data clusters in refcounts (false with an external data file). */
@@ -170,6 +173,8 @@ export class TableWalker {
     if (length <= 0) return;
     const { env } = this;
     if (offset + length - this.#fileSize >= this.#clusterSize) {
+      const first = Math.floor(offset / this.#clusterSize);
+      env.beyondEnd?.add(first, Math.floor((offset + length - 1) / this.#clusterSize) - first + 1);
       env.findings.add({
         kind,
         message: `${structure} at 0x${offset.toString(16)} (${length} bytes) reaches past the end of the file by a cluster or more; not counted`,
@@ -232,6 +237,7 @@ export class TableWalker {
       return false;
     }
     if (l2Offset >= this.#fileSize) {
+      env.beyondEnd?.add(Math.floor(l2Offset / this.#clusterSize));
       this.#entryFinding(
         'l1-entry',
         `L2 table offset 0x${l2Offset.toString(16)} lies past the end of the file; L1 entry corrupted`,
@@ -493,6 +499,7 @@ export class TableWalker {
         0,
         Math.min(length, Math.ceil((this.#fileSize - hostStart) / clusterSize)),
       );
+      env.beyondEnd?.add(firstCluster + counted, length - counted + (unaligned ? 1 : 0));
       for (let k = counted; k < length; k++) {
         const offset = hostStart + k * clusterSize;
         this.#entryFinding(
@@ -560,6 +567,8 @@ export class TableWalker {
       return;
     }
     if (start + length - this.#fileSize >= this.#clusterSize) {
+      const first = Math.floor(start / this.#clusterSize);
+      env.beyondEnd?.add(first, Math.floor((start + length - 1) / this.#clusterSize) - first + 1);
       this.#entryFinding(
         'l2-entry',
         `compressed data at 0x${descriptor.offset.toString(16)} (${length} bytes) reaches past the end of the file`,

@@ -4,6 +4,7 @@ import type { StoredRefcounts } from '../check/stored-refcounts.js';
 import { forEachTable } from '../check/table-iterator.js';
 import type { WalkOwner } from '../check/walk-tables.js';
 import { entryOffset } from '../format/table-entries.js';
+import { isUntouchableTable } from './copied-locks.js';
 import type { MetadataWriter } from './metadata-writer.js';
 
 const HI_COPIED = 0x80000000;
@@ -35,9 +36,10 @@ export async function fixCopiedFlags(
   const { clusterSize, l2Entries, l2EntrySize } = facts.geometry;
   // Never write into a table that is misplaced or shares its cluster with other metadata.
   const untouchable = (offset: number) =>
-    offset % clusterSize !== 0 ||
-    (options.protectedClusters?.get(Math.floor(offset / clusterSize)) ?? 0) > 0;
+    isUntouchableTable(offset, clusterSize, options.protectedClusters);
   let fixed = 0;
+  // An L2 table shared by two L1 entries is fixed once (the second visit would read it unchanged).
+  const visited = new Set<number>();
   await forEachTable(
     writer.image,
     facts,
@@ -59,7 +61,8 @@ export async function fixCopiedFlags(
         );
       },
       l2: async ({ table, l1Index, l2Offset }) => {
-        if (untouchable(l2Offset)) return;
+        if (untouchable(l2Offset) || visited.has(l2Offset)) return;
+        visited.add(l2Offset);
         let low = -1;
         let high = -1;
         for (let i = 0; i < l2Entries; i++) {

@@ -3,6 +3,7 @@ import type { ImageAnalysis } from '../check/analyse.js';
 import { DENSE_SEGMENT, type RefcountTally } from '../check/refcount-tally.js';
 import { REFBLOCK_ABSENT, REFBLOCK_INVALID } from '../check/stored-refcounts.js';
 import { maxRefcount, readRefcount, writeRefcount } from '../format/table-entries.js';
+import type { CopiedLocks } from './copied-locks.js';
 import type { MetadataWriter } from './metadata-writer.js';
 
 export interface RefcountFixPolicy {
@@ -12,6 +13,8 @@ export interface RefcountFixPolicy {
   fixErrors: boolean;
   /** Clusters whose refcounts must not be touched (guest data aliasing metadata, overlapping metadata). */
   protectedClusters: RefcountTally;
+  /** COPIED flags repair cannot fix: a change that would add errors through them is left alone. */
+  copiedLocks?: CopiedLocks | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -20,6 +23,10 @@ export interface RefcountFixResult {
   errorsFixed: number;
   /** Mismatches left alone because the cluster is protected. */
   protectedSkipped: number;
+  /** Mismatches left alone because fixing them would add COPIED errors repair cannot fix. */
+  copiedLockedSkipped: number;
+  /** Leaks among the mismatches left alone (protected or COPIED-locked). */
+  leaksLeft: number;
   /** Referenced clusters with no valid refcount block: only a rebuild can give them a refcount. */
   uncovered: number;
 }
@@ -47,6 +54,8 @@ export async function fixRefcounts(
     leaksFixed: 0,
     errorsFixed: 0,
     protectedSkipped: 0,
+    copiedLockedSkipped: 0,
+    leaksLeft: 0,
     uncovered: 0,
   };
   const block = Buffer.alloc(clusterSize);
@@ -79,6 +88,14 @@ export async function fixRefcounts(
         if (leak ? !policy.fixLeaks : !policy.fixErrors) continue;
         if (policy.protectedClusters.get(start + k) > 0) {
           result.protectedSkipped++;
+          if (leak) result.leaksLeft++;
+          continue;
+        }
+        // A raise takes one refcount error away; a leak fix none: neither may add more than that.
+        const added = policy.copiedLocks?.delta(start + k, current, counted) ?? 0;
+        if (added > (leak ? 0 : 1)) {
+          result.copiedLockedSkipped++;
+          if (leak) result.leaksLeft++;
           continue;
         }
         writeRefcount(block, entry + k, order, counted);

@@ -11,11 +11,17 @@ import { requireQcow2Magic } from '../edit/require-qcow2.js';
 import { QCOW2_INCOMPAT_CORRUPT, QCOW2_INCOMPAT_DIRTY } from '../format/constants.js';
 import { maxRefcount } from '../format/table-entries.js';
 import { UndoLogWriter, undoLogPath } from '../undo/undo-log.js';
+import { CopiedLocks } from './copied-locks.js';
 import { fixCopiedFlags, type RefcountLookup, storedLookup } from './fix-copied.js';
 import { fixRefcounts } from './fix-refcounts.js';
 import { updateIncompatibleFeatures } from './header-flags.js';
+import { leaksUnsafeReason } from './leak-safety.js';
 import { MetadataWriter, type PlannedWrite } from './metadata-writer.js';
-import { type RefcountStructurePlan, writeRefcountStructure } from './rebuild-structure.js';
+import {
+  placeRefcountStructure,
+  type RefcountStructurePlan,
+  writeRefcountStructure,
+} from './rebuild-structure.js';
 
 export interface RepairOptions extends LongRunningOptions {
   /** Free leaked clusters. */
@@ -39,12 +45,19 @@ export interface RepairResult {
   /** The check after repairing (not in a dry run). */
   after: CheckReport | undefined;
   leaksFixed: number;
+  /**
+   * Leaked clusters deliberately left allocated (refcount above the references)
+   * because a damaged table may still own them; `refused` says which.
+   */
+  leaksKept: number;
   refcountsFixed: number;
   copiedFixed: number;
   rebuilt: RefcountStructurePlan | undefined;
   flagsCleared: Array<'corrupt' | 'dirty'>;
   /** What was deliberately not repaired, and why. */
   refused: string[];
+  /** What the repair did that the user should know about (beyond the counts). */
+  notes: string[];
   writes: number;
   bytesWritten: number;
   /** The writes (first 1000), with what each fixes. */
@@ -55,7 +68,6 @@ export interface RepairResult {
   exitCode: number;
 }
 
-const TABLE_DAMAGE: FindingKind[] = ['l1-entry', 'l1-table', 'l2-entry', 'read-error'];
 const CORRUPTION_LEFT: FindingKind[] = [
   'refcount-error',
   'refcount-overflow',
@@ -130,6 +142,10 @@ export async function repairImage(
       }
     } catch (error) {
       await writer.log?.abandon();
+      // A rebuild grows the file before its first logged write: put the size back if that is all it did.
+      if (writer.log === undefined && !dryRun && file.size !== originalSize) {
+        await file.truncate(originalSize).catch(() => {});
+      }
       throw error;
     }
     result.writes = writer.writes;
@@ -163,11 +179,13 @@ export function emptyRepairResult(
     before,
     after: undefined,
     leaksFixed: 0,
+    leaksKept: 0,
     refcountsFixed: 0,
     copiedFixed: 0,
     rebuilt: undefined,
     flagsCleared: [],
     refused: [],
+    notes: [],
     writes: 0,
     bytesWritten: 0,
     planned: [],
@@ -194,15 +212,8 @@ export async function repairAnalysed(
   const { before, refused, dryRun } = result;
   const path = result.image;
   // Leaks may belong to what the walk could not see: keep them until that is fixed.
-  const damagedSnapshots =
-    analysis.snapshotTable.damaged || analysis.snapshotTable.snapshots.some((s) => !s.l1Readable);
-  const damagedTables = TABLE_DAMAGE.some((kind) => findings.count(kind) > 0);
-  const leaksUnsafe = damagedSnapshots || damagedTables;
-  if (wantLeaks && leaksUnsafe && before.leaks > 0) {
-    refused.push(
-      `${before.leaks} leaked clusters were not freed: ${damagedSnapshots ? 'the snapshot table is damaged' : 'some L1/L2 entries are invalid'}, so they may still belong to data the check could not reach; fix that first (see qcow2 check --mode error)`,
-    );
-  }
+  const unsafeReason = leaksUnsafeReason(analysis);
+  const leaksUnsafe = unsafeReason !== undefined;
   const rebuildNeeded =
     analysis.compare.uncovered > 0 ||
     findings.count('refcount-table') > 0 ||
@@ -214,28 +225,59 @@ export async function repairAnalysed(
       analysis,
       writer,
       leaksUnsafe || !wantLeaks,
+      leaksUnsafe,
+      result.notes,
       options.signal,
     );
   } else if (wantLeaks || wantErrors) {
+    const copiedLocks = await CopiedLocks.collect(
+      file,
+      analysis.facts,
+      analysis.owners.find((owner) => owner.active),
+      analysis.aliased,
+      options.signal,
+    );
     const fix = await fixRefcounts(analysis, writer, {
       fixLeaks: wantLeaks && !leaksUnsafe,
       fixErrors: wantErrors,
       protectedClusters: analysis.aliased,
+      copiedLocks,
       signal: options.signal,
     });
     result.leaksFixed = fix.leaksFixed;
     result.refcountsFixed = fix.errorsFixed;
-    if (fix.protectedSkipped > 0) {
+    result.leaksKept = wantLeaks && leaksUnsafe ? before.leaks : fix.leaksLeft;
+    if (fix.copiedLockedSkipped > 0) {
       refused.push(
-        `${fix.protectedSkipped} refcounts were left alone where guest data and metadata share clusters: raising them (as qemu-img does) would hide the aliasing; repoint the L2 entries named by qcow2 check --mode error`,
+        `${fix.copiedLockedSkipped} refcounts were left alone: changing them would make COPIED flags wrong in L2 tables that share their cluster with other metadata or guest data (which repair never writes into), adding errors; fix those tables first (qcow2 check --mode error names them)`,
       );
     }
+    if (fix.protectedSkipped > 0) {
+      refused.push(
+        `${fix.protectedSkipped} refcounts were left alone where guest data and metadata share clusters (or two metadata structures do): raising them (as qemu-img does) would hide the aliasing; repoint the L2 entries named by qcow2 check --mode error`,
+      );
+    }
+  }
+  if (result.rebuilt !== undefined) {
+    result.leaksKept = result.rebuilt.keptClusters;
+    if (result.rebuilt.lockedClusters > 0) {
+      refused.push(
+        `${result.rebuilt.lockedClusters} clusters kept their stored refcounts: the counted ones would make COPIED flags wrong in L2 tables that share their cluster with other metadata or guest data (which repair never writes into), adding errors; fix those tables first (qcow2 check --mode error names them)`,
+      );
+    }
+  }
+  if (wantLeaks && leaksUnsafe && result.leaksKept > 0) {
+    refused.push(
+      `${result.leaksKept} leaked clusters were kept, not freed: ${unsafeReason}; they may still belong to data the check could not reach. Fix that first (qcow2 check --mode error names it), then run qcow2 repair --leaks`,
+    );
   }
   if (analysis.aliased.end > 0 && wantErrors && result.rebuilt !== undefined) {
     refused.push(
       'guest data aliases metadata: the rebuilt refcounts count both uses; repoint the L2 entries named by qcow2 check --mode error',
     );
   }
+
+  if (wantErrors) noteSharedTables(analysis, result.notes);
 
   if (wantCopied) {
     const { facts, lookup } = await copiedContext(
@@ -317,10 +359,36 @@ async function rebuild(
   analysis: ImageAnalysis,
   writer: MetadataWriter,
   keepUnreferenced: boolean,
+  unknownAllocated: boolean,
+  notes: string[],
   signal: AbortSignal | undefined,
 ): Promise<RefcountStructurePlan> {
-  // Count again without the old refcount structures: they become free space.
-  const fresh = await analyseImage(file, { excludeRefcountStructures: true, signal });
+  const { facts: before } = analysis;
+  let plan = placeRefcountStructure(
+    before,
+    Math.max(before.fileClusters, analysis.tally.end),
+    analysis.beyondEnd,
+  );
+  noteReferencesBeyondEnd(analysis, plan, notes);
+  let fresh: ImageAnalysis | undefined;
+  for (let attempt = 0; ; attempt++) {
+    // Grow the file first, so references that now fall inside it are counted like any other.
+    if (!writer.dryRun && file.size < plan.fileSize) await file.truncate(plan.fileSize);
+    // Count again without the old refcount structures: they become free space.
+    fresh = await analyseImage(file, { excludeRefcountStructures: true, signal });
+    // Growing the file can make a structure readable that was not (a snapshot table cut off by
+    // a truncation): if what it references reaches the new structure, place it again, further.
+    const span = plan.blocks + plan.refcountTableClusters;
+    const clear =
+      !fresh.tally.anyInRange(plan.blocksCluster, span) &&
+      fresh.beyondEnd.firstOverlapEnd(plan.blocksCluster, plan.blocksCluster + span) === undefined;
+    if (clear || attempt === 3) break;
+    plan = placeRefcountStructure(
+      fresh.facts,
+      Math.max(plan.blocksCluster + span, fresh.tally.end),
+      fresh.beyondEnd,
+    );
+  }
   const oldStructures = new RefcountTally({ saturating: true });
   const { facts, stored } = analysis;
   if (facts.refcountTable.readable) {
@@ -331,10 +399,73 @@ async function rebuild(
     const offset = stored.blockOffset(index);
     if (offset > 0) oldStructures.add(Math.floor(offset / facts.clusterSize));
   }
+  const locks = await CopiedLocks.collect(
+    file,
+    fresh.facts,
+    fresh.owners.find((owner) => owner.active),
+    analysis.aliased,
+    signal,
+  );
   return writeRefcountStructure(file, fresh.facts, fresh.tally, writer, {
-    keepUnreferenced: keepUnreferenced ? { stored, oldStructures } : undefined,
+    plan,
+    copiedLocks: locks.size > 0 ? { locks, stored } : undefined,
+    keepUnreferenced: keepUnreferenced
+      ? { stored, oldStructures, oldFileClusters: facts.fileClusters, unknownAllocated }
+      : undefined,
     signal,
   });
+}
+
+/**
+ * Names the L2 tables that two L1 entries share. Repair treats such a table as
+ * a whole, as qemu-img check -r all leaves it: the table and its clusters get
+ * one reference per entry and COPIED is cleared, so a guest write to either
+ * range copies instead of changing both. Which range shows the right data is
+ * for the user to judge, so the sharing stays reported.
+ */
+function noteSharedTables(analysis: ImageAnalysis, notes: string[]): void {
+  for (const table of analysis.sharedL2Tables.slice(0, 20)) {
+    const whose = table.owner < 0 ? 'active' : `snapshot #${table.owner}'s`;
+    const entries = table.l1Indices.join(' and ');
+    notes.push(
+      `${whose} L1 entries ${entries} share the L2 table at 0x${table.offset.toString(16)}: it and the clusters it maps are counted once per entry${table.owner < 0 ? ' and their COPIED flags cleared' : ''} (as qemu-img check -r all leaves them), so a write to one guest range no longer changes the other; one of those ranges probably shows the other's data (its own L2 table was lost)`,
+    );
+  }
+  if (analysis.sharedL2Tables.length > 20) {
+    notes.push(
+      `${analysis.sharedL2Tables.length - 20} more shared L2 tables (qcow2 check --mode error lists them)`,
+    );
+  }
+}
+
+/** Says what became of the references past the end of the file once the new structure is placed. */
+function noteReferencesBeyondEnd(
+  analysis: ImageAnalysis,
+  plan: RefcountStructurePlan,
+  notes: string[],
+): void {
+  const ranges = analysis.beyondEnd.ranges();
+  if (ranges.length === 0) return;
+  const clusterSize = analysis.facts.clusterSize;
+  let inside = 0;
+  let outside = 0;
+  for (let i = 0; i < ranges.length; i += 2) {
+    const start = ranges[i] as number;
+    const end = ranges[i + 1] as number;
+    inside += Math.max(0, Math.min(end, plan.blocksCluster) - start);
+    outside += Math.max(0, end - Math.max(start, plan.blocksCluster));
+  }
+  const at = `0x${(plan.blocksCluster * clusterSize).toString(16)}`;
+  if (inside > 0) {
+    notes.push(
+      `${inside} clusters that tables reference past the end of the file (a truncated file?) now lie inside it, before the new refcount structure at ${at}: they read as zeros, as QEMU read them before; what they held was lost before this repair (the check before it lists the entries)`,
+    );
+  }
+  if (outside > 0) {
+    notes.push(
+      `${outside} clusters referenced far past the end of the file stay there (the new refcount structure at ${at} is placed clear of them); those entries are still reported`,
+    );
+  }
 }
 
 /** Whether a refcount table or block shares clusters with other metadata or data. */
