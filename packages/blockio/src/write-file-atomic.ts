@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { BlockIoError, fromSystemError } from './errors.js';
@@ -62,10 +61,15 @@ export async function writeFileAtomic(
 
 /**
  * `.<name>.<random>.partial` in the same directory: rename needs the same filesystem,
- * and the leading dot keeps it out of listings of a store's files.
+ * and the leading dot keeps it out of listings of a store's files. node:crypto is loaded
+ * on first use, not imported: importing it costs every CLI some 20 built-in modules at
+ * start-up.
  */
 function temporaryPath(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.partial`);
+  return join(
+    dirname(path),
+    `.${basename(path)}.${process.getBuiltinModule('node:crypto').randomBytes(6).toString('hex')}.partial`,
+  );
 }
 
 async function writeTemporary(

@@ -1,17 +1,10 @@
-import zlib from 'node:zlib';
 import { type CompressionType, decodeClusterInto } from './cluster-decoder.js';
 import { type DecompressWhere, decompressFailure } from './decompress-failure.js';
 import { inlineDecodeTools } from './inflate-pool.js';
+import { nodeZlib } from './node-zlib.js';
 
 export type { CompressionType } from './cluster-decoder.js';
 export type { DecompressWhere } from './decompress-failure.js';
-
-const inflateOptions = {
-  // QEMU's compressed data is raw deflate, padded to whole sectors and possibly
-  // followed by the next cluster's bytes: stop at the end of the stream, and
-  // report a stream that ends early as a short result instead of an exception.
-  finishFlush: zlib.constants.Z_SYNC_FLUSH,
-};
 
 /**
  * Inflates one compressed cluster (qcow2.rst "Compressed Clusters"). The output
@@ -33,8 +26,12 @@ export function decompressCluster(
 
 function inflateCluster(input: Buffer, clusterSize: number, where: DecompressWhere) {
   return new Promise<Buffer>((resolve, reject) => {
+    const zlib = nodeZlib();
     const options = {
-      ...inflateOptions,
+      // QEMU's compressed data is raw deflate, padded to whole sectors and possibly
+      // followed by the next cluster's bytes: stop at the end of the stream, and
+      // report a stream that ends early as a short result instead of an exception.
+      finishFlush: zlib.constants.Z_SYNC_FLUSH,
       maxOutputLength: clusterSize,
       // One output chunk larger than a cluster: the whole cluster inflates in a
       // single thread-pool job instead of one round trip per 16 KiB.

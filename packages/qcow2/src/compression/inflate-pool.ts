@@ -1,15 +1,10 @@
-import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
-import zlib from 'node:zlib';
+import type { Worker } from 'node:worker_threads';
 import { Qcow2Error } from '../errors.js';
 import { type CompressionType, type DecodeTools, decodeClusterInto } from './cluster-decoder.js';
 import { type DecompressWhere, decompressFailure } from './decompress-failure.js';
+import { nativeZstd, nodeZlib } from './node-zlib.js';
 import { bindZstdModule, loadWasmZstd, wasmZstdModulePath } from './wasm-zstd.js';
 import { parseZstdFrame } from './zstd-frame.js';
-
-/** node:zlib has zstd from Node 22.15 / 23.8; older versions use libzstd in WebAssembly. */
-const nativeZstd = (zlib as unknown as { zstdDecompressSync?: DecodeTools['zstdDecompressSync'] })
-  .zstdDecompressSync;
 
 /**
  * The worker: decodeClusterInto and parseZstdFrame from their source text (one
@@ -56,7 +51,7 @@ parentPort.on('message', async ({ id, type, clusterSize, input, spans, out }) =>
  * thread that reads and writes needs little CPU next to inflate), none on one core.
  */
 export function defaultInflateWorkers(): number {
-  const cores = availableParallelism();
+  const cores = process.getBuiltinModule('node:os').availableParallelism();
   return cores > 1 ? Math.min(cores, 4) : 0;
 }
 
@@ -240,8 +235,10 @@ export class InflatePool {
   #start(): PoolWorker[] {
     if (this.#workers) return this.#workers;
     const source = workerSource(
-      this.type === 'zstd' && !nativeZstd ? wasmZstdModulePath() : undefined,
+      this.type === 'zstd' && !nativeZstd() ? wasmZstdModulePath() : undefined,
     );
+    // Loaded here, not imported: see node-zlib.ts.
+    const { Worker } = process.getBuiltinModule('node:worker_threads');
     this.#workers = Array.from({ length: this.size }, () => {
       const worker = new Worker(source, { eval: true });
       liveWorkers++;
@@ -308,6 +305,7 @@ export class InflatePool {
     const bytes = Buffer.from(out);
     const clusterSize = this.clusterSize;
     const failures: Array<{ index: number; detail: string }> = [];
+    const zlib = nodeZlib();
     await Promise.all(
       wheres.map(
         (_, index) =>
@@ -391,10 +389,12 @@ export class InflatePool {
 
 /** The decoder's tools on this thread (WebAssembly loaded on first use, not at start-up). */
 export async function inlineDecodeTools(type: CompressionType): Promise<DecodeTools> {
+  const zlib = nodeZlib();
+  const zstd = nativeZstd();
   return {
     inflateRawSync: zlib.inflateRawSync,
-    zstdDecompressSync: nativeZstd,
-    wasmZstd: type === 'zstd' && !nativeZstd ? await loadWasmZstd() : undefined,
+    zstdDecompressSync: zstd,
+    wasmZstd: type === 'zstd' && !zstd ? await loadWasmZstd() : undefined,
     parseZstdFrame,
     syncFlush: zlib.constants.Z_SYNC_FLUSH,
   };

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { LongRunningOptions } from '@x/blockio';
 import type { BackingPolicy } from '@x/qcow2/read';
 import { VdiBackupError } from '../errors.js';
@@ -69,7 +68,7 @@ export async function prepareQcow2Target(target: Qcow2RestoreTarget): Promise<Pr
         const { applied } = await writeRecords(reader, options);
         return { ...applied, describe: { ...describe, result: 'active layer' } };
       }
-      const keepName = `vdi-backup-keep-${randomBytes(6).toString('hex')}`;
+      const keepName = `vdi-backup-keep-${process.getBuiltinModule('node:crypto').randomBytes(6).toString('hex')}`;
       const keep = await qcow2.createSnapshot(target.image, keepName);
       try {
         if (target.base !== undefined) await qcow2.applySnapshot(target.image, target.base);
