@@ -102,12 +102,15 @@ describe('QCOW2 snapshots as sources and targets', () => {
       const fixture = await qemuImage(name, RECIPES[name as keyof typeof RECIPES]);
       // The stream equals the one made from the two snapshots converted to raw by qemu-img.
       const sources = await openBackupSources({ source: fixture.image, from: 's1', to: 's2' });
+      // As the CLI does: read on the thread pool in the pieces the sources ask for.
+      expect(sources.readSize).toBe(1 << 20);
       const fromSnapshots = collector();
       let result: Awaited<ReturnType<typeof createBackup>>;
       try {
         result = await createBackup(sources.from, sources.to, {
           output: fromSnapshots,
           sharedRanges: sources.sharedRanges,
+          readSize: sources.readSize,
         });
       } finally {
         await sources.close();

@@ -52,13 +52,17 @@ export async function openBackupSources(spec: SourceSpec): Promise<OpenedSources
       { path: spec.source },
     );
   }
-  const from = await openQcow2(spec.source, { snapshot: spec.from, backingPolicy });
+  // Read like two raw images (see openRawImages): the changed clusters on the thread
+  // pool, a megabyte at a time; measured 1.7x faster than synchronous reads of whole
+  // objects on a loaded machine (bench/bench.mjs, create-qcow2).
+  const from = await openQcow2(spec.source, { snapshot: spec.from, backingPolicy, io: 'async' });
   try {
-    const to = await openQcow2(spec.source, { snapshot: spec.to, backingPolicy });
+    const to = await openQcow2(spec.source, { snapshot: spec.to, backingPolicy, io: 'async' });
     return {
       kind: 'qcow2-snapshots',
       from,
       to,
+      readSize: RAW_READ_SIZE,
       sharedRanges: qcow2SharedRanges(from, to),
       close: () => closeBoth(from, to),
     };
