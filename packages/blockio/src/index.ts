@@ -94,6 +94,7 @@ export {
   u64be,
   u64le,
 } from './struct.js';
+export { WRITE_BEHIND_SLAB, WriteBehind, type WriteBehindOptions } from './write-behind.js';
 export { type WriteFileAtomicOptions, writeFileAtomic } from './write-file-atomic.js';
 export {
   type WriteFromStreamOptions,

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { BlockIoError, FileDevice } from '@x/blockio';
 import { filesEqual, makeTempDir, runPeerOk } from '@x/test-utils';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { convertToRaw } from '../src/index.js';
 import { qemuImage } from './support/qemu-fixtures.js';
 import {
@@ -104,6 +105,78 @@ describe('convertToRaw writes the same file as qemu-img convert -O raw', () => {
     expect(existsSync(`${out}.partial`)).toBe(false);
   });
 
+  it('a write that fails while others are in flight fails the convert and leaves no output', async () => {
+    // 24 MiB of data: twelve 2 MiB writes, several in flight at once (WriteBehind).
+    const image = await qemuImage('convert-write-fails', {
+      size: '32M',
+      commands: ['write -P 9 0 24M'],
+    });
+    const out = temp.file('write-fails.raw');
+    const failure = new BlockIoError('EIO', 'injected write failure', { path: out });
+    const write = FileDevice.prototype.write;
+    let writes = 0;
+    // The third write fails once a fourth has started (so it is in flight meanwhile);
+    // a copy that waited for each write would never start one (the 5 s ends that wait).
+    let fourthStarted = () => {};
+    const fourth = new Promise<void>((resolve) => {
+      fourthStarted = resolve;
+      setTimeout(resolve, 5000).unref();
+    });
+    const spy = vi.spyOn(FileDevice.prototype, 'write').mockImplementation(async function (
+      this: FileDevice,
+      offset,
+      data,
+    ) {
+      const index = ++writes;
+      if (index === 4) fourthStarted();
+      if (index === 3) {
+        await fourth;
+        throw failure;
+      }
+      return write.call(this, offset, data);
+    });
+    try {
+      await expect(convertToRaw(image, out)).rejects.toBe(failure);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(writes).toBeGreaterThan(3);
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(`${out}.partial`)).toBe(false);
+  });
+
+  it('a read that fails while others are in flight fails the convert and leaves no output', async () => {
+    const image = await qemuImage('convert-write-fails', {
+      size: '32M',
+      commands: ['write -P 9 0 24M'],
+    });
+    const out = temp.file('read-fails.raw');
+    const failure = new BlockIoError('EIO', 'injected read failure', { path: image });
+    const read = FileDevice.prototype.read as (
+      offset: number,
+      into: Uint8Array,
+    ) => Promise<unknown>;
+    let dataReads = 0;
+    const spy = vi.spyOn(FileDevice.prototype, 'read').mockImplementation(async function (
+      this: FileDevice,
+      offset: number,
+      into: unknown,
+    ) {
+      // The second 2 MiB run of guest data.
+      if (typeof into !== 'number' && (into as Uint8Array).byteLength >= 1 << 20) {
+        if (++dataReads === 2) throw failure;
+      }
+      return read.call(this, offset, into as Uint8Array);
+    } as typeof FileDevice.prototype.read);
+    try {
+      await expect(convertToRaw(image, out)).rejects.toBe(failure);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(`${out}.partial`)).toBe(false);
+  });
+
   it('gives the event loop turns during a copy whose reads and writes complete synchronously', async () => {
     // Abort from a macrotask scheduled once the copy has started: a copy that never
     // yields would finish before the abort could run (and so would SIGINT handlers).
@@ -117,6 +190,7 @@ describe('convertToRaw writes the same file as qemu-img convert -O raw', () => {
     const out = temp.file('interrupted.raw');
     await expect(
       convertToRaw(image, out, {
+        io: 'sync',
         signal: controller.signal,
         onProgress: () => {
           if (scheduled) return;

@@ -9,7 +9,7 @@ import {
   runPeerOk,
   seededBytes,
 } from '@x/test-utils';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import {
   type CompressionType,
   type DecodeTools,
@@ -235,6 +235,47 @@ describe('InflatePool', () => {
       pool.inflateOne(frames[0] as Buffer, { path: 'a.qcow2', offset: 0, guestOffset: 0 }),
     ).rejects.toMatchObject({ code: 'DECOMPRESS_FAILED', path: 'a.qcow2' });
     expect(liveInflateWorkers()).toBe(0);
+  });
+
+  it('zlib: at most `size` clusters are on libuv’s pool at once, however many batches wait', async () => {
+    const zlib = (await import('node:zlib')).default;
+    const frames = await compressed('zlib');
+    const pool = new InflatePool('zlib', clusterSize, 2);
+    const inflateRaw = zlib.inflateRaw;
+    let running = 0;
+    let most = 0;
+    const spy = vi.spyOn(zlib, 'inflateRaw').mockImplementation(((
+      input: Buffer,
+      options: object,
+      callback: (error: Error | null, result: Buffer) => void,
+    ) => {
+      most = Math.max(most, ++running);
+      inflateRaw(input, options, (error, result) => {
+        running--;
+        callback(error, result);
+      });
+    }) as typeof zlib.inflateRaw);
+    try {
+      const input = Buffer.concat(frames);
+      const spans = frames.flatMap((frame, index) => [
+        frames.slice(0, index).reduce((sum, earlier) => sum + earlier.byteLength, 0),
+        frame.byteLength,
+      ]);
+      const wheres = frames.map((_, index) => ({
+        path: 'a.qcow2',
+        offset: index,
+        guestOffset: index * clusterSize,
+      }));
+      // Three batches at once, as the ordered inflater keeps them in flight.
+      const outs = await Promise.all(
+        [0, 1, 2].map(() => pool.inflate(Buffer.from(input), spans, wheres)),
+      );
+      for (const out of outs) expect(out.equals(Buffer.concat(clusters))).toBe(true);
+      expect(most).toBe(2);
+    } finally {
+      spy.mockRestore();
+      await pool.close();
+    }
   });
 
   it('decompressCluster (one cluster, no pool) decodes the same frames', async () => {

@@ -7,21 +7,20 @@ import {
   type LongRunningOptions,
   ProgressTracker,
   throwIfAborted,
+  WriteBehind,
 } from '@x/blockio';
 import { OrderedInflater } from '../compression/ordered-inflater.js';
 import type { Qcow2Image } from '../image/qcow2-image.js';
 import type { GuestMapping } from '../read/guest-mapping.js';
 
-/** Largest single read/write of guest data: a host run longer than this is split. */
-const RUN_LIMIT = 1 << 20;
 /**
- * Largest single write. Measured on the bench machine (Linux 6.18, ext4; 4 GiB image
- * with 1 GiB of data, reads of 1 MiB either way): 256 KiB writes took 0.38-0.39 s wall
- * and 0.22-0.25 s system time in every run; 1 MiB writes took the same in some
- * states of the machine and 0.61-0.70 s (0.5 s system) in others; 128 KiB writes
- * were ~5 % slower than 256 KiB. (cp writes 128 KiB at a time.)
+ * Largest single read and write of guest data (a host run longer than this is
+ * split), and the size of the WriteBehind's slabs: writes go out on libuv's pool
+ * while the next runs are read, SLABS of them at most (memory: 16 MiB).
+ * qemu-img convert writes 2 MiB requests from several threads too.
  */
-const WRITE_LIMIT = 256 << 10;
+const RUN_LIMIT = 2 << 20;
+const SLABS = 8;
 /**
  * Runs that lie close together in the file are read with one request of up to
  * RUN_LIMIT bytes (the gaps, L2 tables or refcount blocks, are read and dropped):
@@ -108,8 +107,10 @@ class RunWriter {
   bytesRead = 0;
   bytesWritten = 0;
   readonly #image: Qcow2Image;
-  readonly #target: BlockDevice;
-  readonly #buffer = Buffer.allocUnsafe(RUN_LIMIT);
+  readonly #writes: WriteBehind;
+  /** Windows being read (see #readWindow), and the first read that failed. */
+  readonly #reads = new Set<Promise<void>>();
+  #readFailure: { error: unknown } | undefined;
   // Reads and writes may complete synchronously (FileDevice on regular files):
   // give SIGINT, timers and progress output a turn now and then.
   readonly #maybeYield = eventLoopYielder();
@@ -128,7 +129,7 @@ class RunWriter {
 
   constructor(image: Qcow2Image, target: BlockDevice) {
     this.#image = image;
-    this.#target = target;
+    this.#writes = new WriteBehind(target, { slabSize: RUN_LIMIT, slabs: SLABS });
   }
 
   async add(mapping: GuestMapping): Promise<void> {
@@ -169,12 +170,17 @@ class RunWriter {
   async finish(): Promise<void> {
     await this.flush();
     await this.#drainWindow();
+    await this.#settleReads();
+    this.#throwIfReadFailed();
     await this.#inflater?.finish();
+    await this.#writes.finish();
   }
 
   /** After a failure: lets the batches being inflated settle, writes nothing more. */
   async abandon(): Promise<void> {
+    await this.#settleReads();
     await this.#inflater?.abandon();
+    await this.#writes.abandon();
   }
 
   async #addCompressed(
@@ -187,7 +193,9 @@ class RunWriter {
       async (offset, bytes) => {
         await this.#maybeYield();
         this.bytesRead += bytes.byteLength;
-        await this.#writeNonZero(offset, bytes);
+        // Copied into a slab: the inflated batch is reused once this returns, and
+        // guest-contiguous clusters go out as one write.
+        await this.#writeNonZero(offset, bytes, true);
       },
     );
     await this.#inflater.add({
@@ -209,10 +217,15 @@ class RunWriter {
     }
     await this.#drainWindow();
     await this.#maybeYield();
-    const view = this.#buffer.subarray(0, length);
-    await this.#image.read(this.#guest, view);
-    this.bytesRead += length;
-    await this.#writeNonZero(this.#guest, view);
+    const slab = await this.#writes.acquire();
+    try {
+      const view = slab.subarray(0, length);
+      await this.#image.read(this.#guest, view);
+      this.bytesRead += length;
+      await this.#writeNonZero(this.#guest, view, false);
+    } finally {
+      this.#writes.release(slab);
+    }
   }
 
   async #queueHostRun(guest: number, host: number, length: number): Promise<void> {
@@ -237,21 +250,63 @@ class RunWriter {
     if (runs === 0) return;
     this.#windowRuns = 0;
     await this.#maybeYield();
+    this.#throwIfReadFailed();
     const start = this.#windowStart;
-    const window = this.#buffer.subarray(0, this.#windowEnd - start);
-    await this.#image.dataFile.read(start, window);
-    this.bytesRead += window.byteLength;
-    for (let index = 0; index < runs; index++) {
-      const from = (this.#windowHost[index] as number) - start;
-      await this.#writeNonZero(
-        this.#windowGuest[index] as number,
-        window.subarray(from, from + (this.#windowLength[index] as number)),
-      );
+    const length = this.#windowEnd - start;
+    // Bounded: a read holds a slab until its writes have gone out.
+    const slab = await this.#writes.acquire();
+    const read = this.#readWindow(slab, start, length, {
+      guest: this.#windowGuest.slice(0, runs),
+      host: this.#windowHost.slice(0, runs),
+      length: this.#windowLength.slice(0, runs),
+    }).catch((error: unknown) => {
+      this.#readFailure ??= { error };
+    });
+    this.#reads.add(read);
+    void read.finally(() => this.#reads.delete(read));
+  }
+
+  /**
+   * Reads one window and starts the writes of its runs, without being awaited:
+   * several windows are read at once (on libuv's pool when the image is opened
+   * with asynchronous I/O), beside the writes of earlier ones.
+   */
+  async #readWindow(
+    slab: Buffer,
+    start: number,
+    length: number,
+    runs: { guest: number[]; host: number[]; length: number[] },
+  ): Promise<void> {
+    try {
+      const window = slab.subarray(0, length);
+      await this.#image.dataFile.read(start, window);
+      this.bytesRead += length;
+      for (let index = 0; index < runs.guest.length; index++) {
+        const from = (runs.host[index] as number) - start;
+        await this.#writeNonZero(
+          runs.guest[index] as number,
+          window.subarray(from, from + (runs.length[index] as number)),
+          false,
+        );
+      }
+    } finally {
+      this.#writes.release(slab);
     }
   }
 
-  /** Writes `bytes` at guest `offset`, leaving all-zero clusters as holes. */
-  async #writeNonZero(offset: number, bytes: Buffer): Promise<void> {
+  async #settleReads(): Promise<void> {
+    while (this.#reads.size > 0) await Promise.all(this.#reads);
+  }
+
+  #throwIfReadFailed(): void {
+    if (this.#readFailure !== undefined) throw this.#readFailure.error;
+  }
+
+  /**
+   * Writes `bytes` at guest `offset`, leaving all-zero clusters as holes: from the
+   * slab they are in, or copied (`copy`) when they are not in a slab.
+   */
+  async #writeNonZero(offset: number, bytes: Buffer, copy: boolean): Promise<void> {
     const clusterSize = this.#image.geometry.clusterSize;
     const length = bytes.byteLength;
     let runStart = -1;
@@ -260,18 +315,17 @@ class RunWriter {
       const zero = isZeroRange(bytes, at, next);
       if (!zero && runStart < 0) runStart = at;
       if (zero && runStart >= 0) {
-        await this.#write(offset + runStart, bytes.subarray(runStart, at));
+        await this.#write(offset + runStart, bytes.subarray(runStart, at), copy);
         runStart = -1;
       }
       at = next;
     }
-    if (runStart >= 0) await this.#write(offset + runStart, bytes.subarray(runStart));
+    if (runStart >= 0) await this.#write(offset + runStart, bytes.subarray(runStart), copy);
   }
 
-  async #write(offset: number, bytes: Buffer): Promise<void> {
-    for (let done = 0; done < bytes.byteLength; done += WRITE_LIMIT) {
-      await this.#target.write(offset + done, bytes.subarray(done, done + WRITE_LIMIT));
-    }
+  async #write(offset: number, bytes: Buffer, copy: boolean): Promise<void> {
+    if (copy) await this.#writes.append(offset, bytes);
+    else this.#writes.write(offset, bytes);
     this.bytesWritten += bytes.byteLength;
   }
 }
