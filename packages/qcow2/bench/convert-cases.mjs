@@ -33,6 +33,25 @@
 //   data (mk_raw.py 16 4096; --quick: 2 GiB holding 512 MiB), the copy at the scale
 //   users run, where start-up no longer decides the ratio; --no-sync against qemu-img,
 //   and the durable default against qemu-img && sync. Target (issue 18): ratio <= 1.05.
+//   Where the time went (2026-12-07): both spend ~4 s of CPU, nearly all in the kernel
+//   (perf: 51% copy_folio_from_iter_atomic = writes into the page cache, 15%
+//   _copy_to_iter = reads), but ours ran on one thread, 17,169 awaited 256 KiB writes
+//   after each read; at load 10-25 that thread waited 8-11 s for a CPU (schedstat)
+//   while qemu-img's 8 coroutines on ~9 threads got their share. Now runs of 2 MiB are
+//   read several at once on libuv's pool and written behind (blockio WriteBehind, 8 x 2
+//   MiB): load 20-30, 9.2-9.6 s against 10.2-10.8 s (before 13-17 s against 9.8-11.4);
+//   bench --runs 3 at load 28-30 (and the same job's tests running): 20.2 s against
+//   11.3 s (1.79), then one pair by hand 24.5 s against 25.1 s. Not settled on this VM.
+//   Durable: one pair at load 15-20 took 12.5 s (10.8 s copy, 1.2 s fsync) against
+//   10.6 s (9.4 s + 1.2 s sync); the background fdatasync every 256 MiB costs CPU
+//   (7-9.6 s against 6.2 s without it) and was not tuned for want of quiet minutes.
+// - deflate after the same change, and zlib jobs limited to 2 on libuv's pool (so the
+//   copy's reads and writes are not queued behind 64 of them): bench --runs 3 at load
+//   30-39: 6.26 s against 7.00 s (0.89), peak RSS 100 MiB. Bare loop (inflate every
+//   compressed cluster, 8,471 x 64 KiB, with node:zlib on the pool, no writes):
+//   3.4-4.4 s against qemu-img's whole convert 5.8-6.5 s at load 15 (0.58-0.67), and
+//   8.8-13.5 s against 6.3-9.7 s at load 30: inflate alone is at or above 0.6x
+//   qemu-img here, so the 0.6 target is out of reach on this 2-core VM.
 // - convert-qcow2: the plain image to a new qcow2 image (-O qcow2), nobody fsyncs (qemu-img
 //   writes its target with cache=unsafe). Output bytes are identical. Info row, stated
 //   target: ratio <= 1.0.
