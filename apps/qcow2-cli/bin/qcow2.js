@@ -4,6 +4,8 @@
 // and ~30 ms through the bundle (commander and every command's option table).
 const args = process.argv.slice(2);
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+  // A reader that went away (`qcow2 -V | true`) has what it wanted: end quietly.
+  process.stdout.on('error', () => process.exit(0));
   process.stdout.write(`${require('../package.json').version}\n`);
 } else {
   // The compile cache (Node >= 22.1; absent on 20) spares re-compiling the bundle on

@@ -60,3 +60,14 @@ describe('help into a reader that closes early', () => {
     }
   });
 });
+
+describe('the version into a reader that closes at once', () => {
+  it('qcow2 -V | true (the bin answers -V itself): no stack trace, 20 times', () => {
+    for (let run = 0; run < 20; run++) {
+      const result = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" -V | true`], {
+        encoding: 'utf8',
+      });
+      expect(result.stderr).not.toMatch(/\n\s+at |Unhandled|EPIPE/);
+    }
+  });
+});
