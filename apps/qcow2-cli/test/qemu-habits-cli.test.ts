@@ -94,7 +94,8 @@ describe('convert -O qcow2 -o: the bytes qemu-img convert writes', () => {
 
   it.each([
     [['-o', 'size=1G'], /not supported by convert/],
-    [['-o', 'backing_file=x.qcow2'], /not supported by convert/],
+    [['-o', 'data_file=x.data'], /not supported by convert/],
+    [['-o', 'backing_file=x.qcow2'], /a backing file needs its format/],
     [['-o', 'cluster_size=4k', '--cluster-size', '8k'], /disagree/],
     [['-o', 'bogus=1'], /unknown option/],
   ])('usage errors: %j', async (flags, message) => {

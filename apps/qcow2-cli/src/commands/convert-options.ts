@@ -1,8 +1,12 @@
 import type { ConvertImageOptions } from '@x/qcow2/convert';
 import { parseImageOptions } from './image-options.js';
 
-/** What `convert -O qcow2 -o …` takes: creation options, but not those that name files or a size. */
-const NOT_FOR_CONVERT = ['size', 'backing_file', 'backing_fmt', 'data_file', 'data_file_raw'];
+/**
+ * What `convert -O qcow2 -o …` takes: creation options, but not a size (the
+ * input's) or an external data file. backing_file/backing_fmt are qemu-img's
+ * -B/-F, which win over them when both are given.
+ */
+const NOT_FOR_CONVERT = ['size', 'data_file', 'data_file_raw'];
 
 export function convertImageOptions(
   texts: readonly string[],
@@ -14,7 +18,7 @@ export function convertImageOptions(
   for (const name of NOT_FOR_CONVERT) {
     if (name in given) {
       throw fail(
-        `-o ${name} is not supported by convert (the output gets the input's size and no backing or data file)`,
+        `-o ${name} is not supported by convert (the output gets the input's size and no external data file)`,
       );
     }
   }
@@ -26,6 +30,8 @@ export function convertImageOptions(
       extendedL2: create.extendedL2,
       preallocation: create.preallocation,
       lazyRefcounts: create.lazyRefcounts,
+      backingFile: create.backingFile,
+      backingFormat: create.backingFormat,
     },
     clusterSize: create.clusterSize,
   };

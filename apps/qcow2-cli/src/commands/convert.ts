@@ -7,6 +7,10 @@ interface ConvertOptions {
   compress?: boolean;
   snapshot?: string;
   clusterSize?: string;
+  /** -B: the output's backing file (qemu-img convert -B). */
+  backingFile?: string;
+  /** -F: its format (qemu-img convert -F). */
+  backingFormat?: 'raw' | 'qcow2';
   options: string[];
   /** -p: a progress bar even when stderr is not a TTY. */
   p?: boolean;
@@ -43,6 +47,8 @@ export function registerConvert(program: Command): void {
       'Copy every guest byte of <input> (qcow2 or raw, detected by its magic) to <output>. ' +
         'Raw output is sparse: only extents holding data are read, zero blocks become holes. ' +
         'qcow2 output (-O qcow2) is compact: runs of zeros are not stored; -c compresses each cluster (deflate, or zstd with -o compression_type=zstd). ' +
+        'With -B <backing> -F <format> (or -o backing_file=…,backing_fmt=…) the output names that ' +
+        "backing file and holds only <input>'s top layer, as qemu-img convert -B. " +
         'The output is written as <output>.partial and renamed when complete; on error or ' +
         "Ctrl-C nothing is left behind. Output bytes equal `qemu-img convert`'s.",
     )
@@ -65,10 +71,20 @@ export function registerConvert(program: Command): void {
       'convert this internal snapshot instead of the active state',
     )
     .option('--cluster-size <size>', 'cluster size of qcow2 output, e.g. 64k (512 to 2M)')
+    .option(
+      '-B, --backing-file <file>',
+      "qcow2 output over this backing file (stored as given; relative to the output's directory): only what <input>'s top layer holds is copied, as qemu-img convert -B",
+    )
+    .addOption(
+      new Option(
+        '-F, --backing-format <format>',
+        'format of the -B backing file (required with it, as qemu-img)',
+      ).choices(['raw', 'qcow2']),
+    )
     .option('-p', 'show progress on stderr (same as --progress always), as qemu-img convert -p')
     .option(
       '-o, --options <list>',
-      "qcow2 output's creation options, as qemu-img: compat, cluster_size, refcount_bits, compression_type, extended_l2, preallocation, lazy_refcounts (repeatable)",
+      "qcow2 output's creation options, as qemu-img: compat, cluster_size, refcount_bits, compression_type, extended_l2, preallocation, lazy_refcounts, backing_file, backing_fmt (repeatable)",
       (value: string, previous: string[]) => [...previous, value],
       [],
     )
@@ -98,6 +114,8 @@ export function registerConvert(program: Command): void {
     'qcow2 convert -O qcow2 --cluster-size 2M --snapshot 1 disk.qcow2 snap1.qcow2',
     'qcow2 convert -O qcow2 -o compat=0.10,refcount_bits=16 disk.raw old-qemu.qcow2',
     'qcow2 convert -O qcow2 -o extended_l2=on,cluster_size=128k,preallocation=metadata in.raw out.qcow2',
+    'qcow2 convert -O qcow2 -B base.qcow2 -F qcow2 overlay.qcow2 new-overlay.qcow2',
+    'qcow2 convert -O qcow2 -o backing_file=base.raw,backing_fmt=raw disk.raw delta.qcow2',
     'qcow2 convert --salvage --json damaged.qcow2 rescued.raw',
   ]);
 }
@@ -118,9 +136,15 @@ async function runConvert(input: string, output: string, options: ConvertOptions
     }
     if (
       options.outputFormat === 'raw' &&
-      (options.compress || options.clusterSize !== undefined || options.options.length > 0)
+      (options.compress ||
+        options.clusterSize !== undefined ||
+        options.options.length > 0 ||
+        options.backingFile !== undefined ||
+        options.backingFormat !== undefined)
     ) {
-      throw new UsageError('-c, -o and --cluster-size apply to qcow2 output (-O qcow2) only');
+      throw new UsageError(
+        '-c, -o, -B, -F and --cluster-size apply to qcow2 output (-O qcow2) only',
+      );
     }
     let clusterSize =
       options.clusterSize === undefined
@@ -133,6 +157,16 @@ async function runConvert(input: string, output: string, options: ConvertOptions
         throw new UsageError('--cluster-size and -o cluster_size disagree');
       }
       clusterSize = imageOptions.clusterSize;
+    }
+    // As qemu-img: -B and -F win over -o backing_file and -o backing_fmt.
+    const backingFile = options.backingFile ?? imageOptions.create.backingFile;
+    const backingFormat = options.backingFormat ?? imageOptions.create.backingFormat;
+    if (backingFile === undefined && backingFormat !== undefined) {
+      throw new UsageError('a backing format needs a backing file (-B or -o backing_file)');
+    }
+    if (backingFile !== undefined && backingFormat === undefined) {
+      // qemu-img 6.1 and later refuse too: probing the backing format is unsafe.
+      throw new UsageError('a backing file needs its format: -F qcow2 or -F raw');
     }
     const common = {
       format: options.format,
@@ -153,6 +187,8 @@ async function runConvert(input: string, output: string, options: ConvertOptions
       const result = await convertToQcow2(input, output, {
         ...common,
         ...imageOptions.create,
+        backingFile,
+        backingFormat,
         clusterSize,
         compress: options.compress ?? false,
       });
@@ -160,6 +196,9 @@ async function runConvert(input: string, output: string, options: ConvertOptions
         'virtual-size': result.virtualSize,
         'bytes-written': result.bytesWritten,
         'file-size': result.fileSize,
+        ...(backingFile === undefined
+          ? {}
+          : { 'backing-filename': backingFile, 'backing-filename-format': backingFormat }),
       };
       salvaged = result.salvaged;
     } else {

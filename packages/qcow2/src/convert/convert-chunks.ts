@@ -1,4 +1,4 @@
-import { type ChainBlockStatus, STATUS_ZERO } from '../map/block-status.js';
+import { type ChainBlockStatus, STATUS_DATA, STATUS_ZERO } from '../map/block-status.js';
 
 export const SECTOR = 512;
 
@@ -9,8 +9,13 @@ const REQUEST_MAX_SECTORS = Math.floor(0x7fffffff / SECTOR);
 export interface ConvertChunk {
   sector: number;
   sectors: number;
-  /** `data` is read and written (zero runs inside it skipped); `zero` is skipped. */
-  status: 'data' | 'zero';
+  /**
+   * `data` is read and written (zero runs inside it skipped, or with a target
+   * backing file written as zeros); `zero` is skipped (written as zeros with a
+   * target backing file); `backing` is left unallocated so the target's
+   * backing file shows through (only with one).
+   */
+  status: 'data' | 'zero' | 'backing';
 }
 
 export interface ChunkPlanOptions {
@@ -25,6 +30,12 @@ export interface ChunkPlanOptions {
   bufferSectors: number;
   /** Compressed output: chunks are whole target clusters of this many sectors. */
   compressedClusterSectors?: number | undefined;
+  /**
+   * The target has a backing file (qemu-img convert -B) of this many sectors:
+   * only the source's top layer is asked (what it leaves unallocated stays
+   * unallocated), and past the backing file's end zeros need no writing.
+   */
+  targetBackingSectors?: number | undefined;
 }
 
 /**
@@ -49,14 +60,26 @@ export async function* convertChunks(
   let sector = 0;
   let nextStatusSector = 0;
   let status: ConvertChunk['status'] = 'data';
+  const backingSectors = options.targetBackingSectors;
   while (sector < totalSectors) {
     let sectors = Math.min(totalSectors - sector, REQUEST_MAX_SECTORS);
+    // From the end of the target's backing file on, zeros are handled differently: split there.
+    let pastBacking = false;
+    if (backingSectors !== undefined) {
+      if (sector >= backingSectors) pastBacking = true;
+      else if (sector + sectors > backingSectors) sectors = backingSectors - sector;
+    }
     if (nextStatusSector <= sector) {
-      const answer = await chain.status(sector * SECTOR, sectors * SECTOR);
+      const answer =
+        backingSectors === undefined
+          ? await chain.status(sector * SECTOR, sectors * SECTOR)
+          : await chain.topStatus(sector * SECTOR, sectors * SECTOR);
       sectors = Math.ceil(answer.length / SECTOR);
       const tail = (sector + sectors) % sourceAlignment;
       if (sectors > tail) sectors -= tail;
-      status = answer.flags & STATUS_ZERO ? 'zero' : 'data';
+      if (answer.flags & STATUS_ZERO) status = pastBacking ? 'backing' : 'zero';
+      else if (answer.flags & STATUS_DATA) status = 'data';
+      else status = backingSectors === undefined ? 'data' : 'backing';
       nextStatusSector = sector + sectors;
     }
     sectors = Math.min(sectors, nextStatusSector - sector);

@@ -8,9 +8,11 @@ import {
   refuseSameFile,
   throwIfAborted,
 } from '@x/blockio';
+import { resolveNamedFile } from '../backing/policy.js';
 import { type CreateQcow2Options, createQcow2In } from '../create/create-qcow2.js';
-import { Qcow2Error } from '../errors.js';
+import { Qcow2Error, type Qcow2ErrorCode } from '../errors.js';
 import { MAX_CLUSTER_BITS, MIN_CLUSTER_BITS } from '../format/constants.js';
+import { openQcow2 } from '../image/open.js';
 import { Qcow2Image } from '../image/qcow2-image.js';
 import { Qcow2Writer } from '../write/writer.js';
 import { SECTOR } from './convert-chunks.js';
@@ -26,10 +28,26 @@ import {
   openInput,
 } from './open-input.js';
 
-/** What `qemu-img convert -O qcow2 -o …` may set of the new image (see CreateQcow2Options). */
+/**
+ * What `qemu-img convert -O qcow2 -o …` may set of the new image (see
+ * CreateQcow2Options). With `backingFile` (qemu-img convert -B), the new
+ * image gets that backing file, stored as given (a relative name is relative
+ * to the new image's directory), and it must open (in `backingFormat`, or
+ * probed when that is not given): the source's top layer is copied — what it
+ * leaves unallocated stays unallocated so the backing file shows through, and
+ * its zeros are written as zero clusters — exactly as qemu-img does. Like
+ * qemu-img, the backing file's content is not compared with the source's.
+ */
 export type ConvertImageOptions = Pick<
   CreateQcow2Options,
-  'version' | 'refcountBits' | 'compressionType' | 'extendedL2' | 'preallocation' | 'lazyRefcounts'
+  | 'version'
+  | 'refcountBits'
+  | 'compressionType'
+  | 'extendedL2'
+  | 'preallocation'
+  | 'lazyRefcounts'
+  | 'backingFile'
+  | 'backingFormat'
 >;
 
 export interface ConvertToQcow2Options
@@ -90,8 +108,15 @@ export async function convertToQcow2(
     );
   }
   const ownsSource = typeof input === 'string';
-  // Replacing the input with its own conversion would destroy it (its snapshots, …).
-  if (ownsSource) await refuseSameFile(output, [input]);
+  const backingPath =
+    options.backingFile === undefined
+      ? undefined
+      : resolveNamedFile(output, options.backingFile, 'backing file');
+  // Replacing the input (or the new image's backing file) with the conversion would destroy it.
+  await refuseSameFile(output, [
+    ...(ownsSource ? [input] : []),
+    ...(backingPath === undefined ? [] : [backingPath]),
+  ]);
   if (await isBlockDevicePath(output)) {
     throw new Qcow2Error(
       'UNSUPPORTED',
@@ -113,7 +138,7 @@ export async function convertToQcow2(
       sync: options.sync ?? true,
     });
     try {
-      const image = await createQcow2In(target, {
+      let image = await createQcow2In(target, {
         size: virtualSize,
         clusterSize,
         version: options.version,
@@ -122,7 +147,20 @@ export async function convertToQcow2(
         extendedL2: options.extendedL2,
         preallocation: options.preallocation,
         lazyRefcounts: options.lazyRefcounts,
+        backingFile: options.backingFile,
+        backingFormat: options.backingFormat,
       });
+      if (options.backingFile !== undefined) {
+        // As qemu-img, open the new image again, now with its backing file: writes
+        // copy-on-write from it, and a backing file that does not open fails here.
+        await image.close();
+        image = await openQcow2(target.partialPath, {
+          writable: true,
+          backingPolicy: 'allow',
+        }).catch((error: unknown) => {
+          throw unusableBacking(error, output, options.backingFile as string, backingPath);
+        });
+      }
       let copied: { bytesRead: number; bytesWritten: number };
       try {
         const writer = image.writePath;
@@ -138,6 +176,7 @@ export async function convertToQcow2(
           clusterSize,
           sourceAlignment: source instanceof Qcow2Image ? source.geometry.clusterSize / SECTOR : 1,
           readAhead: options.readAhead ?? 4,
+          targetBackingSectors: image.backing ? Math.ceil(image.backing.size / SECTOR) : undefined,
           signal: options.signal,
           onProgress: options.onProgress,
         };
@@ -167,4 +206,29 @@ export async function convertToQcow2(
   } finally {
     if (ownsSource) await source.close();
   }
+}
+
+/**
+ * The new image's backing file does not open (missing, not in the format
+ * given, damaged): say so about the output being made, not about its
+ * temporary name, keeping the code and the file that failed.
+ */
+function unusableBacking(
+  error: unknown,
+  output: string,
+  backingFile: string,
+  backingPath: string | undefined,
+): unknown {
+  if (!(error instanceof BlockIoError) || error.path !== backingPath) return error;
+  const reason = error.message.replace(/^cannot open the backing file of .*?: /, '');
+  const message = `the backing file "${backingFile}" of ${output} cannot be used: ${reason}`;
+  const where = {
+    path: error.path,
+    offset: error.offset,
+    structure: error.structure,
+    cause: error,
+  };
+  return error instanceof Qcow2Error
+    ? new Qcow2Error(error.code as Qcow2ErrorCode, message, where)
+    : new BlockIoError(error.code, message, where);
 }

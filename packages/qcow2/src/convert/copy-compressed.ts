@@ -4,6 +4,7 @@ import { DeflatePool } from '../write/deflate-pool.js';
 import type { Qcow2Writer } from '../write/writer.js';
 import { type ConvertChunk, SECTOR } from './convert-chunks.js';
 import { type CopySettings, type CopyTotals, readSectors, sourceChunks } from './copy-settings.js';
+import { zeroSectorsOf } from './copy-sparse.js';
 
 /** Guest bytes gathered and read together. */
 const WINDOW_BYTES = 8 << 20;
@@ -17,7 +18,7 @@ interface Window {
   chunks: ConvertChunk[];
   /** Chunk i's bytes at i * cluster size (data chunks only). */
   buffer: Buffer;
-  /** Per chunk: nothing to write (zero status, or all-zero data). */
+  /** Per chunk: no data to write (zero or backing status, or all-zero data). */
   skip: boolean[];
   /** Per chunk: the deflated cluster, when it was done ahead. */
   deflated: Array<PrecompressedCluster | undefined>;
@@ -26,7 +27,8 @@ interface Window {
 /**
  * convert -c: every chunk is one target cluster, written compressed unless
  * it is all zeros, one at a time in guest order (qemu-img's convert_co_write
- * with BDRV_REQ_WRITE_COMPRESSED). Deflating is most of the work, so windows
+ * with BDRV_REQ_WRITE_COMPRESSED); zeros are skipped, or over a target
+ * backing file written as zeros. Deflating is most of the work, so windows
  * of clusters are read and deflated on worker threads ahead of the writes;
  * the bytes are the same as deflating each cluster when it is written.
  */
@@ -50,6 +52,8 @@ export async function copyCompressed(
     settings.onProgress,
   );
   const totals: CopyTotals = { bytesRead: 0, bytesWritten: 0 };
+  // A new image reads as zeros, unless it has a backing file (qemu-img's has_zero_init).
+  const writeZeroes = settings.targetBackingSectors !== undefined;
   let exhausted = false;
 
   const collect = async (): Promise<ConvertChunk[]> => {
@@ -131,7 +135,12 @@ export async function copyCompressed(
       for (const [index, chunk] of window.chunks.entries()) {
         throwIfAborted(settings.signal, writer.file.name);
         if (chunk.status === 'data') totals.bytesRead += chunk.sectors * SECTOR;
-        if (!window.skip[index]) {
+        if (window.skip[index]) {
+          // Zeros (all-zero data too) over a backing file must be written as zeros.
+          if (writeZeroes && chunk.status !== 'backing') {
+            await zeroSectorsOf(writer, chunk.sector, chunk.sectors);
+          }
+        } else {
           const data = chunkBytes(window.buffer, clusterSize, index, chunk);
           await writer.writeCompressed(chunk.sector * SECTOR, data, window.deflated[index]);
           totals.bytesWritten += data.byteLength;

@@ -12,6 +12,12 @@ export interface CopySettings extends LongRunningOptions {
   sourceAlignment: number;
   /** Chunks read ahead of the one being written. */
   readAhead: number;
+  /**
+   * Sectors of the target's backing file, when it has one (qemu-img convert
+   * -B): zeros are then written as zeros, and what the source's top layer
+   * leaves unallocated is left to the backing file (see convertChunks).
+   */
+  targetBackingSectors?: number | undefined;
 }
 
 export interface CopyTotals {
@@ -35,6 +41,7 @@ export function sourceChunks(
     sourceAlignment: settings.sourceAlignment,
     bufferSectors: options.bufferSectors,
     compressedClusterSectors: options.compressed ? settings.clusterSize / SECTOR : undefined,
+    targetBackingSectors: settings.targetBackingSectors,
   })[Symbol.asyncIterator]();
 }
 

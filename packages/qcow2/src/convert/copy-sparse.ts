@@ -52,6 +52,8 @@ export async function copySparse(
   const queue: PendingChunk[] = [];
   let exhausted = false;
   const totals: CopyTotals = { bytesRead: 0, bytesWritten: 0 };
+  // A new image reads as zeros, unless it has a backing file (qemu-img's has_zero_init).
+  const writeZeroes = settings.targetBackingSectors !== undefined;
   const fill = async () => {
     while (!exhausted && queue.length < settings.readAhead) {
       const next = await chunks.next();
@@ -77,8 +79,10 @@ export async function copySparse(
         const data = await pending.data;
         totals.bytesRead += data.byteLength;
         const zero = zeroSectors(data, chunk.sectors, zeroFlags);
-        totals.bytesWritten += await writeRuns(writer, chunk, data, zero);
+        totals.bytesWritten += await writeRuns(writer, chunk, data, zero, writeZeroes);
         pool.push(Buffer.from(data.buffer, data.byteOffset, bufferSectors * SECTOR));
+      } else if (chunk.status === 'zero' && writeZeroes) {
+        await zeroSectorsOf(writer, chunk.sector, chunk.sectors);
       }
       progress.advance(chunk.sectors * SECTOR);
     }
@@ -89,12 +93,17 @@ export async function copySparse(
   return totals;
 }
 
-/** convert_co_write() without -c: the data runs, each its own write request. */
+/**
+ * convert_co_write() without -c: the data runs, each its own write request;
+ * the zero runs between them are written as zeros when `writeZeroes` (a target
+ * with a backing file), else skipped.
+ */
 async function writeRuns(
   writer: Qcow2Writer,
   chunk: ConvertChunk,
   data: Buffer,
   zero: Uint8Array,
+  writeZeroes: boolean,
 ): Promise<number> {
   let written = 0;
   for (let first = 0; first < chunk.sectors; ) {
@@ -110,8 +119,15 @@ async function writeRuns(
       const bytes = data.subarray(first * SECTOR, (first + run.sectors) * SECTOR);
       await writer.write((chunk.sector + first) * SECTOR, bytes);
       written += bytes.byteLength;
+    } else if (writeZeroes) {
+      await zeroSectorsOf(writer, chunk.sector + first, run.sectors);
     }
     first += run.sectors;
   }
   return written;
+}
+
+/** qemu-img's blk_co_pwrite_zeroes(…, BDRV_REQ_MAY_UNMAP) on the target. */
+export function zeroSectorsOf(writer: Qcow2Writer, sector: number, sectors: number): Promise<void> {
+  return writer.writeZeroes(sector * SECTOR, sectors * SECTOR, { unmap: true });
 }

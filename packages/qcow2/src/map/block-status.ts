@@ -9,6 +9,8 @@ export const STATUS_DATA = 1;
 export const STATUS_ZERO = 2;
 export const STATUS_OFFSET_VALID = 4;
 export const STATUS_ALLOCATED = 8;
+/** The answer reaches the end of the device (BDRV_BLOCK_EOF); only statusAbove sets it. */
+export const STATUS_EOF = 16;
 
 /** Block status is asked and answered in whole sectors except at the device's end. */
 const SECTOR = 512;
@@ -191,6 +193,46 @@ export class ChainBlockStatus {
       this.#layers.push(layer);
       device = layer.below;
     }
+  }
+
+  /**
+   * The top device's own answer, without looking down the chain (QEMU's
+   * bdrv_block_status): where a qcow2 top holds nothing the flags say neither
+   * data nor zero, unless nothing below it can show through there.
+   */
+  topStatus(offset: number, bytes: number): Promise<BlockStatus> {
+    return (this.#layers[0] as Layer).status(offset, bytes);
+  }
+
+  /**
+   * QEMU's bdrv_block_status_above(top, NULL) exactly, as qemu-img compare
+   * uses it: down the chain until a layer *allocates* the range (a qcow2
+   * layer's "zero past the end of my backing file" does not stop the walk; a
+   * backing file that ends before `offset` answers zero-and-allocated), and
+   * STATUS_EOF when the answer reaches the end of the top device. The flags
+   * are what `compare -s` compares, so every bit counts.
+   */
+  async statusAbove(offset: number, bytes: number): Promise<ChainStatus> {
+    const top = this.#layers[0] as Layer;
+    let depth = 0;
+    let status: BlockStatus = await top.status(offset, bytes);
+    while (!(status.flags & STATUS_ALLOCATED) && depth + 1 < this.#layers.length) {
+      depth++;
+      const layer = this.#layers[depth] as Layer;
+      if (offset >= layer.device.size) {
+        status = {
+          flags: STATUS_ZERO | STATUS_ALLOCATED,
+          length: status.length,
+          map: 0,
+          file: undefined,
+          compressed: false,
+        };
+        break;
+      }
+      status = await layer.status(offset, status.length);
+    }
+    const eof = offset + status.length >= top.device.size ? STATUS_EOF : 0;
+    return { ...status, flags: status.flags | eof, depth };
   }
 
   /** The status at `offset` for at most `bytes` bytes (which must lie inside the top device). */

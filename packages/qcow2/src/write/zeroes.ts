@@ -114,7 +114,12 @@ async function zeroize(
   writer.refcounts.cacheDiscards = true;
   try {
     if (head !== 0) {
-      const result = await zeroSubclusters(writer, offset, head / geometry.subclusterSize);
+      // QEMU's size_to_subclusters() rounds up: a head ending at the image's end is partial.
+      const result = await zeroSubclusters(
+        writer,
+        offset,
+        Math.ceil(head / geometry.subclusterSize),
+      );
       if (result === UNSUPPORTED) return UNSUPPORTED;
     }
     let clusters = Math.ceil((end - position) / clusterSize);
@@ -124,7 +129,7 @@ async function zeroize(
       position += cleared * clusterSize;
     }
     if (tail !== 0) {
-      const result = await zeroSubclusters(writer, end, tail / geometry.subclusterSize);
+      const result = await zeroSubclusters(writer, end, Math.ceil(tail / geometry.subclusterSize));
       if (result === UNSUPPORTED) return UNSUPPORTED;
     }
   } finally {
