@@ -24,8 +24,9 @@ export function registerCompare(program: Command): void {
         'qcow2 (detected, or -f/-F), an internal snapshot of either (--snapshot-a/--snapshot-b), ' +
         'with its backing chain. Ranges that read as zero in both are skipped. Images of ' +
         'different sizes are identical when the larger holds only zeros past the smaller ' +
-        '(a warning says so); with -s (strict) the sizes and the allocation (data, zero, ' +
-        'unallocated) must match too. Prints "Images are identical." or the first differing ' +
+        '(a warning says so); with -s (strict) the sizes and every block-status answer (data, ' +
+        'zero, allocated, host offset known, reaching the end) must match too, as qemu-img ' +
+        'compares them. Prints "Images are identical." or the first differing ' +
         'offset (the start of its 512-byte sector), as qemu-img does. Exit codes: 0 identical, ' +
         '1 different, 2 error (unreadable or damaged image, usage).',
     )
@@ -37,7 +38,7 @@ export function registerCompare(program: Command): void {
     )
     .option('--snapshot-a <id-or-name>', 'compare this internal snapshot of <a>')
     .option('--snapshot-b <id-or-name>', 'compare this internal snapshot of <b>')
-    .option('-s, --strict', 'sizes and allocation must match too, not only the bytes')
+    .option('-s, --strict', 'sizes and block status must match too, not only the bytes')
     .option('-q, --quiet', 'print nothing; the exit code tells')
     .option('-p', 'show progress on stderr (same as --progress always), as qemu-img compare -p')
     .option(

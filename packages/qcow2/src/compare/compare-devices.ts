@@ -1,16 +1,15 @@
 import {
   type BlockDevice,
-  deviceExtents,
-  type Extent,
   type LongRunningOptions,
   ProgressTracker,
   throwIfAborted,
 } from '@x/blockio';
+import { ChainBlockStatus, STATUS_ALLOCATED, STATUS_ZERO } from '../map/block-status.js';
 
 export interface CompareOptions extends LongRunningOptions {
   /**
-   * qemu-img compare -s: the sizes must be equal and every range must have the
-   * same kind in both (data, zero, unallocated), not only the same bytes.
+   * qemu-img compare -s: the sizes must be equal and the block status of every
+   * range the same in both (see compareDevices), not only the bytes.
    */
   strict?: boolean | undefined;
 }
@@ -19,8 +18,8 @@ export interface CompareResult {
   identical: boolean;
   /**
    * Where the first difference is, as qemu-img compare reports it: the start of
-   * the first 512-byte sector that differs (or, in strict mode, of the first
-   * range whose allocation differs). Undefined when identical, or for a strict
+   * the first 512-byte sector that differs (or, in strict mode, the offset at
+   * which the block status answers first differ). Undefined when identical, or for a strict
    * size mismatch.
    */
   offset: number | undefined;
@@ -35,11 +34,22 @@ const CHUNK = 2 << 20;
 const SECTOR = 512;
 
 /**
- * Compares the guest bytes of two devices as `qemu-img compare` does: ranges
- * that read as zero in both are skipped, data is compared (or checked to be
- * all zeros where the other reads as zero), and the first difference is
- * reported at the start of its 512-byte sector. Images of different sizes are
- * equal when the larger one holds only zeros past the end of the smaller.
+ * Compares the guest bytes of two devices as `qemu-img compare` (7.2's
+ * img_compare) does, step for step: at each offset both chains are asked
+ * their block status (bdrv_block_status_above), and the step is the shorter
+ * answer. Where both read as zero nothing is read; where both or neither are
+ * allocated the bytes are compared (both allocated) or skipped; where only
+ * one is, its bytes must be zeros. The first difference is reported at the
+ * start of its 512-byte sector. Images of different sizes are equal when the
+ * larger one holds only zeros past the end of the smaller.
+ *
+ * Strict mode (-s) first compares the two status answers themselves — data,
+ * zero, allocated, whether a host offset is known, and whether the answer
+ * reaches the end of the image — so a raw file's hole differs from an
+ * unallocated or zero qcow2 cluster, a compressed cluster from a plain one,
+ * and two images with the same clusters in a different host order can
+ * differ at offset 0 (the answer of the contiguous one reaches the end):
+ * what qemu-img reports.
  */
 export async function compareDevices(
   a: BlockDevice,
@@ -54,75 +64,61 @@ export async function compareDevices(
   const common = Math.min(a.size, b.size);
   const total = Math.max(a.size, b.size);
   const tracker = new ProgressTracker('compare', total, options.onProgress);
-  const progress = (done: number) => tracker.set(done);
   const differ = (offset: number, reason: 'content' | 'allocation'): CompareResult => ({
     identical: false,
     offset,
     reason,
     sizeMismatch,
   });
+  const chainA = new ChainBlockStatus(a);
+  const chainB = new ChainBlockStatus(b);
 
-  for await (const piece of pairedExtents(a, b, common)) {
+  for (let offset = 0; offset < common; ) {
     throwIfAborted(options.signal, a.name);
-    if (strict && piece.kindA !== piece.kindB) return differ(piece.offset, 'allocation');
-    const dataA = piece.kindA === 'data';
-    const dataB = piece.kindB === 'data';
-    if (dataA || dataB) {
-      const found = await firstDifference(dataA ? a : undefined, dataB ? b : undefined, piece);
+    const statusA = await chainA.statusAbove(offset, a.size - offset);
+    const statusB = await chainB.statusAbove(offset, b.size - offset);
+    let chunk = Math.min(statusA.length, statusB.length);
+    if (strict && statusA.flags !== statusB.flags) return differ(offset, 'allocation');
+    const allocatedA = (statusA.flags & STATUS_ALLOCATED) !== 0;
+    const allocatedB = (statusB.flags & STATUS_ALLOCATED) !== 0;
+    if (statusA.flags & statusB.flags & STATUS_ZERO) {
+      // Both read as zeros: nothing to read.
+    } else if (allocatedA === allocatedB) {
+      if (allocatedA) {
+        chunk = Math.min(chunk, CHUNK);
+        const found = await firstDifference(a, b, { offset, length: chunk });
+        if (found !== undefined) return differ(found, 'content');
+      }
+    } else {
+      chunk = Math.min(chunk, CHUNK);
+      const found = await firstDifference(allocatedA ? a : undefined, allocatedA ? undefined : b, {
+        offset,
+        length: chunk,
+      });
       if (found !== undefined) return differ(found, 'content');
     }
-    progress(piece.offset + piece.length);
+    offset += chunk;
+    tracker.set(offset);
   }
   if (sizeMismatch) {
     const larger = a.size > b.size ? a : b;
-    for await (const extent of deviceExtents(larger, { offset: common, length: total - common })) {
+    const chain = larger === a ? chainA : chainB;
+    for (let offset = common; offset < total; ) {
       throwIfAborted(options.signal, larger.name);
-      if (extent.kind !== 'data') continue;
-      const found = await firstDifference(larger, undefined, extent);
-      if (found !== undefined) return differ(found, 'content');
-      progress(extent.offset + extent.length);
+      const status = await chain.statusAbove(offset, total - offset);
+      let chunk = status.length;
+      if (status.flags & STATUS_ALLOCATED && !(status.flags & STATUS_ZERO)) {
+        chunk = Math.min(chunk, CHUNK);
+        const found = await firstDifference(larger, undefined, { offset, length: chunk });
+        if (found !== undefined) return differ(found, 'content');
+      }
+      offset += chunk;
+      tracker.set(offset);
     }
   }
   tracker.set(total);
   tracker.finish();
   return { identical: true, offset: undefined, reason: undefined, sizeMismatch };
-}
-
-interface PairedPiece {
-  offset: number;
-  length: number;
-  kindA: Extent['kind'];
-  kindB: Extent['kind'];
-}
-
-/** The extents of both devices over [0, end), cut where either changes kind. */
-async function* pairedExtents(
-  a: BlockDevice,
-  b: BlockDevice,
-  end: number,
-): AsyncIterable<PairedPiece> {
-  if (end === 0) return;
-  const iteratorA = deviceExtents(a, { offset: 0, length: end })[Symbol.asyncIterator]();
-  const iteratorB = deviceExtents(b, { offset: 0, length: end })[Symbol.asyncIterator]();
-  let extentA = (await iteratorA.next()).value as Extent | undefined;
-  let extentB = (await iteratorB.next()).value as Extent | undefined;
-  let position = 0;
-  while (position < end && extentA && extentB) {
-    const pieceEnd = Math.min(extentA.offset + extentA.length, extentB.offset + extentB.length);
-    yield {
-      offset: position,
-      length: pieceEnd - position,
-      kindA: extentA.kind,
-      kindB: extentB.kind,
-    };
-    position = pieceEnd;
-    if (extentA.offset + extentA.length <= position) {
-      extentA = (await iteratorA.next()).value as Extent | undefined;
-    }
-    if (extentB.offset + extentB.length <= position) {
-      extentB = (await iteratorB.next()).value as Extent | undefined;
-    }
-  }
 }
 
 /**
