@@ -70,6 +70,18 @@ describe('qcow2 create: the bytes qemu-img create writes', () => {
     await qemuCheckClean(ours);
   });
 
+  it('compat and a data file with a backing file: the options line in qemu-img order', async () => {
+    const base = temp.file('base-order.qcow2');
+    await runPeerOk('qemu-img', ['create', '-q', '-f', 'qcow2', base, '8M']);
+    for (const options of [
+      `compat=0.10,backing_file=${base},backing_fmt=qcow2,cluster_size=4k`,
+      `backing_fmt=qcow2,lazy_refcounts=on,backing_file=${base},compat=1.1`,
+    ]) {
+      const [ours, theirs] = await createBoth(['-o', options], '16M');
+      expect(await filesEqual(ours, theirs)).toBe(true);
+    }
+  });
+
   it('backing_file/backing_fmt as -o options, with a size of its own', async () => {
     const base = temp.file('base-raw.img');
     await runPeerOk('qemu-img', ['create', '-q', '-f', 'raw', base, '8M']);

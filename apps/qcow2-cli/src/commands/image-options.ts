@@ -13,11 +13,11 @@ const PRINT_ORDER = [
   'preallocation',
   'compression_type',
   'size',
+  'compat',
   'backing_file',
   'backing_fmt',
   'data_file',
   'data_file_raw',
-  'compat',
   'lazy_refcounts',
   'refcount_bits',
 ] as const;
