@@ -127,7 +127,7 @@ describe('convertToQcow2 with a backing file writes what qemu-img convert -B wri
     });
   }
 
-  it('compat 0.10 (zeros written as data), extended L2, lazy refcounts, small clusters', async () => {
+  it('compat 0.10 (zeros written as data), extended L2, lazy refcounts, small clusters, zstd', async () => {
     const input = temp.file('sparse.raw');
     await expectSameAsQemu(input, 'base.qcow2', 'qcow2', { version: 2 }, ['-o', 'compat=0.10']);
     await expectSameAsQemu(input, 'base.raw', 'raw', { version: 2, compress: true }, [
@@ -152,6 +152,10 @@ describe('convertToQcow2 with a backing file writes what qemu-img convert -B wri
     await expectSameAsQemu(input, 'base.qcow2', 'qcow2', { clusterSize: 512, compress: true }, [
       '-o',
       'cluster_size=512',
+    ]);
+    await expectSameAsQemu(input, 'base.raw', 'raw', { compress: true, compressionType: 'zstd' }, [
+      '-o',
+      'compression_type=zstd',
     ]);
   });
 
