@@ -237,7 +237,7 @@ describe('InflatePool', () => {
     expect(liveInflateWorkers()).toBe(0);
   });
 
-  it('zlib: at most `size` clusters are on libuv’s pool at once, however many batches wait', async () => {
+  it('zlib: at most 4 × `size` clusters are on libuv’s pool at once, however many batches wait', async () => {
     const zlib = (await import('node:zlib')).default;
     const frames = await compressed('zlib');
     const pool = new InflatePool('zlib', clusterSize, 2);
@@ -271,7 +271,7 @@ describe('InflatePool', () => {
         [0, 1, 2].map(() => pool.inflate(Buffer.from(input), spans, wheres)),
       );
       for (const out of outs) expect(out.equals(Buffer.concat(clusters))).toBe(true);
-      expect(most).toBe(2);
+      expect(most).toBe(8);
     } finally {
       spy.mockRestore();
       await pool.close();
