@@ -191,40 +191,15 @@ export async function readXattrs(
 ): Promise<Map<string, Map<string, Buffer>>> {
   const { parseXattrDump } = await import('../filestore/xattr-dump.js');
   if (paths.length === 0) return new Map();
-  const stdin = Buffer.from(`${paths.join('\0')}\0`, 'latin1');
-  const command = await transport.run(
-    [
-      'sh',
-      '-c',
-      'cd -- "$1" || exit 3; command -v getfattr >/dev/null 2>&1 || exit 127; exec xargs -0 -r getfattr --absolute-names -d -m "$2" -e hex --',
-      'sh',
-      directory,
-      pattern,
-    ],
-    { stdin, signal: options.signal },
-  );
-  const chunks: Buffer[] = [];
-  for await (const chunk of withStallTimeout(
+  const output = await runOverFiles(
     transport,
-    command,
-    options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
     directory,
-  )) {
-    chunks.push(chunk);
-  }
-  const result = await command.done;
-  if (result.code === 127) throw missingTool(transport, 'getfattr', directory);
-  if (result.code === 3) {
-    throw new RbdRecoverError('REMOTE_FAILED', 'the directory cannot be entered', {
-      host: transport.host,
-      path: directory,
-    });
-  }
-  // xargs exits 123 when getfattr failed for some file (one that vanished): the others are read.
-  if (result.code !== 0 && result.code !== 123) {
-    throw commandFailed(transport, 'reading xattrs', result, directory);
-  }
-  return parseXattrDump(Buffer.concat(chunks).toString('latin1'), `${transport.host}:${directory}`);
+    paths,
+    ['getfattr', '--absolute-names', '-d', '-m', pattern, '-e', 'hex'],
+    'reading xattrs',
+    options,
+  );
+  return parseXattrDump(output.toString('latin1'), `${transport.host}:${directory}`);
 }
 
 /**
@@ -298,16 +273,45 @@ export async function hashFiles(
 ): Promise<Map<string, string>> {
   const digests = new Map<string, string>();
   if (paths.length === 0) return digests;
-  const stdin = Buffer.from(`${paths.join('\0')}\0`, 'latin1');
+  const output = await runOverFiles(
+    transport,
+    directory,
+    paths,
+    ['sha1sum', '-z'],
+    'hashing files',
+    options,
+  );
+  // `-z`: `<40 hex>  <name>\0` records, names unescaped (bytes as they are).
+  for (const record of output.toString('latin1').split('\0')) {
+    if (/^[0-9a-f]{40} [ *]/.test(record)) digests.set(record.slice(42), record.slice(0, 40));
+  }
+  return digests;
+}
+
+/**
+ * Runs `tool` over files under `directory` in one `xargs -0` run fed their names on
+ * stdin, and returns its standard output. Missing tool and an unenterable directory are
+ * typed errors; xargs' 123 (the tool failed for some file, e.g. one that vanished) is
+ * not: the other files' output is returned.
+ */
+async function runOverFiles(
+  transport: HostTransport,
+  directory: string,
+  paths: readonly string[],
+  tool: readonly [string, ...string[]],
+  purpose: string,
+  options: CommandOptions,
+): Promise<Buffer> {
   const command = await transport.run(
     [
       'sh',
       '-c',
-      'cd -- "$1" || exit 3; command -v sha1sum >/dev/null 2>&1 || exit 127; exec xargs -0 -r sha1sum -z --',
+      'cd -- "$1" || exit 3; shift; command -v "$1" >/dev/null 2>&1 || exit 127; exec xargs -0 -r "$@" --',
       'sh',
       directory,
+      ...tool,
     ],
-    { stdin, signal: options.signal },
+    { stdin: Buffer.from(`${paths.join('\0')}\0`, 'latin1'), signal: options.signal },
   );
   const chunks: Buffer[] = [];
   for await (const chunk of withStallTimeout(
@@ -319,22 +323,17 @@ export async function hashFiles(
     chunks.push(chunk);
   }
   const result = await command.done;
-  if (result.code === 127) throw missingTool(transport, 'sha1sum', directory);
+  if (result.code === 127) throw missingTool(transport, tool[0], directory);
   if (result.code === 3) {
     throw new RbdRecoverError('REMOTE_FAILED', 'the directory cannot be entered', {
       host: transport.host,
       path: directory,
     });
   }
-  // xargs exits 123 when sha1sum failed for some file (one that vanished).
   if (result.code !== 0 && result.code !== 123) {
-    throw commandFailed(transport, 'hashing files', result, directory);
+    throw commandFailed(transport, purpose, result, directory);
   }
-  // `-z`: `<40 hex>  <name>\0` records, names unescaped (bytes as they are).
-  for (const record of Buffer.concat(chunks).toString('latin1').split('\0')) {
-    if (/^[0-9a-f]{40} [ *]/.test(record)) digests.set(record.slice(42), record.slice(0, 40));
-  }
-  return digests;
+  return Buffer.concat(chunks);
 }
 
 /** A ceph-osd process on the host that uses `dataPath` (see osdProcessUsing). */
