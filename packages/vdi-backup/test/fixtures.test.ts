@@ -57,16 +57,24 @@ describe('real dog 1.0.1 streams', () => {
     },
   );
 
-  it.each(BACKUPS.map((backup) => [backup.name, backup] as const))(
-    'createBackup of the two raw images reproduces %s byte for byte',
-    async (name, { from, to }) => {
+  // Compared on the calling thread, and on worker threads (FileScanner) as the CLI does
+  // for files of 64 MiB and more.
+  it.each(
+    BACKUPS.flatMap((backup) => [
+      [backup.name, 0, backup] as const,
+      [backup.name, 2, backup] as const,
+    ]),
+  )(
+    'createBackup of the two raw images reproduces %s byte for byte (%i compare threads)',
+    async (name, compareThreads, { from, to }) => {
       const fromDevice = await FileDevice.open(fixtures.raw(from));
       const toDevice = await FileDevice.open(fixtures.raw(to));
-      const output = temp.file(`${name}.created.backup`);
+      const output = temp.file(`${name}.${compareThreads}.created.backup`);
       try {
         const result = await createBackup(fromDevice, toDevice, {
           output,
           objectSize: OBJECT_SIZE,
+          compareThreads,
         });
         expect(result.records).toBe(EXPECTED_RECORDS[name]?.length);
         expect(result.objects).toBe(16);

@@ -2,6 +2,7 @@ import type { BlockDevice } from '@x/blockio';
 import { SECTOR_SIZE } from '../format/stream-format.js';
 import { firstDifferingSector, lastDifferingSector } from './compare.js';
 import { type SharedRanges, zeroSpans } from './equality-hints.js';
+import type { ScanResult, SpanScanner } from './file-scanner.js';
 import { intersectSpans, type Span, spanLength, subtractSpans, unionSpans } from './ranges.js';
 
 export interface ObjectOutcome {
@@ -32,6 +33,12 @@ export function objectBuffers(objectSize: number, readSize: number): ObjectBuffe
   };
 }
 
+/** With a SpanScanner the pieces are read elsewhere: only the record's buffer is needed. */
+export function recordBuffers(objectSize: number): ObjectBuffers {
+  const none = Buffer.alloc(0);
+  return { to: Buffer.allocUnsafe(objectSize), fromPiece: none, toPiece: none };
+}
+
 /**
  * One object of the diff. Ranges known equal (zeros on both sides, shared storage) are
  * never read; the rest is read from both sides, `readSize` bytes at a time, and
@@ -42,6 +49,10 @@ export function objectBuffers(objectSize: number, readSize: number): ObjectBuffe
  * which then holds the record. The record spans the first to the last differing
  * sector, its known-equal gaps filled in from zeros or read from "to" (shared bytes
  * are "to"'s bytes too).
+ *
+ * With a `scanner` (two files scanned on worker threads) the comparing is done there;
+ * only the record's bytes are then read here, from "to" (they were read once to compare
+ * them, so they are not counted in `bytesRead` twice).
  */
 export async function compareObject(
   from: BlockDevice,
@@ -50,6 +61,7 @@ export async function compareObject(
   objectSize: number,
   buffers: ObjectBuffers,
   sharedRanges: SharedRanges | undefined,
+  scanner?: SpanScanner,
 ): Promise<ObjectOutcome> {
   const start = idx * objectSize;
   const end = Math.min(start + objectSize, to.size);
@@ -74,25 +86,9 @@ export async function compareObject(
 
   // Object-relative spans from here on.
   const local = unknown.map(([s, e]) => [s - start, e - start] as const);
-  const readSize = buffers.fromPiece.byteLength;
-  let first = -1;
-  let last = -1;
-  for (const [spanStart, spanEnd] of local) {
-    for (let s = spanStart; s < spanEnd; s += readSize) {
-      const e = Math.min(spanEnd, s + readSize);
-      const fromBytes = buffers.fromPiece.subarray(0, e - s);
-      const keep = first >= 0 || buffers.toPiece === buffers.to;
-      const toBytes = keep ? buffers.to.subarray(s, e) : buffers.toPiece.subarray(0, e - s);
-      await readBoth(from, to, start + s, fromBytes, toBytes);
-      if (fromBytes.equals(toBytes)) continue;
-      const whole: Span[] = [[0, e - s]];
-      if (first < 0) {
-        first = s + firstDifferingSector(fromBytes, toBytes, whole);
-        if (!keep) buffers.to.set(toBytes, s);
-      }
-      last = s + lastDifferingSector(fromBytes, toBytes, whole);
-    }
-  }
+  const { first, last } = scanner
+    ? await scanElsewhere(to, start, unknown, local, buffers, scanner)
+    : await scanHere(from, to, start, local, buffers);
   const bytesRead = 2 * spanLength(local);
   const outcome: ObjectOutcome = {
     kind: 'compared',
@@ -116,6 +112,62 @@ export async function compareObject(
   }
   outcome.record = { idx, offset: first, data: buffers.to.subarray(first, recordEnd) };
   return outcome;
+}
+
+/**
+ * Reads and compares the object's `local` spans here, piece by piece; leaves "to"'s
+ * bytes from the first difference on in `buffers.to`. Object-relative result.
+ */
+async function scanHere(
+  from: BlockDevice,
+  to: BlockDevice,
+  start: number,
+  local: readonly Span[],
+  buffers: ObjectBuffers,
+): Promise<ScanResult> {
+  const readSize = buffers.fromPiece.byteLength;
+  let first = -1;
+  let last = -1;
+  for (const [spanStart, spanEnd] of local) {
+    for (let s = spanStart; s < spanEnd; s += readSize) {
+      const e = Math.min(spanEnd, s + readSize);
+      const fromBytes = buffers.fromPiece.subarray(0, e - s);
+      const keep = first >= 0 || buffers.toPiece === buffers.to;
+      const toBytes = keep ? buffers.to.subarray(s, e) : buffers.toPiece.subarray(0, e - s);
+      await readBoth(from, to, start + s, fromBytes, toBytes);
+      if (fromBytes.equals(toBytes)) continue;
+      const whole: Span[] = [[0, e - s]];
+      if (first < 0) {
+        first = s + firstDifferingSector(fromBytes, toBytes, whole);
+        if (!keep) buffers.to.set(toBytes, s);
+      }
+      last = s + lastDifferingSector(fromBytes, toBytes, whole);
+    }
+  }
+  return { first, last };
+}
+
+/**
+ * The scanner compares the `unknown` (absolute) spans; then "to"'s bytes of the spans
+ * between the first and the last difference are read into `buffers.to`, as scanHere
+ * leaves them. Object-relative result.
+ */
+async function scanElsewhere(
+  to: BlockDevice,
+  start: number,
+  unknown: readonly Span[],
+  local: readonly Span[],
+  buffers: ObjectBuffers,
+  scanner: SpanScanner,
+): Promise<ScanResult> {
+  const found = await scanner.scan(unknown);
+  if (found.first < 0) return { first: -1, last: -1 };
+  const first = found.first - start;
+  const last = found.last - start;
+  for (const [s, e] of intersectSpans(local, [[first, last + SECTOR_SIZE]])) {
+    await to.read(start + s, buffers.to.subarray(s, e));
+  }
+  return { first, last };
 }
 
 /**

@@ -1,14 +1,21 @@
 import {
   type BlockDevice,
   BlockIoError,
+  type FileDevice,
   type LongRunningOptions,
   ProgressTracker,
   throwIfAborted,
 } from '@x/blockio';
 import { SECTOR_SIZE } from '../format/stream-format.js';
 import { checkObjectSize, DEFAULT_OBJECT_SIZE, MAX_BUFFERED_OBJECT_SIZE } from '../object-size.js';
-import { compareObject, type ObjectBuffers, objectBuffers } from './compare-object.js';
+import {
+  compareObject,
+  type ObjectBuffers,
+  objectBuffers,
+  recordBuffers,
+} from './compare-object.js';
 import type { SharedRanges } from './equality-hints.js';
+import { FileScanner, scanThreads } from './file-scanner.js';
 
 export interface DiffOptions extends LongRunningOptions {
   /** Object size (power of two, 512 B to 256 MiB). Default 4 MiB. */
@@ -21,9 +28,17 @@ export interface DiffOptions extends LongRunningOptions {
    * Bytes read from each side at a time (a multiple of 512). Default: 64 KiB when both
    * devices complete requests synchronously (queue depth 1: local files, memory), so
    * each piece is compared while it is in the CPU cache; else the whole object, so a
-   * network or the thread pool gets few, large requests.
+   * network or the thread pool gets few, large requests. With compare threads: the
+   * piece each thread reads (default 128 KiB).
    */
   readSize?: number | undefined;
+  /**
+   * Two files (FileDevice: regular files or block devices) are read and compared on
+   * this many worker threads, which read them directly and hand back only where they
+   * differ; 0 compares on the calling thread. Ignored for other devices. Default: one
+   * per core (at most 4) when there is more than one core and "to" is at least 64 MiB.
+   */
+  compareThreads?: number | undefined;
 }
 
 /** See DiffOptions.readSize: small enough that both sides' pieces stay in a core's L2 cache. */
@@ -71,17 +86,29 @@ export async function* diffObjects(
   const objectSize = checkDiffArguments(from, to, options.objectSize);
   const count = Math.ceil(to.size / objectSize);
   stats.objects = count;
+  const threads = scanThreads(from, to, options.compareThreads);
+  const requestedReadSize =
+    options.readSize === undefined
+      ? undefined
+      : Math.min(objectSize, checkReadSize(options.readSize));
+  // Each thread gets a second object to start on while the first one's answer travels.
   const concurrency = Math.max(
     1,
-    Math.min(8, options.concurrency ?? Math.min(from.queueDepth ?? 4, to.queueDepth ?? 4)),
+    Math.min(
+      8,
+      options.concurrency ??
+        (threads > 0 ? 2 * threads : Math.min(from.queueDepth ?? 4, to.queueDepth ?? 4)),
+    ),
   );
-  const readSize =
-    options.readSize === undefined
-      ? defaultReadSize(from, to, objectSize)
-      : Math.min(objectSize, checkReadSize(options.readSize));
+  const readSize = requestedReadSize ?? defaultReadSize(from, to, objectSize);
   const progress = new ProgressTracker('compare', to.size, options.onProgress);
+  const scanner =
+    threads > 0
+      ? new FileScanner(from as FileDevice, to as FileDevice, threads, requestedReadSize)
+      : undefined;
   const pool: ObjectBuffers[] = [];
-  const take = (): ObjectBuffers => pool.pop() ?? objectBuffers(objectSize, readSize);
+  const take = (): ObjectBuffers =>
+    pool.pop() ?? (scanner ? recordBuffers(objectSize) : objectBuffers(objectSize, readSize));
 
   const pending = new Map<number, Promise<Compared>>();
   let scheduled = 0;
@@ -89,9 +116,15 @@ export async function* diffObjects(
     while (pending.size < concurrency && scheduled < count) {
       const idx = scheduled++;
       const buffers = take();
-      const work = compareObject(from, to, idx, objectSize, buffers, options.sharedRanges).then(
-        (outcome) => ({ outcome, buffers }),
-      );
+      const work = compareObject(
+        from,
+        to,
+        idx,
+        objectSize,
+        buffers,
+        options.sharedRanges,
+        scanner,
+      ).then((outcome) => ({ outcome, buffers }));
       // Settled later in order; a failure is rethrown there, not reported as unhandled.
       work.catch(() => {});
       pending.set(idx, work);
@@ -120,6 +153,7 @@ export async function* diffObjects(
     progress.finish();
   } finally {
     // Let reads still in flight (after a failure or an early return) settle first.
+    await scanner?.close();
     await Promise.allSettled(pending.values());
   }
 }

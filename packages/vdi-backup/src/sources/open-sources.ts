@@ -52,9 +52,9 @@ export async function openBackupSources(spec: SourceSpec): Promise<OpenedSources
       { path: spec.source },
     );
   }
-  // Read like two raw images (see openRawImages): the changed clusters on the thread
-  // pool, a megabyte at a time; measured 1.7x faster than synchronous reads of whole
-  // objects on a loaded machine (bench/bench.mjs, create-qcow2).
+  // The changed clusters on the thread pool, a megabyte at a time; measured 1.7x faster
+  // than synchronous reads of whole objects on a loaded machine (bench/bench.mjs,
+  // create-qcow2).
   const from = await openQcow2(spec.source, { snapshot: spec.from, backingPolicy, io: 'async' });
   try {
     const to = await openQcow2(spec.source, { snapshot: spec.to, backingPolicy, io: 'async' });
@@ -62,7 +62,7 @@ export async function openBackupSources(spec: SourceSpec): Promise<OpenedSources
       kind: 'qcow2-snapshots',
       from,
       to,
-      readSize: RAW_READ_SIZE,
+      readSize: QCOW2_READ_SIZE,
       sharedRanges: qcow2SharedRanges(from, to),
       close: () => closeBoth(from, to),
     };
@@ -79,32 +79,27 @@ async function openImage(path: string, backingPolicy: BackingPolicy): Promise<Bl
 }
 
 /**
- * Two raw images are read on libuv's thread pool, a megabyte at a time, several
- * requests in flight: the kernel's copies out of the page cache (most of the work)
- * then run on both cores while the main thread compares. Reading on the main thread
- * in small pieces uses less CPU in all, but one core only, and measured slower
+ * Two raw images: createBackup compares files of 64 MiB and more on worker threads
+ * that pread both directly (FileScanner), one per core; smaller ones, or on one core,
+ * on this thread in 64 KiB pieces. Either way the reads are synchronous preads into
+ * buffers that stay in the CPU cache, which costs the kernel about what `cat` pays;
+ * reading on libuv's pool into megabyte buffers cost half as much again in system time
  * (bench/bench.mjs, create-raw).
  */
 async function openRawImages(fromPath: string, toPath: string): Promise<OpenedSources> {
   const { FileDevice } = await import('@x/blockio');
-  const from = await FileDevice.open(fromPath, { io: 'async' });
+  const from = await FileDevice.open(fromPath);
   try {
-    const to = await FileDevice.open(toPath, { io: 'async' });
-    return {
-      kind: 'images',
-      from,
-      to,
-      readSize: RAW_READ_SIZE,
-      close: () => closeBoth(from, to),
-    };
+    const to = await FileDevice.open(toPath);
+    return { kind: 'images', from, to, close: () => closeBoth(from, to) };
   } catch (error) {
     await from.close();
     throw error;
   }
 }
 
-/** See openRawImages: large enough that a request's hand-off to the pool is cheap, small enough for the CPU cache. */
-const RAW_READ_SIZE = 1 << 20;
+/** QCOW2 snapshots are read on libuv's pool: large enough that a request's hand-off is cheap, small enough for the CPU cache. */
+const QCOW2_READ_SIZE = 1 << 20;
 
 async function closeBoth(a: BlockDevice, b: BlockDevice): Promise<void> {
   const results = await Promise.allSettled([a.close(), b.close()]);

@@ -1,0 +1,99 @@
+import { SECTOR_SIZE } from '../format/stream-format.js';
+
+/**
+ * The source of one scan worker (see file-scanner.ts), run with `eval: true`: a string,
+ * so the bundled CLI needs no worker file next to its chunks. It reads both files
+ * with synchronous preads into two small buffers (they stay in the core's cache, so
+ * the kernel's copy and the compare after it cost little), compares them, and
+ * answers each task with the first and last differing sector, or the read error.
+ *
+ * workerData: { fromFd, toFd, fromSize, pieceSize }. Task: { id, spans } with spans a
+ * flat [start, end, start, end, ...] of sector-aligned absolute offsets, sorted.
+ * Answer: { id, first, last } (absolute offsets of sectors, -1 when all equal) or
+ * { id, error: { side, offset, code, message, syscall, errno } }. "from" reads as
+ * zeros at and past fromSize (a disk that grew between the snapshots); a read that
+ * ends early elsewhere is a SHORT_READ (the file shrank while being read).
+ */
+export const SCAN_WORKER_SOURCE = `
+'use strict';
+const { parentPort, workerData } = require('node:worker_threads');
+const { readSync } = require('node:fs');
+const SECTOR = ${SECTOR_SIZE};
+const { fromFd, toFd, fromSize, pieceSize } = workerData;
+const a = Buffer.allocUnsafeSlow(pieceSize);
+const b = Buffer.allocUnsafeSlow(pieceSize);
+
+function fill(side, fd, into, length, position, limit) {
+  const inside = Math.max(0, Math.min(length, limit - position));
+  let done = 0;
+  try {
+    while (done < inside) {
+      const count = readSync(fd, into, done, inside - done, position + done);
+      if (count === 0) {
+        const error = new Error('file ended after ' + (position + done) + ' bytes while reading ' +
+          length + ' bytes at ' + position + '; did it shrink while being read?');
+        error.code = 'SHORT_READ';
+        throw error;
+      }
+      done += count;
+    }
+  } catch (error) {
+    error.side = side;
+    error.offset = position + done;
+    error.length = length;
+    throw error;
+  }
+  if (inside < length) into.fill(0, inside, length);
+}
+
+function differs(start, end) {
+  return a.compare(b, start, end, start, end) !== 0;
+}
+
+function firstSector(length) {
+  for (let sector = 0; sector < length; sector += SECTOR) {
+    if (differs(sector, sector + SECTOR)) return sector;
+  }
+  return -1;
+}
+
+function lastSector(length) {
+  for (let sector = length - SECTOR; sector >= 0; sector -= SECTOR) {
+    if (differs(sector, sector + SECTOR)) return sector;
+  }
+  return -1;
+}
+
+parentPort.on('message', ({ id, spans }) => {
+  let first = -1;
+  let last = -1;
+  try {
+    for (let index = 0; index < spans.length; index += 2) {
+      const end = spans[index + 1];
+      for (let position = spans[index]; position < end; position += pieceSize) {
+        const length = Math.min(pieceSize, end - position);
+        fill('from', fromFd, a, length, position, fromSize);
+        fill('to', toFd, b, length, position, Infinity);
+        if (!differs(0, length)) continue;
+        if (first < 0) first = position + firstSector(length);
+        last = position + lastSector(length);
+      }
+    }
+  } catch (error) {
+    parentPort.postMessage({
+      id,
+      error: {
+        side: error.side,
+        offset: error.offset,
+        length: error.length,
+        code: error.code,
+        message: String((error && error.message) || error),
+        syscall: error.syscall,
+        errno: error.errno,
+      },
+    });
+    return;
+  }
+  parentPort.postMessage({ id, first, last });
+});
+`;
