@@ -181,7 +181,7 @@ describe('create compares two files on worker threads (FileScanner)', () => {
     sparseFile(toPath, toBytes, () => true);
     const from = await FileDevice.open(fromPath);
     const to = await FileDevice.open(toPath);
-    const scanner = new FileScanner(from, to, 2, 2 * SECTOR);
+    const scanner = await FileScanner.start(from, to, 2, 2 * SECTOR);
     try {
       expect(await scanner.scan([[0, 24 * SECTOR]])).toEqual({
         first: 5 * SECTOR,

@@ -65,6 +65,29 @@ describe('stream writer and reader', () => {
     });
   });
 
+  it('writes large records straight from the caller, who may reuse the buffer at once', async () => {
+    // Records around the staging buffer's size and the direct-write threshold (256 KiB),
+    // small ones between them, all through one reused buffer.
+    const lengths = [512, 256 * 1024, 1024, 256 * 1024 - 512, MiB - 8, 4 * MiB, 512, 2 * MiB + 512];
+    const input: RawRecord[] = lengths.map((length, idx) => {
+      const data = Buffer.alloc(length - (length % 512));
+      for (let i = 0; i < data.byteLength; i += 512) data.writeUInt32LE(idx * 100000 + i, i);
+      return [idx, 0, data];
+    });
+    const path = temp.file('direct.backup');
+    const writer = await BackupWriter.create(path, { sync: false });
+    const reused = Buffer.alloc(4 * MiB);
+    for (const [idx, offset, data] of input) {
+      (data as Buffer).copy(reused);
+      await writer.writeRecord(idx, offset, reused.subarray(0, (data as Buffer).byteLength));
+      reused.fill(0xee);
+    }
+    await writer.finish();
+    const bytes = await readFile(path);
+    expect(bytes.equals(dogStream(input))).toBe(true);
+    expect(writer.bytesWritten).toBe(bytes.byteLength);
+  });
+
   it('writes an empty diff as the 24 bytes dog writes', async () => {
     const path = temp.file('empty.backup');
     const writer = await BackupWriter.create(path);

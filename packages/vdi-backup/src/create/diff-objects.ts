@@ -104,7 +104,7 @@ export async function* diffObjects(
   const progress = new ProgressTracker('compare', to.size, options.onProgress);
   const scanner =
     threads > 0
-      ? new FileScanner(from as FileDevice, to as FileDevice, threads, requestedReadSize)
+      ? await FileScanner.start(from as FileDevice, to as FileDevice, threads, requestedReadSize)
       : undefined;
   const pool: ObjectBuffers[] = [];
   const take = (): ObjectBuffers =>

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { type BlockDevice, BlockIoError, FileDevice, fromSystemError } from '@x/blockio';
 import { SECTOR_SIZE } from '../format/stream-format.js';
 import type { Span } from './ranges.js';
@@ -98,13 +98,31 @@ export class FileScanner implements SpanScanner {
   #failure: BlockIoError | undefined;
   #closed = false;
 
-  constructor(from: FileDevice, to: FileDevice, threads: number, pieceSize = SCAN_PIECE_SIZE) {
+  /** Starts `threads` workers (at least one) reading `pieceSize` bytes of each file at a time. */
+  static async start(
+    from: FileDevice,
+    to: FileDevice,
+    threads: number,
+    pieceSize = SCAN_PIECE_SIZE,
+  ): Promise<FileScanner> {
     if (pieceSize % SECTOR_SIZE !== 0 || pieceSize <= 0) {
       throw new BlockIoError(
         'INVALID_ARGUMENT',
         `the scan piece size must be a positive multiple of 512, not ${pieceSize}`,
       );
     }
+    // Loaded here, not at start-up: most runs of the CLI never start a thread.
+    const { Worker } = await import('node:worker_threads');
+    return new FileScanner(Worker, from, to, threads, pieceSize);
+  }
+
+  private constructor(
+    Worker: typeof import('node:worker_threads').Worker,
+    from: FileDevice,
+    to: FileDevice,
+    threads: number,
+    pieceSize: number,
+  ) {
     this.#from = from;
     this.#to = to;
     const workerData = {

@@ -1,5 +1,5 @@
-import type { BlockDevice } from '@x/blockio';
-import { type BackingPolicy, detectFormat, openQcow2 } from '@x/qcow2/read';
+import type { BlockDevice, FileDevice } from '@x/blockio';
+import type { BackingPolicy } from '@x/qcow2/read';
 import { VdiBackupError } from '../errors.js';
 import type { OpenedSources } from './opened-sources.js';
 import { qcow2SharedRanges } from './qcow2-shared.js';
@@ -29,9 +29,8 @@ export async function openBackupSources(spec: SourceSpec): Promise<OpenedSources
         'two images are needed: the "from" image and the "to" image',
       );
     }
-    if ((await detectFormat(spec.from)) !== 'qcow2' && (await detectFormat(spec.to)) !== 'qcow2') {
-      return openRawImages(spec.from, spec.to);
-    }
+    const raw = await openRawImages(spec.from, spec.to);
+    if (raw !== undefined) return raw;
     const from = await openImage(spec.from, backingPolicy);
     try {
       const to = await openImage(spec.to, backingPolicy);
@@ -45,6 +44,8 @@ export async function openBackupSources(spec: SourceSpec): Promise<OpenedSources
     const { openSheepdogSources } = await import('../sheepdog/sheepdog-sources.js');
     return openSheepdogSources(spec.source, spec.from, spec.to);
   }
+  // QCOW2 code is loaded only for QCOW2 sources: two raw images need none of it.
+  const { detectFormat, openQcow2 } = await import('@x/qcow2/read');
   if ((await detectFormat(spec.source)) !== 'qcow2') {
     throw new VdiBackupError(
       'INVALID_ARGUMENT',
@@ -73,6 +74,7 @@ export async function openBackupSources(spec: SourceSpec): Promise<OpenedSources
 }
 
 async function openImage(path: string, backingPolicy: BackingPolicy): Promise<BlockDevice> {
+  const { detectFormat, openQcow2 } = await import('@x/qcow2/read');
   if ((await detectFormat(path)) === 'qcow2') return openQcow2(path, { backingPolicy });
   const { FileDevice } = await import('@x/blockio');
   return FileDevice.open(path);
@@ -86,16 +88,35 @@ async function openImage(path: string, backingPolicy: BackingPolicy): Promise<Bl
  * reading on libuv's pool into megabyte buffers cost half as much again in system time
  * (bench/bench.mjs, create-raw).
  */
-async function openRawImages(fromPath: string, toPath: string): Promise<OpenedSources> {
+async function openRawImages(fromPath: string, toPath: string): Promise<OpenedSources | undefined> {
   const { FileDevice } = await import('@x/blockio');
-  const from = await FileDevice.open(fromPath);
+  const opened: FileDevice[] = [];
+  let qcow2 = false;
   try {
-    const to = await FileDevice.open(toPath);
-    return { kind: 'images', from, to, close: () => closeBoth(from, to) };
+    for (const path of [fromPath, toPath]) {
+      const file = await FileDevice.open(path);
+      opened.push(file);
+      qcow2 = await isQcow2(file);
+      if (qcow2) break;
+    }
   } catch (error) {
-    await from.close();
+    await Promise.allSettled(opened.map((file) => file.close()));
     throw error;
   }
+  const [from, to] = opened;
+  if (qcow2 || from === undefined || to === undefined) {
+    // A QCOW2 image among them: they are opened again as images (openImage).
+    await Promise.all(opened.map((file) => file.close()));
+    return undefined;
+  }
+  return { kind: 'images', from, to, close: () => closeBoth(from, to) };
+}
+
+/** QCOW2's magic, "QFI\xfb" (qcow2.txt), as detectFormat checks it. */
+const QCOW2_MAGIC = 0x514649fb;
+
+async function isQcow2(file: FileDevice): Promise<boolean> {
+  return file.size >= 4 && (await file.read(0, 4)).readUInt32BE(0) === QCOW2_MAGIC;
 }
 
 /** QCOW2 snapshots are read on libuv's pool: large enough that a request's hand-off is cheap, small enough for the CPU cache. */

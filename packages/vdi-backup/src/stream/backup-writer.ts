@@ -31,6 +31,12 @@ export interface BackupWriterOptions {
 
 /** Records are gathered into writes of this size; larger ones are cut into such writes. */
 const STAGING_BYTES = 1 << 20;
+/**
+ * Record data of at least this size goes to a file in one write of its own, from the
+ * caller's buffer: no copy through the staging buffer (create's records are whole
+ * changed objects, megabytes each), and one large write instead of several.
+ */
+const DIRECT_BYTES = 256 << 10;
 
 /**
  * Writes a backup stream as `dog vdi backup` does (8-byte header, records, end record),
@@ -98,7 +104,7 @@ export class BackupWriter {
 
   /**
    * Appends one record: `data` (a multiple of 512 bytes) at `offset` in object `idx`.
-   * `data` is copied before this returns: the caller may reuse it.
+   * `data` is copied or written before this returns: the caller may reuse it.
    */
   async writeRecord(idx: number, offset: number, data: Uint8Array): Promise<void> {
     this.#checkOpen();
@@ -112,6 +118,15 @@ export class BackupWriter {
     });
     this.#records++;
     await this.#append(recordHeader.encode({ idx, offset, length: data.byteLength, reserved: 0 }));
+    if (data.byteLength >= DIRECT_BYTES && !this.#sink.keepsChunks) {
+      // The staged bytes (this header included) first, then the data from where it is;
+      // written before returning, as the caller reuses its buffer.
+      await this.#flush();
+      await this.#settle();
+      this.#bytesWritten += data.byteLength;
+      await this.#sink.write(data);
+      return;
+    }
     await this.#append(data);
   }
 
