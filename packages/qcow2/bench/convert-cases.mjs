@@ -214,6 +214,34 @@ async function convertToQcow2Case(settings, { compressed, zstd = false }) {
   };
 }
 
+/**
+ * The decode-only bound of a compressed convert (bench/bare-decode.mjs: every compressed
+ * cluster decoded on the pool's worker count, nothing written) against the whole
+ * `qemu-img convert -O raw`. Information (no target): when this ratio is above
+ * convert-raw-*'s target, no pipeline around our decoders can meet it on these cores.
+ */
+async function decodeBoundCase(settings, compressed) {
+  const input = await inputs(settings.quick);
+  const out = outputs();
+  const peer = out('qemu.raw');
+  const type = compressed === 'deflate' ? 'zlib' : 'zstd';
+  return {
+    pkg: '@x/qcow2',
+    ours: {
+      name: `decode ${compressed} clusters only (bare loop, ${input.label})`,
+      argv: [process.execPath, join(here, 'bare-decode.mjs'), type, input[compressed]],
+    },
+    peers: [
+      {
+        name: 'qemu-img convert -O raw',
+        argv: ['qemu-img', 'convert', '-O', 'raw', input[compressed], peer],
+        outputs: [peer],
+      },
+    ],
+    target: null,
+  };
+}
+
 export const convertCases = [
   { name: 'convert-raw', prepare: (s) => convertCase(s, { compressed: false, durable: false }) },
   {
@@ -228,6 +256,8 @@ export const convertCases = [
     name: 'convert-raw-zstd',
     prepare: (s) => convertCase(s, { compressed: 'zstd', durable: false }),
   },
+  { name: 'decode-bound-deflate', prepare: (s) => decodeBoundCase(s, 'deflate') },
+  { name: 'decode-bound-zstd', prepare: (s) => decodeBoundCase(s, 'zstd') },
   {
     name: 'convert-raw-16g',
     prepare: (s) => convertCase(s, { durable: false, large: true }),

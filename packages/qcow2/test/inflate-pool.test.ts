@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { WorkerOptions } from 'node:worker_threads';
+import { MemoryDevice } from '@x/blockio';
 import {
   filesEqual,
   makeTempDir,
@@ -9,13 +11,14 @@ import {
   runPeerOk,
   seededBytes,
 } from '@x/test-utils';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   type CompressionType,
   type DecodeTools,
   decodeClusterInto,
 } from '../src/compression/cluster-decoder.js';
 import { InflatePool, liveInflateWorkers } from '../src/compression/inflate-pool.js';
+import { type CompressedPiece, OrderedInflater } from '../src/compression/ordered-inflater.js';
 import { loadWasmZstd } from '../src/compression/wasm-zstd.js';
 import { parseZstdFrame } from '../src/compression/zstd-frame.js';
 import {
@@ -150,9 +153,7 @@ describe.each(['zlib', 'zstd'] as const)('%s-compressed images, inflated on work
     const image = await openQcow2(await mixedImage(type));
     const part = await image.read(7 * (1 << 20) + 100_000, 200_000);
     expect(part.every((byte) => byte === 0x33)).toBe(true);
-    // zstd inflates on worker threads; zlib on libuv's thread pool (no workers).
-    if (type === 'zstd') expect(liveInflateWorkers()).toBeGreaterThan(0);
-    else expect(liveInflateWorkers()).toBe(0);
+    expect(liveInflateWorkers()).toBeGreaterThan(0);
     await image.close();
     expect(liveInflateWorkers()).toBe(0);
   });
@@ -237,46 +238,164 @@ describe('InflatePool', () => {
     expect(liveInflateWorkers()).toBe(0);
   });
 
-  it('zlib: at most 4 × `size` clusters are on libuv’s pool at once, however many batches wait', async () => {
-    const zlib = (await import('node:zlib')).default;
-    const frames = await compressed('zlib');
-    const pool = new InflatePool('zlib', clusterSize, 2);
-    const inflateRaw = zlib.inflateRaw;
-    let running = 0;
-    let most = 0;
-    const spy = vi.spyOn(zlib, 'inflateRaw').mockImplementation(((
-      input: Buffer,
-      options: object,
-      callback: (error: Error | null, result: Buffer) => void,
-    ) => {
-      most = Math.max(most, ++running);
-      inflateRaw(input, options, (error, result) => {
-        running--;
-        callback(error, result);
+  /** The frames laid out back to back in a file-like device, as qemu-img writes them. */
+  function framesFile(frames: Buffer[], count: number) {
+    const pieces: CompressedPiece[] = [];
+    const parts: Buffer[] = [];
+    let at = 0;
+    for (let index = 0; index < count; index++) {
+      const frame = frames[index % frames.length] as Buffer;
+      // Sector-rounded spans: the next frame follows the padding.
+      const length = Math.ceil(frame.byteLength / 512) * 512;
+      parts.push(frame, Buffer.alloc(length - frame.byteLength));
+      pieces.push({
+        clusterOffset: index * clusterSize,
+        offset: index * clusterSize,
+        length: clusterSize,
+        hostOffset: at,
+        hostLength: length,
       });
-    }) as typeof zlib.inflateRaw);
-    try {
-      const input = Buffer.concat(frames);
-      const spans = frames.flatMap((frame, index) => [
-        frames.slice(0, index).reduce((sum, earlier) => sum + earlier.byteLength, 0),
-        frame.byteLength,
-      ]);
-      const wheres = frames.map((_, index) => ({
-        path: 'a.qcow2',
-        offset: index,
-        guestOffset: index * clusterSize,
-      }));
-      // Three batches at once, as the ordered inflater keeps them in flight.
-      const outs = await Promise.all(
-        [0, 1, 2].map(() => pool.inflate(Buffer.from(input), spans, wheres)),
-      );
-      for (const out of outs) expect(out.equals(Buffer.concat(clusters))).toBe(true);
-      expect(most).toBe(8);
-    } finally {
-      spy.mockRestore();
-      await pool.close();
+      at += length;
     }
-  });
+    return { device: new MemoryDevice(Buffer.concat(parts), { name: 'f.qcow2' }), pieces };
+  }
+
+  it.each(['zlib', 'zstd'] as const)(
+    '%s: many batches in flight on 2 workers come out in guest order, bounded',
+    async (type) => {
+      const frames = await compressed(type);
+      const { device, pieces } = framesFile(frames, 97);
+      const pool = new InflatePool(type, clusterSize, 2);
+      const seen: number[] = [];
+      try {
+        // Batches of 1 to 3 clusters (uneven work), 3 in flight.
+        for (const batchClusters of [1, 2, 3]) {
+          seen.length = 0;
+          const inflater = new OrderedInflater(
+            device,
+            pool,
+            (offset, bytes) => {
+              const index = offset / clusterSize;
+              seen.push(index);
+              expect(bytes.equals(clusters[index % clusters.length] as Buffer)).toBe(true);
+            },
+            { batchBytes: batchClusters * clusterSize, depth: 3 },
+          );
+          for (const piece of pieces) await inflater.add(piece);
+          await inflater.finish();
+          expect(seen).toEqual(pieces.map((_, index) => index));
+        }
+      } finally {
+        await pool.close();
+      }
+      expect(liveInflateWorkers()).toBe(0);
+    },
+  );
+
+  it.each(['zlib', 'zstd'] as const)(
+    '%s: a corrupt cluster in the middle of a batch is the one named; earlier clusters came out',
+    async (type) => {
+      const frames = await compressed(type);
+      const { device, pieces } = framesFile(frames, 40);
+      // Cluster 21: the middle of the third batch of 8.
+      const bad = pieces[21] as CompressedPiece;
+      device.bytes.fill(0xfe, bad.hostOffset, bad.hostOffset + 24);
+      const pool = new InflatePool(type, clusterSize, 2);
+      const seen: number[] = [];
+      const inflater = new OrderedInflater(
+        device,
+        pool,
+        (offset) => {
+          seen.push(offset / clusterSize);
+        },
+        { batchBytes: 8 * clusterSize, depth: 2 },
+      );
+      const error = await (async () => {
+        for (const piece of pieces) await inflater.add(piece);
+        await inflater.finish();
+      })().catch((caught: unknown) => caught);
+      await inflater.abandon();
+      await pool.close();
+      expect(error).toBeInstanceOf(Qcow2Error);
+      expect(error).toMatchObject({
+        code: 'DECOMPRESS_FAILED',
+        path: 'f.qcow2',
+        offset: bad.hostOffset,
+        structure: 'compressed cluster',
+      });
+      expect((error as Error).message).toContain(
+        `guest offset 0x${(21 * clusterSize).toString(16)}`,
+      );
+      // The batches before it were consumed, in order; nothing of its batch.
+      expect(seen).toEqual(Array.from({ length: 16 }, (_, index) => index));
+      expect(liveInflateWorkers()).toBe(0);
+    },
+  );
+
+  /** Starts the pool's workers with `patch` applied to their source (see workerSource). */
+  async function withPatchedWorkers<T>(
+    patch: (source: string) => string,
+    run: () => Promise<T>,
+  ): Promise<T> {
+    const threads = process.getBuiltinModule('node:worker_threads');
+    const Original = threads.Worker;
+    threads.Worker = class extends Original {
+      constructor(source: string | URL, options?: WorkerOptions) {
+        super(patch(String(source)), options);
+      }
+    } as typeof Original;
+    try {
+      return await run();
+    } finally {
+      threads.Worker = Original;
+    }
+  }
+
+  it.each([
+    [
+      'throws',
+      "throw new Error('worker fell over');",
+      /an inflate worker failed: worker fell over/,
+    ],
+    ['exits', 'process.exit(7);', /an inflate worker exited \(code 7\)/],
+  ])(
+    'a worker that %s fails the batches in flight with a typed error (no hang), and what follows',
+    async (_, crash, message) => {
+      const frames = await compressed('zlib');
+      const pool = new InflatePool('zlib', clusterSize, 2);
+      const where = (index: number) => ({ path: 'w.qcow2', offset: index, guestOffset: 0 });
+      try {
+        await withPatchedWorkers(
+          // Each worker falls over on its second batch.
+          (source) => source.replace('await ready;', `await ready; if (id > 1) { ${crash} }`),
+          async () => {
+            const first = await Promise.all([
+              pool.inflateOne(frames[0] as Buffer, where(0)),
+              pool.inflateOne(frames[1] as Buffer, where(1)),
+            ]);
+            expect(first[1]?.equals(clusters[1] as Buffer)).toBe(true);
+            const failed = await Promise.allSettled([
+              pool.inflateOne(frames[2] as Buffer, where(2)),
+              pool.inflateOne(frames[3] as Buffer, where(3)),
+            ]);
+            for (const result of failed) {
+              expect(result.status).toBe('rejected');
+              const reason = (result as PromiseRejectedResult).reason as Qcow2Error;
+              expect(reason).toBeInstanceOf(Qcow2Error);
+              expect(reason).toMatchObject({ code: 'DECOMPRESS_FAILED', path: 'w.qcow2' });
+              expect(reason.message).toMatch(message);
+            }
+          },
+        );
+        await expect(pool.inflateOne(frames[0] as Buffer, where(0))).rejects.toMatchObject({
+          code: 'DECOMPRESS_FAILED',
+        });
+      } finally {
+        await pool.close();
+      }
+      expect(liveInflateWorkers()).toBe(0);
+    },
+  );
 
   it('decompressCluster (one cluster, no pool) decodes the same frames', async () => {
     for (const type of ['zlib', 'zstd'] as const) {

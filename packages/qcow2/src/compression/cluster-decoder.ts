@@ -1,3 +1,4 @@
+import type { RawInflateInto } from './raw-inflater.js';
 import type { WasmZstd } from './wasm-zstd.js';
 import type { ZstdFrameInfo } from './zstd-frame.js';
 
@@ -9,6 +10,8 @@ export interface DecodeTools {
     input: Uint8Array,
     options: { finishFlush: number; maxOutputLength: number; chunkSize: number },
   ): Uint8Array;
+  /** A reused raw-inflate stream (openRawInflater); inflateRawSync without it. */
+  inflateRawInto?: RawInflateInto | undefined;
   /** node:zlib's zstd (Node 22.15+ / 23.8+); libzstd in WebAssembly is used without it. */
   zstdDecompressSync:
     | ((input: Uint8Array, options: { maxOutputLength: number }) => Uint8Array)
@@ -37,6 +40,7 @@ export function decodeClusterInto(
   outOffset: number,
 ): string | undefined {
   if (type === 'zlib') {
+    if (tools.inflateRawInto) return tools.inflateRawInto(input, out, outOffset, clusterSize);
     let inflated: Uint8Array;
     try {
       // QEMU's compressed data is raw deflate, padded to whole sectors and possibly

@@ -3,6 +3,7 @@ import { Qcow2Error } from '../errors.js';
 import { type CompressionType, type DecodeTools, decodeClusterInto } from './cluster-decoder.js';
 import { type DecompressWhere, decompressFailure } from './decompress-failure.js';
 import { nativeZstd, nodeZlib } from './node-zlib.js';
+import { openRawInflater, type RawInflateInto } from './raw-inflater.js';
 import { bindZstdModule, loadWasmZstd, wasmZstdModulePath } from './wasm-zstd.js';
 import { parseZstdFrame } from './zstd-frame.js';
 
@@ -18,8 +19,10 @@ const zlib = require('node:zlib');
 const parseZstdFrame = ${parseZstdFrame.toString()};
 const decodeClusterInto = ${decodeClusterInto.toString()};
 const bindZstdModule = ${bindZstdModule.toString()};
+const openRawInflater = ${openRawInflater.toString()};
 const tools = {
   inflateRawSync: zlib.inflateRawSync,
+  inflateRawInto: openRawInflater(zlib),
   zstdDecompressSync: zlib.zstdDecompressSync,
   wasmZstd: undefined,
   parseZstdFrame,
@@ -86,14 +89,11 @@ const SPARE_BUFFERS = 16;
 /** Input buffers are allocated in multiples of this. */
 const INPUT_SIZE_CLASS = 256 << 10;
 
-/** zlib jobs allowed on libuv's pool per unit of the pool's `size` (see #zlibTurn). */
-const ZLIB_JOBS_PER_SIZE = 4;
-
 /**
  * Inflates compressed clusters of one image (one compression type and cluster
  * size) off the calling thread, so a copy uses every core for inflate while its
- * own thread reads and writes: zstd on a few worker threads, a batch of clusters
- * per message; zlib on libuv's thread pool (see #inflateOnThreadPool). Each
+ * own thread reads and writes: on a few worker threads, a batch of clusters per
+ * message, decoded in a loop (zlib with one reused stream, openRawInflater). Each
  * `inflate` call resolves on its own, so callers that keep a bounded number of
  * batches in flight and consume them oldest first get their clusters in order
  * with bounded memory (OrderedInflater does that). With `size` 0 it inflates
@@ -111,9 +111,6 @@ export class InflatePool {
   /** Memory this pool allocated: only that is reused, and moved whole to a worker. */
   readonly #ours = new WeakSet<ArrayBuffer>();
   #nextId = 0;
-  /** zlib jobs on libuv's pool now, and the jobs waiting for a turn (see #zlibTurn). */
-  #zlibRunning = 0;
-  readonly #zlibWaiting: Array<() => void> = [];
   #failure: unknown;
   #closed = false;
   #inlineTools: Promise<DecodeTools> | undefined;
@@ -164,7 +161,6 @@ export class InflatePool {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     const out = this.#take(this.clusterSize * wheres.length);
     if (this.size === 0) return this.#inflateInline(input, spans, wheres, out);
-    if (this.type === 'zlib') return this.#inflateOnThreadPool(input, spans, wheres, out);
     const workers = this.#start();
     const target = workers.reduce((best, candidate) =>
       candidate.busy < best.busy ? candidate : best,
@@ -249,8 +245,18 @@ export class InflatePool {
       const worker = new Worker(source, { eval: true });
       liveWorkers++;
       const exited = new Promise<void>((resolve) =>
-        worker.once('exit', () => {
+        worker.once('exit', (code) => {
           liveWorkers--;
+          // A worker that ends while the pool is open takes its batches with it:
+          // they must reject, not wait forever.
+          if (!this.#closed) {
+            this.#fail(
+              new Qcow2Error('DECOMPRESS_FAILED', `an inflate worker exited (code ${code})`, {
+                path: [...this.#jobs.values()][0]?.wheres[0]?.path ?? '',
+                structure: 'compressed cluster',
+              }),
+            );
+          }
           resolve();
         }),
       );
@@ -294,104 +300,6 @@ export class InflatePool {
     }
   }
 
-  /**
-   * zlib batches inflate on libuv's thread pool (node:zlib's async API, native
-   * code, 4 threads): measured on the 2-core bench machine while it was shared
-   * (run queue 40-50), converting the 4 GiB deflate image took 4.5-9.9 s this way
-   * and 15.9-19.8 s with the same batches on worker threads (interleaved, same
-   * minutes); a 64 MiB one 0.96 s against 1.66-2.08 s (medians of 5). Workers stay
-   * for zstd, whose decoder on Node < 22.15 is libzstd in WebAssembly.
-   *
-   * At most `size` clusters are on the pool at once (#zlibTurn), the rest wait
-   * here: libuv's queue is first come, first served, and the copy's own reads and
-   * writes go through it too. With every cluster of the batches in flight queued
-   * at once (up to 64), each read or write waited behind them, and a 4 GiB
-   * deflate convert with its I/O on the pool took 9-12 s against 6-9 s.
-   */
-  async #inflateOnThreadPool(
-    input: Uint8Array,
-    spans: number[],
-    wheres: DecompressWhere[],
-    out: ArrayBuffer,
-  ): Promise<Buffer> {
-    const bytes = Buffer.from(out);
-    const clusterSize = this.clusterSize;
-    const failures: Array<{ index: number; detail: string }> = [];
-    const zlib = nodeZlib();
-    const inflateOne = (index: number) =>
-      new Promise<void>((resolve) => {
-        const start = spans[2 * index] as number;
-        const frame = input.subarray(start, start + (spans[2 * index + 1] as number));
-        zlib.inflateRaw(
-          frame,
-          {
-            finishFlush: zlib.constants.Z_SYNC_FLUSH,
-            maxOutputLength: clusterSize,
-            chunkSize: clusterSize + 1024,
-          },
-          (error, result) => {
-            if (error) {
-              const code = (error as NodeJS.ErrnoException).code;
-              failures.push({
-                index,
-                detail:
-                  code === 'ERR_BUFFER_TOO_LARGE'
-                    ? 'it inflates to more than one cluster'
-                    : error.message,
-              });
-            } else if (result.byteLength !== clusterSize) {
-              failures.push({
-                index,
-                detail: `it inflates to ${result.byteLength} bytes, not ${clusterSize}`,
-              });
-            } else {
-              bytes.set(result, index * clusterSize);
-            }
-            resolve();
-          },
-        );
-      });
-    await Promise.all(
-      wheres.map(async (_, index) => {
-        await this.#zlibTurn();
-        try {
-          await inflateOne(index);
-        } finally {
-          this.#zlibDone();
-        }
-      }),
-    );
-    this.release(input);
-    if (failures.length > 0) {
-      this.release(bytes);
-      const first = failures.reduce((a, b) => (b.index < a.index ? b : a));
-      throw decompressFailure(wheres[first.index] as DecompressWhere, this.type, first.detail);
-    }
-    return bytes;
-  }
-
-  /**
-   * Waits until fewer than ZLIB_JOBS_PER_SIZE × `size` zlib jobs are on libuv's pool,
-   * and takes a turn. Two (= size on 2 cores) left pool threads idle on a quiet
-   * machine: 4 GiB deflate → raw took 2.23-2.36 s, qemu-img 2.13 s; with 8, 1.76-1.87 s
-   * (4: 1.89-1.96 s). Eight 64 KiB inflates ahead of a read cost well under a
-   * millisecond; the 64 queued before the cap were what stalled the copy's I/O.
-   */
-  #zlibTurn(): Promise<void> | undefined {
-    if (this.#zlibRunning < Math.max(1, this.size) * ZLIB_JOBS_PER_SIZE) {
-      this.#zlibRunning++;
-      return undefined;
-    }
-    // The turn passes straight from the job that ends (#zlibDone).
-    return new Promise<void>((resolve) => this.#zlibWaiting.push(resolve));
-  }
-
-  #zlibDone(): void {
-    const next = this.#zlibWaiting.shift();
-    if (next) next();
-    else this.#zlibRunning--;
-  }
-
   async #inflateInline(
     input: Uint8Array,
     spans: number[],
@@ -427,12 +335,17 @@ export class InflatePool {
   }
 }
 
+/** This thread's reused raw-inflate stream (calls never interleave: they are synchronous). */
+let inlineRawInflater: RawInflateInto | undefined | null = null;
+
 /** The decoder's tools on this thread (WebAssembly loaded on first use, not at start-up). */
 export async function inlineDecodeTools(type: CompressionType): Promise<DecodeTools> {
   const zlib = nodeZlib();
   const zstd = nativeZstd();
+  if (type === 'zlib' && inlineRawInflater === null) inlineRawInflater = openRawInflater(zlib);
   return {
     inflateRawSync: zlib.inflateRawSync,
+    inflateRawInto: inlineRawInflater ?? undefined,
     zstdDecompressSync: zstd,
     wasmZstd: type === 'zstd' && !zstd ? await loadWasmZstd() : undefined,
     parseZstdFrame,
