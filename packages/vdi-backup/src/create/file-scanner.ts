@@ -56,10 +56,20 @@ function scannableFile(device: BlockDevice): device is FileDevice {
 }
 
 interface Task {
+  id: number;
   resolve(result: ScanResult): void;
   reject(error: unknown): void;
   spans: readonly Span[];
+  /** The worker it was sent to; none while it waits in the queue. */
+  owner?: ScanWorker | undefined;
 }
+
+/**
+ * Tasks sent to a worker at a time: one to work on, one waiting in its port, so it
+ * never waits for this thread between two. The rest wait here and go to whichever
+ * worker answers first: a worker the scheduler sets aside holds up only its own two.
+ */
+const TASKS_PER_WORKER = 2;
 
 interface ScanWorker {
   worker: Worker;
@@ -93,7 +103,9 @@ export class FileScanner implements SpanScanner {
   readonly #from: FileDevice;
   readonly #to: FileDevice;
   readonly #workers: ScanWorker[];
-  readonly #tasks = new Map<number, Task & { owner: ScanWorker }>();
+  /** Tasks not answered yet, sent or queued. */
+  readonly #tasks = new Map<number, Task>();
+  readonly #queue: Task[] = [];
   #nextId = 0;
   #failure: BlockIoError | undefined;
   #closed = false;
@@ -141,7 +153,7 @@ export class FileScanner implements SpanScanner {
         stderr: false,
       });
       const entry: ScanWorker = { worker, busy: 0 };
-      // Idle workers never keep the process alive; busy ones do (see #assign).
+      // Idle workers never keep the process alive; busy ones do (see #dispatch).
       worker.unref();
       worker.on('message', (answer: Answer) => this.#answer(answer));
       worker.on('error', (error) =>
@@ -164,14 +176,11 @@ export class FileScanner implements SpanScanner {
       return Promise.reject(new BlockIoError('INVALID_ARGUMENT', 'the file scanner is closed'));
     }
     if (spans.length === 0) return Promise.resolve({ first: -1, last: -1 });
-    const owner = this.#workers.reduce((best, candidate) =>
-      candidate.busy < best.busy ? candidate : best,
-    );
-    const id = this.#nextId++;
     return new Promise<ScanResult>((resolve, reject) => {
-      this.#tasks.set(id, { resolve, reject, spans, owner });
-      if (owner.busy++ === 0) owner.worker.ref();
-      owner.worker.postMessage({ id, spans: spans.flat() });
+      const task: Task = { id: this.#nextId++, resolve, reject, spans };
+      this.#tasks.set(task.id, task);
+      this.#queue.push(task);
+      this.#dispatch();
     });
   }
 
@@ -183,11 +192,32 @@ export class FileScanner implements SpanScanner {
     await Promise.all(this.#workers.map(({ worker }) => worker.terminate()));
   }
 
+  /** Sends queued tasks to the least busy workers, up to TASKS_PER_WORKER each. */
+  #dispatch(): void {
+    while (this.#queue.length > 0) {
+      const owner = this.#workers.reduce((best, candidate) =>
+        candidate.busy < best.busy ? candidate : best,
+      );
+      if (owner.busy >= TASKS_PER_WORKER) return;
+      const task = this.#queue.shift() as Task;
+      task.owner = owner;
+      if (owner.busy++ === 0) owner.worker.ref();
+      owner.worker.postMessage({ id: task.id, spans: task.spans.flat() });
+    }
+  }
+
+  #release(task: Task): void {
+    const owner = task.owner;
+    task.owner = undefined;
+    if (owner !== undefined && --owner.busy === 0) owner.worker.unref();
+  }
+
   #answer(answer: Answer): void {
     const task = this.#tasks.get(answer.id);
     if (task === undefined) return;
     this.#tasks.delete(answer.id);
-    if (--task.owner.busy === 0) task.owner.worker.unref();
+    this.#release(task);
+    this.#dispatch();
     if (answer.error !== undefined) task.reject(this.#readError(answer.error));
     else task.resolve({ first: answer.first, last: answer.last });
   }
@@ -210,9 +240,10 @@ export class FileScanner implements SpanScanner {
   }
 
   #rejectAll(error: BlockIoError): void {
+    this.#queue.length = 0;
     for (const [id, task] of this.#tasks) {
       this.#tasks.delete(id);
-      if (--task.owner.busy === 0) task.owner.worker.unref();
+      this.#release(task);
       task.reject(error);
     }
   }
