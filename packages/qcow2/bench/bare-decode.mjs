@@ -1,29 +1,33 @@
 // The decode-only bound of convert-raw-deflate / convert-raw-zstd (see convert-cases.mjs):
 // `node bench/bare-decode.mjs <zlib|zstd> <image.qcow2> [workers]` decodes every
 // compressed cluster of the image and nothing else: no plain clusters, no writes, no
-// ordering. The clusters are split in contiguous halves over `workers` threads (default:
-// as many as the inflate pool starts), each reading its own (16 per read) and decoding
-// them with the pool's decoders (one reused node:zlib stream; zstd by node:zlib where it
-// has zstd, else libzstd in WebAssembly) into one reused buffer. Whole process, so
-// start-up, WebAssembly compilation and the reads count as they do for `qcow2 convert`:
-// a convert cannot take less wall time than this on the same cores.
+// ordering. `workers` threads (default: as many as the inflate pool starts) take 16
+// clusters at a time from a shared counter, read them (one read when they lie together)
+// and decode them with the pool's decoders (one reused node:zlib stream; zstd by
+// node:zlib where it has zstd, else libzstd in WebAssembly) into one reused buffer.
+// Whole process, so start-up, WebAssembly compilation and the reads count as they do for
+// `qcow2 convert`: a convert cannot take less wall time than this on the same cores.
 import { closeSync, openSync, readSync } from 'node:fs';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import zlib from 'node:zlib';
 import { decodeClusterInto } from '../dist/compression/cluster-decoder.js';
 import { defaultInflateWorkers, inlineDecodeTools } from '../dist/compression/inflate-pool.js';
-import { openQcow2 } from '../dist/index.js';
 
 const PER_READ = 16;
 
-async function decodeRange({ type, path, clusterSize, spans, from, to }) {
+async function decodeShare({ type, path, clusterSize, spans, next }) {
   const tools = await inlineDecodeTools(type);
   const fd = openSync(path, 'r');
   const input = Buffer.allocUnsafe(PER_READ * (clusterSize + 4096) + 4096);
   const out = Buffer.allocUnsafe(clusterSize);
+  const count = spans.length / 2;
+  let decoded = 0;
   try {
-    for (let first = from; first < to; first += PER_READ) {
-      const end = Math.min(to, first + PER_READ);
+    for (;;) {
+      const first = Atomics.add(next, 0, PER_READ);
+      if (first >= count) break;
+      const end = Math.min(count, first + PER_READ);
+      decoded += end - first;
       const start = spans[2 * first];
       const stop = spans[2 * (end - 1)] + spans[2 * (end - 1) + 1];
       // qemu-img writes compressed clusters back to back: one read for 16 of them.
@@ -50,7 +54,7 @@ async function decodeRange({ type, path, clusterSize, spans, from, to }) {
   } finally {
     closeSync(fd);
   }
-  return to - from;
+  return decoded;
 }
 
 if (isMainThread) {
@@ -61,6 +65,8 @@ if (isMainThread) {
   }
   const workers = workersArgument === undefined ? defaultInflateWorkers() : Number(workersArgument);
   // The compressed clusters' host spans, in guest order (as the convert finds them).
+  // The whole package is loaded here only: the workers load just the decoders.
+  const { openQcow2 } = await import('../dist/index.js');
   const image = await openQcow2(path);
   const { clusterSize, l2Coverage } = image.geometry;
   const spans = [];
@@ -74,23 +80,18 @@ if (isMainThread) {
     }
   }
   await image.close();
-  const count = spans.length / 2;
-  const job = (from, to) => ({ type, path, clusterSize, spans, from, to });
+  const next = new Int32Array(new SharedArrayBuffer(4));
+  const job = { type, path, clusterSize, spans, next };
   const started = performance.now();
   const decoded =
     workers === 0
-      ? [await decodeRange(job(0, count))]
+      ? [await decodeShare(job)]
       : await Promise.all(
           Array.from(
             { length: workers },
-            (_, k) =>
+            () =>
               new Promise((resolve, reject) => {
-                const worker = new Worker(new URL(import.meta.url), {
-                  workerData: job(
-                    Math.floor((k * count) / workers),
-                    Math.floor(((k + 1) * count) / workers),
-                  ),
-                });
+                const worker = new Worker(new URL(import.meta.url), { workerData: job });
                 worker.once('message', resolve);
                 worker.once('error', reject);
               }),
@@ -103,5 +104,5 @@ if (isMainThread) {
     `${total} ${type}${zstdBy} clusters on ${workers} workers: ${(performance.now() - started).toFixed(0)} ms after the map`,
   );
 } else {
-  parentPort.postMessage(await decodeRange(workerData));
+  parentPort.postMessage(await decodeShare(workerData));
 }
