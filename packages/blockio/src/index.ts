@@ -39,6 +39,7 @@ export {
 } from './file-extents.js';
 export { forEachSettled, type SettledFailure } from './for-each-settled.js';
 export { MemoryDevice, type MemoryDeviceOptions, ZeroDevice } from './memory-device.js';
+export { moduleWorkerData, moduleWorkerUrl, startModuleWorker } from './module-worker.js';
 export {
   createOutputFile,
   type OutputFile,

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, rename, rm } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
 import { BlockIoError, FileDevice, type LongRunningOptions, optionRemedy } from '@x/blockio';
 import { allowManyAbortListeners } from './abort-listeners.js';
@@ -14,6 +15,7 @@ import { buildQcow2FromStates } from './assemble/qcow2-output.js';
 import type { RegionTarget } from './assemble/region-writer.js';
 import { compareSameEpochReplicas, type ReplicaConflict } from './assemble/tied-replicas.js';
 import { type TransferJob, type TransferOutcome, transferObjects } from './assemble/transfer.js';
+import { TransferThreads } from './assemble/transfer-threads.js';
 import {
   acquireLock,
   exists,
@@ -52,8 +54,16 @@ export interface RecoverOptions extends LongRunningOptions {
   ssh?: SshOptions | undefined;
   /** For tests and callers with their own connections. */
   transports?: TransportPool | undefined;
-  /** Streams per host at once. Default 4. */
+  /** Tar streams per OSD at once. Default 1. */
   streamsPerHost?: number | undefined;
+  /**
+   * Threads that run the SSH transfers (decryption is pure JS): default the number of
+   * cores (at most 4), none on one core; 0 keeps every transfer on the calling thread.
+   * Not used with `transports` (the caller's own connections).
+   */
+  transferThreads?: number | undefined;
+  /** Tests: the first transfer thread exits (as if it crashed) after writing this many bytes. */
+  transferThreadExitAfterBytes?: number | undefined;
   stallTimeoutMs?: number | undefined;
   /** Unused by recover (kept for symmetry with database). */
   openKvStore?: KvStoreOpener | undefined;
@@ -197,7 +207,17 @@ export async function recoverImage(
         }
       }
       const stateLog = await openStateLog(statePath);
+      const threads = ownsTransports
+        ? await TransferThreads.create({
+            ssh: options.ssh ?? {},
+            threads: options.transferThreads ?? defaultTransferThreads(),
+            stallTimeoutMs: options.stallTimeoutMs,
+            signal: options.signal,
+            exitAfterBytes: options.transferThreadExitAfterBytes,
+          })
+        : undefined;
       const outcomes = await transferObjects(inventory.osds, jobs, transports, {
+        threads,
         signal: options.signal,
         stallTimeoutMs: options.stallTimeoutMs,
         streamsPerHost: options.streamsPerHost,
@@ -214,7 +234,11 @@ export async function recoverImage(
           for (const target of targets)
             await target.device.writeZeroes(target.offset, target.length);
         },
-      }).finally(() => stateLog.close());
+      }).finally(async () => {
+        // Before the devices close: a thread writes through their descriptors.
+        await threads?.close();
+        await stateLog.close();
+      });
       for (const device of devices) await device.flush();
       const conflicts = await compareSameEpochReplicas(catalog, outcomes, transports, {
         signal: options.signal,
@@ -271,6 +295,11 @@ export async function recoverImage(
   }
 }
 
+function defaultTransferThreads(): number {
+  const cores = availableParallelism();
+  return cores > 1 ? Math.min(cores, 4) : 0;
+}
+
 function describeOsd(catalog: Catalog, index: number): string {
   const osd = catalog.inventory.osds[index];
   return osd ? `${osd.osd.host}:${osd.osd.dataPath}` : String(index);
@@ -304,6 +333,7 @@ function buildJobs(
         state: k,
         index: region.index,
         device: devices[k] as FileDevice,
+        fd: (devices[k] as FileDevice).handle.fd,
         offset: region.offset,
         length: region.length,
       });

@@ -16,10 +16,11 @@ export function parseCount(
   value: string | undefined,
   flag: string,
   max = 1024,
+  min = 1,
 ): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max) {
-    throw new UsageError(`${flag} must be a whole number from 1 to ${max}, not "${value}"`);
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, not "${value}"`);
   }
   return Number(value);
 }

@@ -31,6 +31,7 @@ export async function runRecover(
       manual,
       ssh: sshFromFlags(options),
       streamsPerHost: parseCount(options.jobs, '--jobs', 64),
+      transferThreads: parseCount(options.threads, '--threads', 64, 0),
       stallTimeoutMs: stallTimeoutMs(options),
       signal: context.signal,
       onProgress: context.progress.listener,

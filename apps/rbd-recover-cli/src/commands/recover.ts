@@ -18,6 +18,7 @@ export interface RecoverOptions extends CommonOptions, MetadataFlags, SshFlags {
   allSnapshots?: boolean;
   resume?: boolean;
   force?: boolean;
+  threads?: string;
 }
 
 export function registerRecover(program: Command): void {
@@ -47,7 +48,11 @@ export function registerRecover(program: Command): void {
     .option('--all-snapshots', 'every snapshot too (one QCOW2 image, or a directory of raw files)')
     .option('--resume', 'continue an interrupted run (objects it finished are not copied again)')
     .option('--force', 'replace an existing output; start over instead of resuming')
-    .option('-j, --jobs <n>', 'tar streams per host at the same time (default 4)');
+    .option('-j, --jobs <n>', 'tar streams per OSD at the same time (default 1)')
+    .option(
+      '--threads <n>',
+      'threads running the SSH transfers (default: the number of cores, at most 4; 0: none)',
+    );
   workdirOption(command);
   metadataOptions(command);
   sshOptions(command);

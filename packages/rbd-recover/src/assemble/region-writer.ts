@@ -1,14 +1,21 @@
 import { createHash, type Hash } from 'node:crypto';
 import { type BlockDevice, isZeroRange } from '@x/blockio';
 
-/** Where one object's bytes go: a region of a state's output. */
-export interface RegionTarget {
-  readonly state: number;
-  readonly index: number;
-  readonly device: BlockDevice;
+/** Where a region's bytes are written: a device, or what a transfer thread opens. */
+export interface RegionSink {
+  readonly device: Pick<BlockDevice, 'write'>;
   readonly offset: number;
   /** The region's length in this state (the last object of a state may be cut short). */
   readonly length: number;
+}
+
+/** Where one object's bytes go: a region of a state's output. */
+export interface RegionTarget extends RegionSink {
+  readonly state: number;
+  readonly index: number;
+  readonly device: BlockDevice;
+  /** The descriptor behind `device`, so that a transfer thread can write the region itself. */
+  readonly fd?: number | undefined;
 }
 
 /** Granularity of hole detection: all-zero pieces this big (aligned in the object) are not written. */
@@ -18,7 +25,7 @@ const PIECE = 64 * 1024;
  * per packet (or per 64 KiB piece) was a thread-pool round trip each, and cost more
  * than the copy into this buffer. A multiple of PIECE.
  */
-const GATHER = 16 * PIECE;
+export const GATHER = 16 * PIECE;
 
 /**
  * Writes one object's byte stream into every region that takes it (the same head
@@ -29,7 +36,7 @@ const GATHER = 16 * PIECE;
  * decrypts the SSH stream).
  */
 export class RegionWriter {
-  readonly #targets: readonly RegionTarget[];
+  readonly #targets: readonly RegionSink[];
   readonly #limit: number;
   readonly #hash: Hash = createHash('sha1');
   #checksum: string | undefined;
@@ -42,8 +49,13 @@ export class RegionWriter {
   #pieceStart = 0;
   #pieceZero = true;
 
-  constructor(targets: readonly RegionTarget[]) {
+  /**
+   * `gather`: a buffer of GATHER bytes to reuse (objects of one stream come one after
+   * another; a new megabyte per object fed the garbage collector).
+   */
+  constructor(targets: readonly RegionSink[], gather?: Buffer) {
     this.#targets = targets;
+    this.#gathered = gather;
     this.#limit = Math.max(0, ...targets.map((target) => target.length));
   }
 

@@ -6,7 +6,8 @@ import type { ObjectCopy } from '../replica.js';
 import type { CommandOptions } from '../transport/osd-commands.js';
 import type { TransportPool } from '../transport/transport-pool.js';
 import { fetchFiles } from './fetch-files.js';
-import { type RegionTarget, RegionWriter } from './region-writer.js';
+import { GATHER, type RegionTarget, RegionWriter } from './region-writer.js';
+import type { TransferThreads } from './transfer-threads.js';
 
 /** One source object to copy, and every region it fills. */
 export interface TransferJob {
@@ -27,7 +28,10 @@ export interface TransferOutcome {
 }
 
 export interface TransferOptions extends CommandOptions {
-  /** Streams at the same time per host. Default 4. */
+  /**
+   * Tar streams at the same time per OSD. Default 1: on loopback, 4 per OSD cost sshd twice
+   * the CPU of 1 and our side a third more, for no gain (one stream fills a core here).
+   */
   streamsPerHost?: number | undefined;
   /** Objects per stream at most (more objects: more streams, one after another). Default 256. */
   objectsPerStream?: number | undefined;
@@ -38,6 +42,11 @@ export interface TransferOptions extends CommandOptions {
   onDone?: ((outcome: TransferOutcome) => Promise<void> | void) | undefined;
   /** Called before a region is written again after a failed attempt (zero it first). */
   resetTargets?: ((targets: readonly RegionTarget[]) => Promise<void>) | undefined;
+  /**
+   * Threads that stream SSH batches whose regions all have a descriptor (`fd`); other
+   * batches (local paths, a caller's own transports) stream on this thread.
+   */
+  threads?: TransferThreads | undefined;
 }
 
 /**
@@ -116,7 +125,7 @@ async function runAttempt(
   const perStream = options.objectsPerStream ?? 256;
   const batches: Array<{ osd: number; jobs: TransferJob[] }> = [];
   for (const [osd, list] of byOsd) {
-    const streams = options.streamsPerHost ?? 4;
+    const streams = options.streamsPerHost ?? 1;
     const size = Math.max(1, Math.min(perStream, Math.ceil(list.length / streams)));
     for (let i = 0; i < list.length; i += size)
       batches.push({ osd, jobs: list.slice(i, i + size) });
@@ -125,7 +134,7 @@ async function runAttempt(
   batches.sort((a, b) => a.jobs.length - b.jobs.length || a.osd - b.osd);
   await forEachConcurrent(
     batches,
-    Math.max(1, byOsd.size * (options.streamsPerHost ?? 4)),
+    Math.max(1, byOsd.size * (options.streamsPerHost ?? 1)),
     async (batch) => {
       await runBatch(
         osds,
@@ -160,40 +169,72 @@ async function runBatch(
   const byPath = new Map<string, TransferJob>();
   for (const job of jobs) byPath.set((tryCopy(job, attempt) as ObjectCopy).object.path, job);
   const finished = new Set<TransferJob>();
+  const complete = async (job: TransferJob, bytes: number, checksum: string) => {
+    finished.add(job);
+    const copy = tryCopy(job, attempt) as ObjectCopy;
+    const outcome: TransferOutcome = { job, copy, bytes, checksum, failures: [] };
+    outcomes.push(outcome);
+    await options.onDone?.(outcome);
+  };
   try {
-    const transport = await transports.get(osd.osd);
-    const missing = await fetchFiles(
-      transport,
-      current,
-      [...byPath.keys()],
-      async (path) => {
-        const job = byPath.get(path);
-        if (!job) return { write: () => {}, end: () => {} };
-        await options.onStart?.(job);
-        const writer = new RegionWriter(job.targets);
-        return {
-          write: async (chunk) => {
-            await writer.write(chunk);
-            progress.advance(chunk.byteLength);
-          },
-          end: async () => {
-            await writer.end();
-            finished.add(job);
-            const copy = tryCopy(job, attempt) as ObjectCopy;
-            const outcome: TransferOutcome = {
-              job,
-              copy,
-              bytes: writer.received,
-              checksum: writer.checksum,
-              failures: [],
-            };
-            outcomes.push(outcome);
-            await options.onDone?.(outcome);
-          },
-        };
-      },
-      options,
-    );
+    const threads = options.threads;
+    const address = osd.osd.ssh;
+    const onThread =
+      threads !== undefined &&
+      address !== undefined &&
+      jobs.every((job) => job.targets.every((target) => target.fd !== undefined));
+    let missing: string[];
+    if (onThread) {
+      const entries = [...byPath].map(([path, job]) => ({ path, job }));
+      missing = await threads.run(
+        {
+          host: osd.osd.host,
+          address,
+          directory: current,
+          entries: entries.map(({ path, job }) => ({
+            path,
+            targets: job.targets.map(({ fd, offset, length }) => ({
+              fd: fd as number,
+              offset,
+              length,
+            })),
+          })),
+        },
+        entries.reduce((sum, { job }) => sum + (tryCopy(job, attempt)?.object.size ?? 0), 0),
+        {
+          onStart: (entry) => options.onStart?.((entries[entry] as { job: TransferJob }).job),
+          onProgress: (bytes) => progress.advance(bytes),
+          onDone: (entry, bytes, checksum) =>
+            complete((entries[entry] as { job: TransferJob }).job, bytes, checksum),
+        },
+      );
+    } else {
+      const transport = await transports.get(osd.osd);
+      // One buffer for the stream: its objects come one after another.
+      const gather = Buffer.allocUnsafe(GATHER);
+      missing = await fetchFiles(
+        transport,
+        current,
+        [...byPath.keys()],
+        async (path) => {
+          const job = byPath.get(path);
+          if (!job) return { write: () => {}, end: () => {} };
+          await options.onStart?.(job);
+          const writer = new RegionWriter(job.targets, gather);
+          return {
+            write: async (chunk) => {
+              await writer.write(chunk);
+              progress.advance(chunk.byteLength);
+            },
+            end: async () => {
+              await writer.end();
+              await complete(job, writer.received, writer.checksum);
+            },
+          };
+        },
+        options,
+      );
+    }
     for (const path of missing) {
       const job = byPath.get(path);
       if (job && !finished.has(job))
