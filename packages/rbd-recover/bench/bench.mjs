@@ -14,7 +14,9 @@
 //     serially (target: ours ≥ 10× faster, ratio ≤ 0.1);
 //   · one `ssh host 'cat <every object>' > /dev/null` stream (the list on stdin,
 //     `xargs -0 cat`), the transport's ceiling
-//     (target: ≥ 70% of its throughput, ratio ≤ 1.43), peak RSS ≤ 256 MiB.
+//     (target: ≥ 70% of its throughput, ratio ≤ 1.43), peak RSS ≤ 256 MiB;
+//   · for information: that stream with ssh2's cipher (aes128-gcm), and ssh2 alone
+//     reading it to nowhere (bench/ssh2-floor.mjs: what ssh2 costs, without recover).
 // - database-100k: `rbd-recover database` over one local OSD of 100,000 object files
 //   (--quick: 20,000) in split DIR_ directories, against a bare
 //   `find current -type f -printf '%s %p\n'` (target ratio ≤ 3).
@@ -196,6 +198,12 @@ await runCases([
         stream,
         `#!/bin/sh\nexec ssh ${sshArgs} 'xargs -0 cat --' < ${quote(list)} > /dev/null\n`,
       );
+      // The same with the cipher ssh2 negotiates (ssh's default is chacha20-poly1305).
+      const streamGcm = join(scratch, 'stream-gcm.sh');
+      writeFileSync(
+        streamGcm,
+        `#!/bin/sh\nexec ssh -c aes128-gcm@openssh.com ${sshArgs} 'xargs -0 cat --' < ${quote(list)} > /dev/null\n`,
+      );
       const ours = join(scratch, 'ours.raw');
       const theirs = join(scratch, 'original.raw');
       return {
@@ -227,6 +235,27 @@ await runCases([
             argv: ['sh', stream],
             outputs: [],
             target: { ratio: 1.43, peakRssKiB: 256 * 1024 },
+          },
+          // Information: the peer with our cipher, and ssh2 alone reading the same stream
+          // to nowhere (the transport's floor in a Node process; see ssh2-floor.mjs).
+          {
+            name: "ssh -c aes128-gcm 'cat <all objects>' (info)",
+            argv: ['sh', streamGcm],
+            outputs: [],
+          },
+          {
+            name: 'bare ssh2 reading the same stream (info)',
+            argv: [
+              process.execPath,
+              join(packageRoot, 'bench', 'ssh2-floor.mjs'),
+              '127.0.0.1',
+              String(sshd.port),
+              sshd.username,
+              sshd.userKey,
+              sshd.knownHosts,
+              list,
+            ],
+            outputs: [],
           },
         ],
       };
