@@ -6,7 +6,7 @@ import { makeTempDir, type TempDir } from '@x/test-utils';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileScanner, SCAN_THREADS_MIN_BYTES, scanThreads } from '../src/create/file-scanner.js';
-import { createBackup } from '../src/index.js';
+import { createBackup, type SharedRanges } from '../src/index.js';
 import { collector } from './support/memory.js';
 
 const SECTOR = 512;
@@ -51,6 +51,8 @@ const filePair = fc
       // Bytes each thread reads at a time: sizes that divide the object and sizes that do not.
       pieceSectors: fc.integer({ min: 1, max: 20 }),
       threads: fc.integer({ min: 1, max: 3 }),
+      // Sectors said to be stored in the same place (read as "to"'s when inside a record).
+      shared: fc.array(fc.integer({ min: 0, max: sectors - 1 }), { maxLength: 6 }),
     });
   });
 
@@ -84,6 +86,20 @@ describe('create compares two files on worker threads (FileScanner)', () => {
         await truncate(fromPath, s.fromSectors * SECTOR);
         await truncate(toPath, s.toSectors * SECTOR);
 
+        // Only sectors that are equal on both sides can be shared storage.
+        const sharedSectors = [...new Set(s.shared)]
+          .filter(
+            (sector) =>
+              sector < Math.min(s.fromSectors, s.toSectors) &&
+              block(sector) === 3 &&
+              !s.changed.includes(sector),
+          )
+          .sort((a, b) => a - b);
+        const sharedRanges: SharedRanges = async (offset, length) =>
+          sharedSectors
+            .map((sector) => [sector * SECTOR, (sector + 1) * SECTOR] as const)
+            .filter(([start, end]) => start >= offset && end <= offset + length);
+
         const create = async (compareThreads: number, readSize?: number) => {
           const from = await FileDevice.open(fromPath);
           const to = await FileDevice.open(toPath);
@@ -94,6 +110,7 @@ describe('create compares two files on worker threads (FileScanner)', () => {
               objectSize: s.objectSize,
               compareThreads,
               readSize,
+              sharedRanges,
             });
             return { stream: sink.bytes(), result };
           } finally {

@@ -8,8 +8,23 @@ import { intersectSpans, type Span, spanLength, subtractSpans, unionSpans } from
 export interface ObjectOutcome {
   kind: 'skipped-unallocated' | 'skipped-shared' | 'compared';
   record: { idx: number; offset: number; data: Buffer } | undefined;
+  /** A record found by a scanner whose bytes are still to be read (fillRecord). */
+  pending?: PendingRecord | undefined;
   bytesRead: number;
   bytesSkipped: number;
+}
+
+/** Where an object differs, object-relative, with what is known about its ranges. */
+export interface PendingRecord {
+  idx: number;
+  /** The object's first byte on the disk. */
+  start: number;
+  first: number;
+  last: number;
+  /** The spans that were read and compared. */
+  local: readonly Span[];
+  /** The spans that read as zeros on both sides. */
+  zeroLocal: readonly Span[];
 }
 
 /**
@@ -33,11 +48,12 @@ export function objectBuffers(objectSize: number, readSize: number): ObjectBuffe
   };
 }
 
-/** With a SpanScanner the pieces are read elsewhere: only the record's buffer is needed. */
-export function recordBuffers(objectSize: number): ObjectBuffers {
-  const none = Buffer.alloc(0);
-  return { to: Buffer.allocUnsafe(objectSize), fromPiece: none, toPiece: none };
-}
+/** With a SpanScanner nothing is read per object here: records are read by fillRecord. */
+export const NO_BUFFERS: ObjectBuffers = {
+  to: Buffer.alloc(0),
+  fromPiece: Buffer.alloc(0),
+  toPiece: Buffer.alloc(0),
+};
 
 /**
  * One object of the diff. Ranges known equal (zeros on both sides, shared storage) are
@@ -50,9 +66,9 @@ export function recordBuffers(objectSize: number): ObjectBuffers {
  * sector, its known-equal gaps filled in from zeros or read from "to" (shared bytes
  * are "to"'s bytes too).
  *
- * With a `scanner` (two files scanned on worker threads) the comparing is done there;
- * only the record's bytes are then read here, from "to" (they were read once to compare
- * them, so they are not counted in `bytesRead` twice).
+ * With a `scanner` (two files scanned on worker threads) the comparing is done there,
+ * and the outcome says where the record is (`pending`): its bytes are read from "to"
+ * by fillRecord when its turn comes, into one buffer for all records.
  */
 export async function compareObject(
   from: BlockDevice,
@@ -87,7 +103,7 @@ export async function compareObject(
   // Object-relative spans from here on.
   const local = unknown.map(([s, e]) => [s - start, e - start] as const);
   const { first, last } = scanner
-    ? await scanElsewhere(to, start, unknown, local, buffers, scanner)
+    ? await scanElsewhere(start, unknown, scanner)
     : await scanHere(from, to, start, local, buffers);
   const bytesRead = 2 * spanLength(local);
   const outcome: ObjectOutcome = {
@@ -97,21 +113,56 @@ export async function compareObject(
     bytesSkipped: 2 * length - bytesRead,
   };
   if (first < 0) return outcome;
-  const recordEnd = last + SECTOR_SIZE;
-
-  // Fill the known-equal gaps inside the record with "to"'s bytes.
-  const gaps = subtractSpans(first, recordEnd, local);
   const zeroLocal = zero.map(([s, e]) => [s - start, e - start] as const);
-  for (const [s, e] of gaps) {
-    for (const [zs, ze] of intersectSpans([[s, e]], zeroLocal)) buffers.to.fill(0, zs, ze);
+  const pending: PendingRecord = { idx, start, first, last, local, zeroLocal };
+  if (scanner) {
+    outcome.pending = pending;
+    return outcome;
+  }
+  // scanHere left "to"'s bytes of the compared spans in buffers.to.
+  outcome.record = await fillGaps(to, pending, buffers.to, outcome);
+  return outcome;
+}
+
+/**
+ * The record of a `pending` outcome, in `into` (object-sized): "to"'s bytes of the
+ * compared spans, then the known-equal gaps (fillGaps).
+ */
+export async function fillRecord(
+  to: BlockDevice,
+  pending: PendingRecord,
+  into: Buffer,
+  outcome: ObjectOutcome,
+): Promise<NonNullable<ObjectOutcome['record']>> {
+  const { start, first, last, local } = pending;
+  for (const [s, e] of intersectSpans(local, [[first, last + SECTOR_SIZE]])) {
+    await to.read(start + s, into.subarray(s, e));
+  }
+  return fillGaps(to, pending, into, outcome);
+}
+
+/**
+ * Fills the known-equal gaps inside the record with "to"'s bytes: zeros where both
+ * sides read as zeros, else read from "to" (shared bytes are "to"'s bytes too; counted
+ * as read). The compared spans' bytes are in `into` already.
+ */
+async function fillGaps(
+  to: BlockDevice,
+  pending: PendingRecord,
+  into: Buffer,
+  outcome: ObjectOutcome,
+): Promise<NonNullable<ObjectOutcome['record']>> {
+  const { idx, start, first, last, local, zeroLocal } = pending;
+  const recordEnd = last + SECTOR_SIZE;
+  for (const [s, e] of subtractSpans(first, recordEnd, local)) {
+    for (const [zs, ze] of intersectSpans([[s, e]], zeroLocal)) into.fill(0, zs, ze);
     for (const [ss, se] of subtractSpans(s, e, zeroLocal)) {
-      await to.read(start + ss, buffers.to.subarray(ss, se));
+      await to.read(start + ss, into.subarray(ss, se));
       outcome.bytesRead += se - ss;
       outcome.bytesSkipped -= se - ss;
     }
   }
-  outcome.record = { idx, offset: first, data: buffers.to.subarray(first, recordEnd) };
-  return outcome;
+  return { idx, offset: first, data: into.subarray(first, recordEnd) };
 }
 
 /**
@@ -147,27 +198,15 @@ async function scanHere(
   return { first, last };
 }
 
-/**
- * The scanner compares the `unknown` (absolute) spans; then "to"'s bytes of the spans
- * between the first and the last difference are read into `buffers.to`, as scanHere
- * leaves them. Object-relative result.
- */
+/** The scanner compares the `unknown` (absolute) spans. Object-relative result. */
 async function scanElsewhere(
-  to: BlockDevice,
   start: number,
   unknown: readonly Span[],
-  local: readonly Span[],
-  buffers: ObjectBuffers,
   scanner: SpanScanner,
 ): Promise<ScanResult> {
   const found = await scanner.scan(unknown);
   if (found.first < 0) return { first: -1, last: -1 };
-  const first = found.first - start;
-  const last = found.last - start;
-  for (const [s, e] of intersectSpans(local, [[first, last + SECTOR_SIZE]])) {
-    await to.read(start + s, buffers.to.subarray(s, e));
-  }
-  return { first, last };
+  return { first: found.first - start, last: found.last - start };
 }
 
 /**

@@ -10,9 +10,10 @@ import { SECTOR_SIZE } from '../format/stream-format.js';
 import { checkObjectSize, DEFAULT_OBJECT_SIZE, MAX_BUFFERED_OBJECT_SIZE } from '../object-size.js';
 import {
   compareObject,
+  fillRecord,
+  NO_BUFFERS,
   type ObjectBuffers,
   objectBuffers,
-  recordBuffers,
 } from './compare-object.js';
 import type { SharedRanges } from './equality-hints.js';
 import { FileScanner, scanThreads } from './file-scanner.js';
@@ -20,7 +21,11 @@ import { FileScanner, scanThreads } from './file-scanner.js';
 export interface DiffOptions extends LongRunningOptions {
   /** Object size (power of two, 512 B to 256 MiB). Default 4 MiB. */
   objectSize?: number | undefined;
-  /** Objects compared at once (each holds two object buffers). Default: the devices' queue depth, at least 1, at most 8. */
+  /**
+   * Objects compared at once (each holds an object buffer and two pieces). Default: the
+   * devices' queue depth, at least 1, at most 8. With compare threads: objects handed
+   * to the threads ahead (no buffers each); default 16 per thread, at most 64.
+   */
   concurrency?: number | undefined;
   /** Ranges both sides store in the same place (QCOW2 host clusters, Sheepdog objects). */
   sharedRanges?: SharedRanges | undefined;
@@ -91,19 +96,17 @@ export async function* diffObjects(
     options.readSize === undefined
       ? undefined
       : Math.min(objectSize, checkReadSize(options.readSize));
-  // With compare threads, objects are handed out up to 4 per thread ahead of the one
-  // whose record is due next: a thread that the scheduler sets aside for a few
-  // milliseconds (a busy machine) then holds up the others less. Measured on the
-  // 4 GiB bench pair at load 8-20, medians of 7: 2 ahead per thread 1.41x cat, 4 ahead
-  // 1.08x. Memory: an object-sized record buffer per object ahead, touched only by
-  // objects that differ.
+  // With compare threads, up to 16 objects per thread are handed out ahead of the one
+  // whose record is due next (at most 64): the threads go on while this thread waits
+  // for a CPU, for a write, or for one thread the scheduler set aside (a busy machine).
+  // That costs no memory: records are read when their turn comes, into one buffer.
   const concurrency = Math.max(
     1,
-    Math.min(
-      8,
-      options.concurrency ??
-        (threads > 0 ? 4 * threads : Math.min(from.queueDepth ?? 4, to.queueDepth ?? 4)),
-    ),
+    options.concurrency !== undefined
+      ? Math.min(threads > 0 ? 64 : 8, options.concurrency)
+      : threads > 0
+        ? Math.min(64, 16 * threads)
+        : Math.min(8, from.queueDepth ?? 4, to.queueDepth ?? 4),
   );
   const readSize = requestedReadSize ?? defaultReadSize(from, to, objectSize);
   const progress = new ProgressTracker('compare', to.size, options.onProgress);
@@ -113,7 +116,9 @@ export async function* diffObjects(
       : undefined;
   const pool: ObjectBuffers[] = [];
   const take = (): ObjectBuffers =>
-    pool.pop() ?? (scanner ? recordBuffers(objectSize) : objectBuffers(objectSize, readSize));
+    scanner ? NO_BUFFERS : (pool.pop() ?? objectBuffers(objectSize, readSize));
+  // With a scanner: the buffer every record is read into in turn (see concurrency).
+  let recordBuffer: Buffer | undefined;
 
   const pending = new Map<number, Promise<Compared>>();
   let scheduled = 0;
@@ -142,6 +147,10 @@ export async function* diffObjects(
       schedule();
       const { outcome, buffers } = await (pending.get(idx) as Promise<Compared>);
       pending.delete(idx);
+      if (outcome.pending) {
+        recordBuffer ??= Buffer.allocUnsafe(objectSize);
+        outcome.record = await fillRecord(to, outcome.pending, recordBuffer, outcome);
+      }
       stats.bytesRead += outcome.bytesRead;
       stats.bytesSkipped += outcome.bytesSkipped;
       if (outcome.kind === 'skipped-unallocated') stats.objectsSkippedUnallocated++;
@@ -152,7 +161,7 @@ export async function* diffObjects(
         stats.dataBytes += outcome.record.data.byteLength;
         yield outcome.record;
       }
-      pool.push(buffers);
+      if (buffers !== NO_BUFFERS) pool.push(buffers);
       progress.advance(Math.min(objectSize, to.size - idx * objectSize));
     }
     progress.finish();

@@ -59,22 +59,18 @@ interface Task {
   id: number;
   resolve(result: ScanResult): void;
   reject(error: unknown): void;
-  spans: readonly Span[];
-  /** The worker it was sent to; none while it waits in the queue. */
-  owner?: ScanWorker | undefined;
 }
 
 /**
- * Tasks sent to a worker at a time: one to work on, one waiting in its port, so it
- * never waits for this thread between two. The rest wait here and go to whichever
- * worker answers first: a worker the scheduler sets aside holds up only its own two.
+ * Every task is posted to every worker, and the first one to reach it claims it by an
+ * atomic exchange on its slot (claims[id % CLAIM_SLOTS] holds the id while unclaimed,
+ * -1 once claimed); the others skip it. So no worker waits for this thread to hand it
+ * work, and a worker the scheduler sets aside holds up only the task it is on. Tasks
+ * unanswered at a time stay below CLAIM_SLOTS (createBackup keeps at most 64 objects in
+ * flight; more wait in #queue), so a slot is reused only for a task answered already.
  */
-const TASKS_PER_WORKER = 2;
-
-interface ScanWorker {
-  worker: Worker;
-  busy: number;
-}
+const CLAIM_SLOTS = 1024;
+const MAX_POSTED = CLAIM_SLOTS / 2;
 
 type Answer =
   | { id: number; first: number; last: number; error?: undefined }
@@ -102,10 +98,12 @@ interface WorkerReadError {
 export class FileScanner implements SpanScanner {
   readonly #from: FileDevice;
   readonly #to: FileDevice;
-  readonly #workers: ScanWorker[];
-  /** Tasks not answered yet, sent or queued. */
+  readonly #workers: Worker[];
+  readonly #claims = new Int32Array(new SharedArrayBuffer(4 * CLAIM_SLOTS));
+  /** Tasks posted and not answered yet. */
   readonly #tasks = new Map<number, Task>();
-  readonly #queue: Task[] = [];
+  /** Tasks waiting for fewer than MAX_POSTED to be outstanding. */
+  readonly #queue: Array<{ task: Task; spans: readonly Span[] }> = [];
   #nextId = 0;
   #failure: BlockIoError | undefined;
   #closed = false;
@@ -142,6 +140,7 @@ export class FileScanner implements SpanScanner {
       toFd: to.handle.fd,
       fromSize: from.size,
       pieceSize,
+      claims: this.#claims,
     };
     this.#workers = Array.from({ length: Math.max(1, threads) }, () => {
       const worker = new Worker(SCAN_WORKER_SOURCE, {
@@ -152,8 +151,7 @@ export class FileScanner implements SpanScanner {
         stdout: false,
         stderr: false,
       });
-      const entry: ScanWorker = { worker, busy: 0 };
-      // Idle workers never keep the process alive; busy ones do (see #dispatch).
+      // Idle workers never keep the process alive; busy ones do (see #post, #settled).
       worker.unref();
       worker.on('message', (answer: Answer) => this.#answer(answer));
       worker.on('error', (error) =>
@@ -166,7 +164,7 @@ export class FileScanner implements SpanScanner {
           );
         }
       });
-      return entry;
+      return worker;
     });
   }
 
@@ -177,10 +175,9 @@ export class FileScanner implements SpanScanner {
     }
     if (spans.length === 0) return Promise.resolve({ first: -1, last: -1 });
     return new Promise<ScanResult>((resolve, reject) => {
-      const task: Task = { id: this.#nextId++, resolve, reject, spans };
-      this.#tasks.set(task.id, task);
-      this.#queue.push(task);
-      this.#dispatch();
+      const task: Task = { id: this.#nextId++, resolve, reject };
+      if (this.#tasks.size < MAX_POSTED) this.#post(task, spans);
+      else this.#queue.push({ task, spans });
     });
   }
 
@@ -189,35 +186,32 @@ export class FileScanner implements SpanScanner {
     if (this.#closed) return;
     this.#closed = true;
     this.#rejectAll(new BlockIoError('ABORTED', 'the file scanner was closed'));
-    await Promise.all(this.#workers.map(({ worker }) => worker.terminate()));
+    await Promise.all(this.#workers.map((worker) => worker.terminate()));
   }
 
-  /** Sends queued tasks to the least busy workers, up to TASKS_PER_WORKER each. */
-  #dispatch(): void {
-    while (this.#queue.length > 0) {
-      const owner = this.#workers.reduce((best, candidate) =>
-        candidate.busy < best.busy ? candidate : best,
-      );
-      if (owner.busy >= TASKS_PER_WORKER) return;
-      const task = this.#queue.shift() as Task;
-      task.owner = owner;
-      if (owner.busy++ === 0) owner.worker.ref();
-      owner.worker.postMessage({ id: task.id, spans: task.spans.flat() });
-    }
+  #post(task: Task, spans: readonly Span[]): void {
+    if (this.#tasks.size === 0) for (const worker of this.#workers) worker.ref();
+    this.#tasks.set(task.id, task);
+    const slot = task.id % CLAIM_SLOTS;
+    Atomics.store(this.#claims, slot, task.id);
+    const message = { id: task.id, slot, spans: spans.flat() };
+    for (const worker of this.#workers) worker.postMessage(message);
   }
 
-  #release(task: Task): void {
-    const owner = task.owner;
-    task.owner = undefined;
-    if (owner !== undefined && --owner.busy === 0) owner.worker.unref();
+  /** A task answered: post a waiting one, or let the workers be idle. */
+  #settled(id: number): Task | undefined {
+    const task = this.#tasks.get(id);
+    if (task === undefined) return undefined;
+    this.#tasks.delete(id);
+    const next = this.#queue.shift();
+    if (next !== undefined) this.#post(next.task, next.spans);
+    else if (this.#tasks.size === 0) for (const worker of this.#workers) worker.unref();
+    return task;
   }
 
   #answer(answer: Answer): void {
-    const task = this.#tasks.get(answer.id);
+    const task = this.#settled(answer.id);
     if (task === undefined) return;
-    this.#tasks.delete(answer.id);
-    this.#release(task);
-    this.#dispatch();
     if (answer.error !== undefined) task.reject(this.#readError(answer.error));
     else task.resolve({ first: answer.first, last: answer.last });
   }
@@ -240,11 +234,9 @@ export class FileScanner implements SpanScanner {
   }
 
   #rejectAll(error: BlockIoError): void {
-    this.#queue.length = 0;
-    for (const [id, task] of this.#tasks) {
-      this.#tasks.delete(id);
-      this.#release(task);
-      task.reject(error);
-    }
+    const waiting = this.#queue.splice(0).map(({ task }) => task);
+    for (const task of [...this.#tasks.values(), ...waiting]) task.reject(error);
+    this.#tasks.clear();
+    for (const worker of this.#workers) worker.unref();
   }
 }

@@ -7,8 +7,10 @@ import { SECTOR_SIZE } from '../format/stream-format.js';
  * the kernel's copy and the compare after it cost little), compares them, and
  * answers each task with the first and last differing sector, or the read error.
  *
- * workerData: { fromFd, toFd, fromSize, pieceSize }. Task: { id, spans } with spans a
- * flat [start, end, start, end, ...] of sector-aligned absolute offsets, sorted.
+ * workerData: { fromFd, toFd, fromSize, pieceSize, claims }. Task: { id, slot, spans }
+ * with spans a flat [start, end, start, end, ...] of sector-aligned absolute offsets,
+ * sorted; posted to every worker, done by the one that claims it (claims[slot] from
+ * id to -1, see FileScanner).
  * Answer: { id, first, last } (absolute offsets of sectors, -1 when all equal) or
  * { id, error: { side, offset, code, message, syscall, errno } }. "from" reads as
  * zeros at and past fromSize (a disk that grew between the snapshots); a read that
@@ -19,7 +21,7 @@ export const SCAN_WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { readSync } = require('node:fs');
 const SECTOR = ${SECTOR_SIZE};
-const { fromFd, toFd, fromSize, pieceSize } = workerData;
+const { fromFd, toFd, fromSize, pieceSize, claims } = workerData;
 const a = Buffer.allocUnsafeSlow(pieceSize);
 const b = Buffer.allocUnsafeSlow(pieceSize);
 
@@ -64,7 +66,9 @@ function lastSector(length) {
   return -1;
 }
 
-parentPort.on('message', ({ id, spans }) => {
+parentPort.on('message', ({ id, slot, spans }) => {
+  // Every worker gets every task: the first to get here takes it.
+  if (Atomics.compareExchange(claims, slot, id, -1) !== id) return;
   let first = -1;
   let last = -1;
   try {
