@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { WorkerOptions } from 'node:worker_threads';
-import { MemoryDevice } from '@x/blockio';
+import { BlockIoError, MemoryDevice } from '@x/blockio';
 import {
   filesEqual,
   makeTempDir,
@@ -331,6 +331,46 @@ describe('InflatePool', () => {
       expect(liveInflateWorkers()).toBe(0);
     },
   );
+
+  it('a read that fails while later batches are in flight is the error; nothing after it is consumed', async () => {
+    const frames = await compressed('zlib');
+    const { device, pieces } = framesFile(frames, 40);
+    const failAt = (pieces[20] as CompressedPiece).hostOffset;
+    const failing = new (class extends MemoryDevice {
+      override read(offset: number, lengthOrInto: number | Uint8Array): Promise<Buffer> {
+        if (
+          typeof lengthOrInto !== 'number' &&
+          offset <= failAt &&
+          failAt < offset + lengthOrInto.byteLength
+        ) {
+          return Promise.reject(
+            new BlockIoError('EIO', 'read failed', { path: 'f.qcow2', offset }),
+          );
+        }
+        return super.read(offset, lengthOrInto as number);
+      }
+    })(device.bytes, { name: 'f.qcow2' });
+    const pool = new InflatePool('zlib', clusterSize, 2);
+    const seen: number[] = [];
+    const inflater = new OrderedInflater(
+      failing,
+      pool,
+      (offset) => {
+        seen.push(offset / clusterSize);
+      },
+      { batchBytes: 4 * clusterSize, depth: 4 },
+    );
+    const error = await (async () => {
+      for (const piece of pieces) await inflater.add(piece);
+      await inflater.finish();
+    })().catch((caught: unknown) => caught);
+    await inflater.abandon();
+    await pool.close();
+    expect(error).toMatchObject({ code: 'EIO', message: expect.stringContaining('read failed') });
+    // Batches 0-4 (clusters 0-19) came out in order; the failed read's batch did not.
+    expect(seen).toEqual(Array.from({ length: 20 }, (_, index) => index));
+    expect(liveInflateWorkers()).toBe(0);
+  });
 
   /** Starts the pool's workers with `patch` applied to their source (see workerSource). */
   async function withPatchedWorkers<T>(
