@@ -227,7 +227,7 @@ export async function recoverImage(
           stateLog.append({
             event: 'done',
             targets: targetKeys(outcome.job.targets),
-            sha1: outcome.checksum,
+            [outcome.checksumKind]: outcome.checksum,
             bytes: outcome.bytes,
           }),
         resetTargets: async (targets) => {

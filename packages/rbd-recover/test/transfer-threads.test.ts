@@ -1,5 +1,6 @@
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { makeTempDir, type SshdServer, startSshd, type TempDir } from '@x/test-utils';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { TransferThreads } from '../src/assemble/transfer-threads.js';
@@ -70,7 +71,7 @@ afterAll(async () => {
 });
 
 describe('transfer threads', () => {
-  it('a batch streamed on a thread lands in the file, with every start asked first and a SHA-1 per object', async () => {
+  it('a batch streamed on a thread lands in the file, with every start asked first and a checksum per object', async () => {
     const inventory = await loadInventory(workdir);
     const osd = inventory.osds[0];
     const objects = osd?.objects.filter((object) => object.name.startsWith('rbd_data.')) ?? [];
@@ -91,9 +92,14 @@ describe('transfer threads', () => {
           entries: [
             ...objects.map((object, k) => ({
               path: object.path,
+              checksum: k % 2 === 0 ? ('sha1' as const) : ('crc32' as const),
               targets: [{ fd: handle.fd, offset: k * MiB, length: MiB }],
             })),
-            { path: 'DIR_0/no-such-object', targets: [{ fd: handle.fd, offset: 0, length: 1 }] },
+            {
+              path: 'DIR_0/no-such-object',
+              checksum: 'crc32' as const,
+              targets: [{ fd: handle.fd, offset: 0, length: 1 }],
+            },
           ],
         },
         objects.length * MiB,
@@ -122,7 +128,11 @@ describe('transfer threads', () => {
           ),
         );
         expect(written.subarray(k * MiB, k * MiB + original.length).equals(original)).toBe(true);
-        expect(sums.get(k)).toBe(createHash('sha1').update(original).digest('hex'));
+        expect(sums.get(k)).toBe(
+          k % 2 === 0
+            ? createHash('sha1').update(original).digest('hex')
+            : crc32(original).toString(16).padStart(8, '0'),
+        );
       }
     } finally {
       await threads?.close();

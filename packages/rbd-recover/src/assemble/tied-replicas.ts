@@ -52,7 +52,8 @@ export async function compareSameEpochReplicas(
   const toHash = new Map<number, Array<{ outcome: TransferOutcome; copy: ObjectCopy }>>();
   for (const outcome of outcomes) {
     const used = outcome.copy;
-    if (used === undefined || used.epoch === undefined) continue;
+    // Such an outcome carries a SHA-1 (checksumFor in transfer.ts).
+    if (used === undefined || used.epoch === undefined || outcome.checksumKind !== 'sha1') continue;
     for (const other of outcome.job.copies) {
       if (other === used || other.epoch !== used.epoch) continue;
       if (other.object.size !== outcome.bytes) differs(outcome, other, undefined);

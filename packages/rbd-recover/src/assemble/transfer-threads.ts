@@ -3,6 +3,7 @@ import { moduleWorkerUrl, startModuleWorker, throwIfAborted } from '@x/blockio';
 import { RbdRecoverError } from '../errors.js';
 import type { SshAddress } from '../hosts-file.js';
 import type { SshOptions } from '../transport/ssh-options.js';
+import type { ChecksumKind } from './region-writer.js';
 import type { FromWorker, ToWorker, TransferWorkerSetup, WorkerRegion } from './transfer-worker.js';
 
 /** One tar stream's worth of objects from one OSD, for a transfer thread. */
@@ -10,7 +11,11 @@ export interface ThreadBatch {
   readonly host: string;
   readonly address: SshAddress;
   readonly directory: string;
-  readonly entries: ReadonlyArray<{ path: string; targets: readonly WorkerRegion[] }>;
+  readonly entries: ReadonlyArray<{
+    path: string;
+    checksum: ChecksumKind;
+    targets: readonly WorkerRegion[];
+  }>;
 }
 
 /** What the main thread does as a batch goes (the same steps as on its own streams). */

@@ -5,7 +5,7 @@ import type { SshAddress } from '../hosts-file.js';
 import { streamFiles } from '../transport/osd-commands.js';
 import type { SshOptions } from '../transport/ssh-options.js';
 import { SshTransport } from '../transport/ssh-transport.js';
-import { GATHER, type RegionSink, RegionWriter } from './region-writer.js';
+import { type ChecksumKind, GATHER, type RegionSink, RegionWriter } from './region-writer.js';
 
 /**
  * A transfer thread: the SSH side of `transferObjects` for the batches it is given —
@@ -13,9 +13,9 @@ import { GATHER, type RegionSink, RegionWriter } from './region-writer.js';
  * transfer's CPU), the tar stream, the SHA-1 and the writes into the state files
  * (positional writes on the main thread's descriptors: it closes them only once
  * every thread has ended its batches or been terminated).
- * The main thread keeps planning, the state file, progress and the report; it is
- * asked before an object's first byte is written (the state file records the start
- * first, so that a killed run knows which regions may hold part of an object).
+ * The main thread keeps planning, the state file, progress and the report; it
+ * records an object's start before the object's first byte is written (so that a
+ * killed run knows which regions may hold part of one).
  *
  * Loaded twice: on the main thread for `TRANSFER_WORKER_MODULE` (nothing runs), and
  * as a worker started by `startModuleWorker`, where the code at the bottom runs.
@@ -46,7 +46,11 @@ export type ToWorker =
       readonly address: SshAddress;
       /** The OSD's `current/`. */
       readonly directory: string;
-      readonly entries: ReadonlyArray<{ path: string; targets: readonly WorkerRegion[] }>;
+      readonly entries: ReadonlyArray<{
+        path: string;
+        checksum: ChecksumKind;
+        targets: readonly WorkerRegion[];
+      }>;
     }
   | { readonly type: 'started'; readonly id: number; readonly entry: number }
   | { readonly type: 'close' };
@@ -82,7 +86,8 @@ function runTransferWorker(setup: TransferWorkerSetup): void {
   let unreported = 0;
   let written = 0;
 
-  const sinkFor = (region: WorkerRegion): RegionSink => {
+  /** `started`: settles once the main thread has recorded the object's start. */
+  const sinkFor = (region: WorkerRegion, started: Promise<void>): RegionSink => {
     const descriptor = region.fd;
     return {
       offset: region.offset,
@@ -91,6 +96,7 @@ function runTransferWorker(setup: TransferWorkerSetup): void {
         // Synchronous: this thread has nothing else to do meanwhile, and a thread-pool
         // round trip per megabyte cost more than the write.
         async write(offset, data) {
+          await started;
           for (let done = 0; done < data.byteLength; ) {
             done += writeSync(descriptor, data, done, data.byteLength - done, offset + done);
           }
@@ -119,12 +125,16 @@ function runTransferWorker(setup: TransferWorkerSetup): void {
         async (path) => {
           const entry = byPath.get(path);
           if (entry === undefined) return { write: () => {}, end: () => {} };
-          await new Promise<void>((resolve) => {
+          // Waited for only at the first write (after a megabyte gathered, or at the end):
+          // the stream is not held up for a round trip to the main thread per object.
+          const started = new Promise<void>((resolve) => {
             acknowledged.set(`${batch.id}:${entry}`, resolve);
             post({ type: 'start', id: batch.id, entry });
           });
-          const targets = (batch.entries[entry]?.targets ?? []).map(sinkFor);
-          const writer = new RegionWriter(targets, gather);
+          const targets = (batch.entries[entry]?.targets ?? []).map((region) =>
+            sinkFor(region, started),
+          );
+          const writer = new RegionWriter(targets, gather, batch.entries[entry]?.checksum);
           return {
             write: async (chunk) => {
               await writer.write(chunk);

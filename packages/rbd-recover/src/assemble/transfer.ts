@@ -6,7 +6,7 @@ import type { ObjectCopy } from '../replica.js';
 import type { CommandOptions } from '../transport/osd-commands.js';
 import type { TransportPool } from '../transport/transport-pool.js';
 import { fetchFiles } from './fetch-files.js';
-import { GATHER, type RegionTarget, RegionWriter } from './region-writer.js';
+import { type ChecksumKind, GATHER, type RegionTarget, RegionWriter } from './region-writer.js';
 import type { TransferThreads } from './transfer-threads.js';
 
 /** One source object to copy, and every region it fills. */
@@ -21,8 +21,10 @@ export interface TransferOutcome {
   /** The copy the bytes came from, when the copy succeeded. */
   readonly copy: ObjectCopy | undefined;
   readonly bytes: number;
-  /** SHA-1 (hex) of the bytes copied; '' when the copy failed. */
+  /** Checksum (hex) of the bytes copied; '' when the copy failed. */
   readonly checksum: string;
+  /** SHA-1 when the copy has a replica of the same epoch (compared by SHA-1), else CRC-32. */
+  readonly checksumKind: ChecksumKind;
   /** Why each tried copy failed. */
   readonly failures: readonly string[];
 }
@@ -76,6 +78,7 @@ export async function transferObjects(
           copy: undefined,
           bytes: 0,
           checksum: '',
+          checksumKind: 'crc32',
           failures: failures.get(job) ?? [],
         });
       }
@@ -172,7 +175,8 @@ async function runBatch(
   const complete = async (job: TransferJob, bytes: number, checksum: string) => {
     finished.add(job);
     const copy = tryCopy(job, attempt) as ObjectCopy;
-    const outcome: TransferOutcome = { job, copy, bytes, checksum, failures: [] };
+    const checksumKind = checksumFor(job, attempt);
+    const outcome: TransferOutcome = { job, copy, bytes, checksum, checksumKind, failures: [] };
     outcomes.push(outcome);
     await options.onDone?.(outcome);
   };
@@ -193,6 +197,7 @@ async function runBatch(
           directory: current,
           entries: entries.map(({ path, job }) => ({
             path,
+            checksum: checksumFor(job, attempt),
             targets: job.targets.map(({ fd, offset, length }) => ({
               fd: fd as number,
               offset,
@@ -220,7 +225,7 @@ async function runBatch(
           const job = byPath.get(path);
           if (!job) return { write: () => {}, end: () => {} };
           await options.onStart?.(job);
-          const writer = new RegionWriter(job.targets, gather);
+          const writer = new RegionWriter(job.targets, gather, checksumFor(job, attempt));
           return {
             write: async (chunk) => {
               await writer.write(chunk);
@@ -247,6 +252,14 @@ async function runBatch(
       if (!finished.has(job)) fail(job, `${osd.osd.host}:${current}: ${reason}`);
     }
   }
+}
+
+/** SHA-1 when another replica has the same epoch as the copy read (see tied-replicas.ts). */
+function checksumFor(job: TransferJob, attempt: number): ChecksumKind {
+  const copy = tryCopy(job, attempt);
+  const epoch = copy?.epoch;
+  if (epoch === undefined) return 'crc32';
+  return job.copies.some((other) => other !== copy && other.epoch === epoch) ? 'sha1' : 'crc32';
 }
 
 /** The copy attempt `attempt` reads: the chosen one twice (a dropped host gets a second go), then the others. */

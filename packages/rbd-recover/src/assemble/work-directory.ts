@@ -61,7 +61,8 @@ export interface StateHeader {
 
 /** What an earlier run finished (`done`) and began (`started`), by `<state>:<index>`. */
 export interface RecordedState {
-  readonly done: Map<string, { sha1: string; bytes: number }>;
+  /** `checksum`: the SHA-1 or CRC-32 (hex) recorded. */
+  readonly done: Map<string, { checksum: string; bytes: number }>;
   readonly started: Set<string>;
 }
 
@@ -91,11 +92,17 @@ export async function readState(path: string, plan: string): Promise<RecordedSta
       { path },
     );
   }
-  const done = new Map<string, { sha1: string; bytes: number }>();
+  const done = new Map<string, { checksum: string; bytes: number }>();
   const started = new Set<string>();
   for (const line of lines.slice(1)) {
     if (line.trim() === '') continue;
-    let entry: { event: string; targets: string[]; sha1?: string; bytes?: number };
+    let entry: {
+      event: string;
+      targets: string[];
+      sha1?: string;
+      crc32?: string;
+      bytes?: number;
+    };
     try {
       entry = JSON.parse(line);
     } catch {
@@ -104,7 +111,7 @@ export async function readState(path: string, plan: string): Promise<RecordedSta
     for (const target of entry.targets ?? []) {
       if (entry.event === 'start') started.add(target);
       else if (entry.event === 'done')
-        done.set(target, { sha1: entry.sha1 ?? '', bytes: entry.bytes ?? 0 });
+        done.set(target, { checksum: entry.sha1 ?? entry.crc32 ?? '', bytes: entry.bytes ?? 0 });
     }
   }
   return { done, started };
