@@ -1,3 +1,4 @@
+export { allocateAligned } from './aligned-buffer.js';
 export {
   BaseBlockDevice,
   type BaseDeviceOptions,

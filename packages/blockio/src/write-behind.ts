@@ -1,3 +1,4 @@
+import { allocateAligned } from './aligned-buffer.js';
 import type { BlockDevice } from './block-device.js';
 import { BlockIoError } from './errors.js';
 
@@ -6,6 +7,11 @@ export interface WriteBehindOptions {
   slabSize?: number;
   /** Buffers in all, filling or being written: memory is `slabs × slabSize`. Default 4. */
   slabs?: number;
+  /**
+   * Write requests handed to the target at once; later ones wait their turn, in
+   * the order they were made. Default: no limit (every write starts at once).
+   */
+  writesInFlight?: number;
 }
 
 /** Default buffer size: see WriteBehind. */
@@ -46,6 +52,12 @@ export class WriteBehind {
   #created = 0;
   #waiters: Array<() => void> = [];
   readonly #inFlight = new Set<Promise<void>>();
+  readonly #maxInFlight: number;
+  /** Writes waiting for one in flight to finish (FIFO; `#queueHead` is the next). */
+  readonly #queue: Array<{ offset: number; bytes: Buffer }> = [];
+  #queueHead = 0;
+  #started = 0;
+  #abandoned = false;
   #failure: { error: unknown } | undefined;
   /** The slab `append` is filling: guest range [start, start + length) so far. */
   #pending: { slab: Buffer; start: number; length: number } | undefined;
@@ -54,7 +66,10 @@ export class WriteBehind {
     this.#target = target;
     this.slabSize = options.slabSize ?? WRITE_BEHIND_SLAB;
     this.#slabCount = options.slabs ?? 4;
+    this.#maxInFlight = options.writesInFlight ?? Number.POSITIVE_INFINITY;
     const valid =
+      (this.#maxInFlight === Number.POSITIVE_INFINITY ||
+        (Number.isSafeInteger(this.#maxInFlight) && this.#maxInFlight > 0)) &&
       Number.isSafeInteger(this.slabSize) &&
       this.slabSize > 0 &&
       this.slabSize <= 64 << 20 &&
@@ -64,7 +79,7 @@ export class WriteBehind {
     if (!valid) {
       throw new BlockIoError(
         'INVALID_ARGUMENT',
-        `WriteBehind needs 0 < slabSize <= 64 MiB and 0 < slabs <= ${MAX_SLABS} (got ${this.slabSize}, ${this.#slabCount})`,
+        `WriteBehind needs 0 < slabSize <= 64 MiB, 0 < slabs <= ${MAX_SLABS} and writesInFlight > 0 (got ${this.slabSize}, ${this.#slabCount}, ${this.#maxInFlight})`,
         { path: target.name },
       );
     }
@@ -105,6 +120,12 @@ export class WriteBehind {
     }
     this.#holds.set(bytes.buffer, holds + 1);
     this.bytesWritten += bytes.byteLength;
+    if (this.#started < this.#maxInFlight) this.#start(offset, bytes);
+    else this.#queue.push({ offset, bytes });
+  }
+
+  #start(offset: number, bytes: Buffer): void {
+    this.#started++;
     const request = this.#target.write(offset, bytes).then(
       () => this.#drop(bytes.buffer),
       (error: unknown) => {
@@ -115,7 +136,25 @@ export class WriteBehind {
       },
     );
     this.#inFlight.add(request);
-    void request.finally(() => this.#inFlight.delete(request));
+    void request.finally(() => {
+      this.#inFlight.delete(request);
+      this.#started--;
+      this.#startQueued();
+    });
+  }
+
+  /** Starts the writes waiting for a turn; after a failure, drops them (they release their slabs). */
+  #startQueued(): void {
+    while (this.#queueHead < this.#queue.length && this.#started < this.#maxInFlight) {
+      const next = this.#queue[this.#queueHead] as { offset: number; bytes: Buffer };
+      this.#queue[this.#queueHead++] = undefined as never;
+      if (this.#failure === undefined && !this.#abandoned) this.#start(next.offset, next.bytes);
+      else this.#drop(next.bytes.buffer);
+    }
+    if (this.#queueHead === this.#queue.length) {
+      this.#queue.length = 0;
+      this.#queueHead = 0;
+    }
   }
 
   /** The caller is done with `slab`: it is reused once its writes are done. */
@@ -158,6 +197,8 @@ export class WriteBehind {
   /** After a failure elsewhere: waits for the writes in flight, writes nothing more, throws nothing. */
   async abandon(): Promise<void> {
     this.#pending = undefined;
+    this.#abandoned = true;
+    this.#startQueued();
     while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
   }
 
@@ -172,7 +213,7 @@ export class WriteBehind {
   #create(): Buffer | undefined {
     if (this.#created >= this.#slabCount) return undefined;
     this.#created++;
-    const slab = Buffer.allocUnsafeSlow(this.slabSize);
+    const slab = allocateAligned(this.slabSize);
     this.#slabOf.set(slab.buffer, slab);
     return slab;
   }

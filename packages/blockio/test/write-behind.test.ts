@@ -33,6 +33,22 @@ class ShuffledDevice extends MemoryDevice {
   }
 }
 
+/** ShuffledDevice that also records the most writes it had in flight at once. */
+class CountingDevice extends ShuffledDevice {
+  inFlight = 0;
+  maxInFlight = 0;
+
+  protected override async writeAt(offset: number, data: Uint8Array): Promise<void> {
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      await super.writeAt(offset, data);
+    } finally {
+      this.inFlight--;
+    }
+  }
+}
+
 const flushTurns = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('WriteBehind', () => {
@@ -143,11 +159,78 @@ describe('WriteBehind', () => {
     await writes.abandon();
   });
 
+  it('writesInFlight: later writes wait their turn and start in the order they were made', async () => {
+    const target = new HeldDevice(1 << 20);
+    const writes = new WriteBehind(target, { slabSize: 4096, slabs: 4, writesInFlight: 1 });
+    for (let i = 0; i < 3; i++) {
+      const slab = await writes.acquire();
+      slab.fill(i + 1);
+      writes.write((2 - i) * 4096, slab);
+      writes.release(slab);
+    }
+    await flushTurns();
+    expect(target.calls).toEqual([{ offset: 8192, length: 4096 }]);
+    const finished = writes.finish();
+    for (let turn = 0; turn < 3; turn++) {
+      expect(target.held).toHaveLength(1);
+      (target.held.shift() as { complete(): void }).complete();
+      await flushTurns();
+    }
+    await finished;
+    expect(target.calls.map((call) => call.offset)).toEqual([8192, 4096, 0]);
+    expect([target.bytes[0], target.bytes[4096], target.bytes[8192]]).toEqual([3, 2, 1]);
+  });
+
+  it('writes still waiting for a turn are dropped after a failure or abandon, and free their slabs', async () => {
+    for (const how of ['failure', 'abandon'] as const) {
+      const target = new HeldDevice(1 << 20);
+      const writes = new WriteBehind(target, { slabSize: 4096, slabs: 3, writesInFlight: 1 });
+      for (let i = 0; i < 3; i++) {
+        const slab = await writes.acquire();
+        slab.fill(i + 1);
+        writes.write(i * 4096, slab);
+        writes.release(slab);
+      }
+      const failure = new Error('disk gone');
+      if (how === 'failure') {
+        target.held[0]?.fail(failure);
+        await expect(writes.finish()).rejects.toBe(failure);
+      } else {
+        const abandoned = writes.abandon();
+        target.releaseAll();
+        await abandoned;
+        expect(target.bytes[0]).toBe(1);
+      }
+      expect(target.calls).toHaveLength(1);
+      expect(target.bytes[4096]).toBe(0);
+      expect(target.bytes[8192]).toBe(0);
+    }
+  });
+
+  it('hands out buffers that own their memory (page-aligned, see allocateAligned)', async () => {
+    const writes = new WriteBehind(new MemoryDevice(1 << 20), { slabSize: 8192, slabs: 2 });
+    const first = await writes.acquire();
+    const second = await writes.acquire();
+    for (const slab of [first, second]) {
+      expect(slab.byteLength).toBe(8192);
+      expect(slab.byteOffset).toBe(0);
+      expect(slab.buffer.byteLength).toBe(8192);
+    }
+    expect(first.buffer).not.toBe(second.buffer);
+    writes.release(first);
+    writes.release(second);
+    await writes.finish();
+  });
+
   it('refuses buffers it did not hand out and bad settings', async () => {
     const writes = new WriteBehind(new MemoryDevice(4096));
     expect(() => writes.write(0, Buffer.alloc(16))).toThrow(/views of acquired slabs/);
     expect(() => new WriteBehind(new MemoryDevice(1), { slabs: 0 })).toThrow(BlockIoError);
     expect(() => new WriteBehind(new MemoryDevice(1), { slabSize: 1.5 })).toThrow(BlockIoError);
+    expect(() => new WriteBehind(new MemoryDevice(1), { writesInFlight: 0 })).toThrow(BlockIoError);
+    expect(() => new WriteBehind(new MemoryDevice(1), { writesInFlight: 1.5 })).toThrow(
+      BlockIoError,
+    );
   });
 
   it('property: any mix of appends and slab writes of disjoint ranges gives the model’s bytes', async () => {
@@ -159,33 +242,40 @@ describe('WriteBehind', () => {
       append: fc.boolean(),
     });
     await fc.assert(
-      fc.asyncProperty(fc.array(piece, { maxLength: 30 }), async (pieces) => {
-        const target = new ShuffledDevice(size);
-        const writes = new WriteBehind(target, { slabSize: 2048, slabs: 3 });
-        const model = Buffer.alloc(size);
-        const used = new Uint8Array(size / 1024);
-        for (const { start, blocks, fill, append } of pieces) {
-          const length = Math.min(blocks, 64 - start);
-          if (used.subarray(start, start + length).some((u) => u === 1)) continue;
-          used.fill(1, start, start + length);
-          const offset = start * 1024;
-          const bytes = Buffer.alloc(length * 1024, fill);
-          model.set(bytes, offset);
-          if (append) {
-            await writes.append(offset, bytes);
-            continue;
+      fc.asyncProperty(
+        fc.array(piece, { maxLength: 30 }),
+        fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
+        async (pieces, writesInFlight) => {
+          const target = new CountingDevice(size);
+          const writes = new WriteBehind(target, { slabSize: 2048, slabs: 3, writesInFlight });
+          const model = Buffer.alloc(size);
+          const used = new Uint8Array(size / 1024);
+          for (const { start, blocks, fill, append } of pieces) {
+            const length = Math.min(blocks, 64 - start);
+            if (used.subarray(start, start + length).some((u) => u === 1)) continue;
+            used.fill(1, start, start + length);
+            const offset = start * 1024;
+            const bytes = Buffer.alloc(length * 1024, fill);
+            model.set(bytes, offset);
+            if (append) {
+              await writes.append(offset, bytes);
+              continue;
+            }
+            for (let done = 0; done < bytes.byteLength; done += writes.slabSize) {
+              const slab = await writes.acquire();
+              const part = bytes.subarray(done, done + writes.slabSize);
+              slab.set(part);
+              writes.write(offset + done, slab.subarray(0, part.byteLength));
+              writes.release(slab);
+            }
           }
-          for (let done = 0; done < bytes.byteLength; done += writes.slabSize) {
-            const slab = await writes.acquire();
-            const part = bytes.subarray(done, done + writes.slabSize);
-            slab.set(part);
-            writes.write(offset + done, slab.subarray(0, part.byteLength));
-            writes.release(slab);
+          await writes.finish();
+          expect(target.bytes.equals(model)).toBe(true);
+          if (writesInFlight !== undefined) {
+            expect(target.maxInFlight).toBeLessThanOrEqual(writesInFlight);
           }
-        }
-        await writes.finish();
-        expect(target.bytes.equals(model)).toBe(true);
-      }),
+        },
+      ),
       { numRuns: 100 },
     );
   });

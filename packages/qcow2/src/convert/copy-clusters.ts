@@ -22,6 +22,16 @@ import type { GuestMapping } from '../read/guest-mapping.js';
 const RUN_LIMIT = 2 << 20;
 const SLABS = 8;
 /**
+ * Writes handed to the kernel at once. Writes to one file serialize on its inode
+ * lock: with a write per pool thread (4) the waiting ones spun on it
+ * (rwsem_spin_on_owner) while reads waited for a thread. qemu-img convert writes in
+ * order, one at a time; 2 here keeps the next write queued in the pool while one
+ * runs, so the file is never idle for a turn of the event loop. Interleaved 16 GiB
+ * converts, shared VM at load 10-18, 8-9 pairs: 1, 2 and unlimited in flight took
+ * 1.20, 0.92-0.96 and 1.07-1.11 x qemu-img's time.
+ */
+const WRITES_IN_FLIGHT = 2;
+/**
  * Runs that lie close together in the file are read with one request of up to
  * RUN_LIMIT bytes (the gaps, L2 tables or refcount blocks, are read and dropped):
  * an e2image file is thousands of one-cluster runs, and a read call costs more
@@ -129,7 +139,11 @@ class RunWriter {
 
   constructor(image: Qcow2Image, target: BlockDevice) {
     this.#image = image;
-    this.#writes = new WriteBehind(target, { slabSize: RUN_LIMIT, slabs: SLABS });
+    this.#writes = new WriteBehind(target, {
+      slabSize: RUN_LIMIT,
+      slabs: SLABS,
+      writesInFlight: WRITES_IN_FLIGHT,
+    });
   }
 
   async add(mapping: GuestMapping): Promise<void> {
