@@ -22,23 +22,32 @@
 // - decode-bound-deflate, decode-bound-zstd (information): bench/bare-decode.mjs, every
 //   compressed cluster decoded on 2 workers and nothing else, against the same
 //   qemu-img convert: the bound for the two rows above.
-//   Measured 2026-12-07 11:07, 5 interleaved rounds, medians, with this session's
-//   autogroup at nice -20 so that the contenders (all alike) had the 2 cores to
-//   themselves while the machine ran at load 12-13 (wall s, user+sys CPU s, peak RSS):
-//     deflate: convert 1.60 (2.21+0.56, 101 MiB), bare decode 1.28 (2.01+0.14),
-//              qemu-img 2.72 (2.39+0.92)  -> 0.59; bound 0.47
-//     zstd:    convert 1.51 (1.50+0.71, 118 MiB), bare decode 0.92 (1.26+0.16),
-//              qemu-img 1.65 (1.00+1.06)  -> 0.92; bound 0.56
-//   At normal priority (load 9-19) the same rounds gave deflate 3.68 vs 3.70 s and
-//   zstd 2.35 vs 1.89 s: on a crowded machine a process's share follows its runnable
-//   threads, and the bare loop (2 busy threads) then took longer than the convert.
-//   zstd at 0.6x is out of reach on Node 20: the convert needs 2.2 s of CPU (the
-//   WebAssembly decoder ~1.1 s of it; the writes into the page cache ~0.5 s of kernel
-//   time, as for qemu-img), >= 1.1 s on 2 cores, against 0.6 x 1.65 = 0.99 s; with Node
-//   22.15+ the workers decode with node:zlib's native zstd. Deflate is within ~0.3 s
-//   (~0.1 s over the bound plus the writes) of its bare decode: perf shows the workers
-//   90% in zlib's inflate_fast, the main thread 0.4 s of CPU; before (zlib.inflateRaw on
-//   libuv's pool) the convert needed 3.2 s of CPU against 2.6-2.8 s now.
+//   Measured 2026-12-07 (interleaved rounds, medians; wall s, user+sys CPU s, peak RSS).
+//   With this session's autogroup at nice -20, so that the contenders (all alike) had
+//   the 2 cores to themselves while the machine ran at load 12-22:
+//     11:07, 5 rounds, load 12-13 (zlib on workers; reads still awaited, 2 per worker):
+//       deflate: convert 1.60 (2.21+0.56, 101 MiB), bare decode 1.28 (2.01+0.14),
+//                qemu-img 2.72 (2.39+0.92) -> 0.59; bound 0.47
+//       zstd:    convert 1.51 (1.50+0.71, 118 MiB), bare decode 0.92 (1.26+0.16),
+//                qemu-img 1.65 (1.00+1.06) -> 0.92; bound 0.56
+//     11:11, bench.mjs --runs 5: deflate 1.95 vs 3.55 s (0.55), zstd 1.78 vs 1.84 s
+//       (0.97); decode-bound-deflate 0.40, decode-bound-zstd 0.44
+//     11:39, 7 rounds, load 16-22, reads ahead (4 per worker), little free memory
+//       (the kernel's writes cost twice the CPU they did at 11:07, for both):
+//       deflate: convert 2.17 (2.30+1.39, 108 MiB), bare 1.23, qemu-img 3.07 -> 0.71
+//       zstd:    convert 1.69 (1.70+1.05, 125 MiB), bare 0.97, qemu-img 1.75 -> 0.97
+//   At normal priority the machine's other sessions decide: 11:42, load 9-11, 5 rounds:
+//   deflate 5.51 s against qemu-img 3.70 s, zstd 4.14 against 2.13 (before this
+//   round's changes 6.02 and 4.50 s in the same rounds); our process got ~0.6 of a
+//   core, qemu-img ~1: each hand-off between our threads waits for a CPU.
+//   zstd at 0.6x is out of reach on Node 20: the convert needs ~2.2-2.7 s of CPU (the
+//   WebAssembly decoder ~1.1 s of it; the kernel's copies into the page cache 0.5-1.1 s,
+//   as for qemu-img), >= 1.1 s on 2 cores, against 0.6 x 1.65-1.84 = 0.99-1.1 s. With
+//   Node 22.15+ the workers decode with node:zlib's native zstd (not measured here: this
+//   machine has Node 20 only). Deflate is ~0.4-0.9 s over its bare decode, about the
+//   kernel's share of writing 1 GiB: perf shows the workers 90% in zlib's inflate_fast
+//   and the main thread at 0.4 s of CPU; before (zlib.inflateRaw on libuv's pool) the
+//   convert needed 3.2 s of CPU against 2.6-2.8 s now.
 // - convert-raw-16g, convert-raw-16g-durable: a 16 GiB image holding 4 GiB of scattered
 //   data (mk_raw.py 16 4096; --quick: 2 GiB holding 512 MiB), the copy at the scale
 //   users run, where start-up no longer decides the ratio; --no-sync against qemu-img,
