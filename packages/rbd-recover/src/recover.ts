@@ -58,7 +58,8 @@ export interface RecoverOptions extends LongRunningOptions {
   streamsPerHost?: number | undefined;
   /**
    * Threads that run the SSH transfers (decryption is pure JS): default the number of
-   * cores (at most 4), none on one core; 0 keeps every transfer on the calling thread.
+   * cores (at most 3: each holds ~50 MiB, mostly ssh2's packet buffers waiting for the
+   * collector), none on one core; 0 keeps every transfer on the calling thread.
    * Not used with `transports` (the caller's own connections).
    */
   transferThreads?: number | undefined;
@@ -297,7 +298,7 @@ export async function recoverImage(
 
 function defaultTransferThreads(): number {
   const cores = availableParallelism();
-  return cores > 1 ? Math.min(cores, 4) : 0;
+  return cores > 1 ? Math.min(cores, 3) : 0;
 }
 
 function describeOsd(catalog: Catalog, index: number): string {
