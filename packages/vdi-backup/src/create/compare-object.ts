@@ -81,6 +81,10 @@ export async function compareObject(
 ): Promise<ObjectOutcome> {
   const start = idx * objectSize;
   const end = Math.min(start + objectSize, to.size);
+  const length = end - start;
+  if (end <= from.size && (await sharedRanges?.wholly?.(start, end))) {
+    return { kind: 'skipped-shared', record: undefined, bytesRead: 0, bytesSkipped: 2 * length };
+  }
   const [fromZero, toZero, shared] = await Promise.all([
     zeroSpans(from, start, end),
     zeroSpans(to, start, end),
@@ -89,7 +93,6 @@ export async function compareObject(
   const zero = intersectSpans(fromZero, toZero);
   const knownEqual = unionSpans([...zero, ...shared]);
   const unknown = subtractSpans(start, end, knownEqual);
-  const length = end - start;
   if (unknown.length === 0) {
     const allZero = spanLength(zero) === length;
     return {

@@ -16,8 +16,15 @@ export interface KnownEqual {
 /**
  * A source pair's knowledge of shared storage: the ranges of [offset, offset + length)
  * both sides store in the same place, so they are equal without being read.
+ *
+ * `wholly`, when present, is a quicker question asked first: whether all of
+ * [offset, end) is data (neither zeros nor unallocated on either side) both sides
+ * store in the same place. True skips the object as shared without asking for its
+ * spans or its zero ranges; false means "not known so" and the spans are asked for.
  */
-export type SharedRanges = (offset: number, length: number) => Promise<Span[]>;
+export type SharedRanges = ((offset: number, length: number) => Promise<Span[]>) & {
+  wholly?: ((offset: number, end: number) => Promise<boolean>) | undefined;
+};
 
 /** Spans of [start, end) where `device` reads as zeros without being read. */
 export async function zeroSpans(device: BlockDevice, start: number, end: number): Promise<Span[]> {
