@@ -2,7 +2,7 @@ import type { GuestMapping } from '@x/qcow2';
 import type { Qcow2Image } from '@x/qcow2/read';
 import type { SharedRanges } from '../create/equality-hints.js';
 import type { Span } from '../create/ranges.js';
-import { wholeRangeShared } from './qcow2-tables.js';
+import { tablePairs, wholeRangeShared } from './qcow2-tables.js';
 
 /**
  * For two views of one QCOW2 file (two internal snapshots, or a snapshot and the active
@@ -24,7 +24,8 @@ export function qcow2SharedRanges(from: Qcow2Image, to: Qcow2Image): SharedRange
     ]);
     return sharedSpans(a, b);
   };
-  ranges.wholly = (offset, end) => wholeRangeShared(from, to, offset, end);
+  const tables = tablePairs(from, to);
+  ranges.wholly = (offset, end) => wholeRangeShared(from, to, offset, end, tables);
   return ranges;
 }
 

@@ -32,6 +32,7 @@ export async function wholeRangeShared(
   to: Qcow2Image,
   offset: number,
   end: number,
+  tables: TablePairs = tablePairs(from, to),
 ): Promise<boolean> {
   const geometry = from.geometry;
   if (!comparableViews(from, to) || end > from.size || end > to.size || end <= offset) {
@@ -43,16 +44,16 @@ export async function wholeRangeShared(
   while (position < end) {
     const l1Index = Math.floor(position / l2Coverage);
     const sliceEnd = Math.min(end, (l1Index + 1) * l2Coverage);
-    const [a, b] = await Promise.all([from.l2TableFor(l1Index), to.l2TableFor(l1Index)]);
+    const [a, b] = await tables(l1Index);
     if (a === undefined || b === undefined) return false;
     const first = Math.floor((position % l2Coverage) / clusterSize);
     const last = Math.floor((sliceEnd - 1 - l1Index * l2Coverage) / clusterSize);
     for (let index = first; index <= last; index++) {
       const at = index * l2EntrySize;
-      const hi = a.table.readUInt32BE(at);
-      const lo = a.table.readUInt32BE(at + 4);
-      if (lo !== b.table.readUInt32BE(at + 4)) return false;
-      if (((hi ^ b.table.readUInt32BE(at)) & ~HI_COPIED) !== 0) return false;
+      const hi = a.readUInt32BE(at);
+      const lo = a.readUInt32BE(at + 4);
+      if (lo !== b.readUInt32BE(at + 4)) return false;
+      if (((hi ^ b.readUInt32BE(at)) & ~HI_COPIED) !== 0) return false;
       if ((hi & (HI_COMPRESSED | HI_RESERVED)) !== 0 || (lo & (LO_ZERO | LO_RESERVED)) !== 0) {
         return false;
       }
@@ -62,6 +63,37 @@ export async function wholeRangeShared(
     position = sliceEnd;
   }
   return true;
+}
+
+/** The two views' L2 tables for an L1 index (undefined: no table), as `tablePairs` memoizes them. */
+export type TablePairs = (
+  l1Index: number,
+) => Promise<readonly [Buffer | undefined, Buffer | undefined]>;
+
+/** Table pairs last asked for (objects are looked at in order, a few at a time). */
+const REMEMBERED_PAIRS = 4;
+
+/**
+ * The two views' L2 tables per L1 index, the last few remembered: an L2 table covers
+ * many objects (512 MiB of 64 KiB clusters), and asking both images' caches for it
+ * for every object cost a tenth of a snapshot backup's start-up. Views are read-only,
+ * so a table once read never changes.
+ */
+export function tablePairs(from: Qcow2Image, to: Qcow2Image): TablePairs {
+  const remembered = new Map<number, ReturnType<TablePairs>>();
+  return (l1Index) => {
+    let pair = remembered.get(l1Index);
+    if (pair === undefined) {
+      pair = Promise.all([from.l2TableFor(l1Index), to.l2TableFor(l1Index)]).then(
+        ([a, b]) => [a?.table, b?.table] as const,
+      );
+      remembered.set(l1Index, pair);
+      if (remembered.size > REMEMBERED_PAIRS) {
+        remembered.delete(remembered.keys().next().value as number);
+      }
+    }
+    return pair;
+  };
 }
 
 /** Two views whose standard L2 entries say all there is about where a cluster lives. */
