@@ -64,6 +64,29 @@
 //   Durable: one pair at load 15-20 took 12.5 s (10.8 s copy, 1.2 s fsync) against
 //   10.6 s (9.4 s + 1.2 s sync); the background fdatasync every 256 MiB costs CPU
 //   (7-9.6 s against 6.2 s without it) and was not tuned for want of quiet minutes.
+//   2026-12-07, later (issue 18 §2 follow-up; strace -f, perf, bench/bare-copy.mjs). Both
+//   make the same calls: 2,875 preads and 2,833 pwrites (2 MiB, 64 KiB pieces); qemu-img
+//   never has more than one pwrite in flight (in-order writes; at most 2 preads), we had
+//   up to 4, spinning on the inode lock (rwsem_spin_on_owner). Our buffers came from
+//   malloc, 16 bytes past a page, and the kernel copies into them at ~0.6x the speed of
+//   an aligned buffer on this VM. Now: page-aligned slabs, 2 writes in flight (1 left
+//   the file idle for an event-loop turn: 1.20x). Whole processes, interleaved, 7 pairs
+//   at load 8-11: 1.05 (ratio of medians; median per-pair ratio 1.08) against 1.01-1.03
+//   for the previous build in the same run; in other runs 1.06-1.14 against 1.14-1.39.
+//   The noise between runs is larger than the change: the kernel's copy into the page
+//   cache (copy_folio_from_iter_atomic) varies 5x from run to run for either program
+//   (perf: 300-3,200 samples for the same 4 GiB), likely the VM host faulting in memory
+//   the guest had freed (2 MiB-aligned writes, which allocate 2 MiB folios, cost 7-15x
+//   the copy time of the same writes 64 KiB off that alignment in a bare loop).
+//   Where the rest goes: a bare loop of the same copy (bench/bare-copy.mjs, load 4-6, 5
+//   pairs) with 8 x 2 MiB slabs as here runs at 0.76-1.22x qemu-img; with 256 KiB
+//   pieces, whose buffer is still in the CPU cache for the write, at 0.63-0.72x (4 or 8
+//   slabs, 2.3-2.9 s of system CPU against qemu-img's 3-5 s), and one thread with
+//   readSync/writeSync of 128-256 KiB at 0.5-0.86x. In the CLI, 256 KiB or 512 KiB runs
+//   were slower (1.40x and 1.45x, load 5-8): 8x the requests cost 1.2-1.6 s of user CPU
+//   (against 0.4 s with 2 MiB) and twice the context switches, so the per-request cost
+//   of the run walker + WriteBehind + FileDevice path, not the kernel, is what keeps
+//   the cache-friendly size out of reach; that is the next step.
 // - convert-qcow2: the plain image to a new qcow2 image (-O qcow2), nobody fsyncs (qemu-img
 //   writes its target with cache=unsafe). Output bytes are identical. Info row, stated
 //   target: ratio <= 1.0.
