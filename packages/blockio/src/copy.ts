@@ -1,3 +1,4 @@
+import { allocateAligned } from './aligned-buffer.js';
 import { BlockCursor, type Chunk, extentsOfRanges } from './block-cursor.js';
 import type { BlockDevice, ByteRange } from './block-device.js';
 import { BlockIoError, throwIfAborted } from './errors.js';
@@ -114,7 +115,8 @@ export async function copy(
         const chunk = cursor.take() ?? (await cursor.refill());
         if (chunk === undefined) return;
         if (chunk.kind === 'data') {
-          buffer ??= Buffer.allocUnsafe(blockSize);
+          // Page-aligned: the kernel copies into and out of it much faster (see allocateAligned).
+          buffer ??= allocateAligned(blockSize);
           const view = chunk.length === blockSize ? buffer : buffer.subarray(0, chunk.length);
           await copyData(chunk, view);
         } else {

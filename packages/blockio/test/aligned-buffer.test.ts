@@ -11,6 +11,8 @@ describe('allocateAligned', () => {
     expect(buffer.byteLength).toBe(3 * 4096 + 5);
     expect(buffer.byteOffset).toBe(0);
     expect(buffer.buffer.byteLength).toBe(3 * 4096 + 5);
+    // Backed by pages V8 reserves itself (a resizable ArrayBuffer): page-aligned.
+    expect((buffer.buffer as { resizable?: boolean }).resizable).toBe(true);
     expect(buffer.every((byte) => byte === 0)).toBe(true);
     // Fixed size: the memory does not grow or shrink under the view.
     buffer.fill(0xab);

@@ -274,6 +274,31 @@ describe('copy scheduling', () => {
   });
 });
 
+describe('copy buffers', () => {
+  it('reads into one page-aligned buffer per lane, reused block after block', async () => {
+    const memories = new Set<ArrayBufferLike>();
+    class RecordingDevice extends MemoryDevice {
+      protected override async readAt(offset: number, into: Uint8Array): Promise<void> {
+        // allocateAligned's buffers own their memory: the view starts at its start.
+        expect(into.byteOffset).toBe(0);
+        expect(into.buffer.byteLength).toBe(64 * KiB);
+        // Backed by pages V8 reserves itself (a resizable ArrayBuffer): page-aligned.
+        expect((into.buffer as { resizable?: boolean }).resizable).toBe(true);
+        memories.add(into.buffer);
+        await super.readAt(offset, into);
+      }
+    }
+    const source = new RecordingDevice(MiB + 100);
+    for (let i = 0; i < source.size; i++) source.bytes[i] = (i * 7 + 1) & 0xff || 1;
+    const target = new MemoryDevice(MiB + 100);
+    const result = await copy(source, target, { blockSize: 64 * KiB, concurrency: 3 });
+    expect(result.bytesWritten).toBe(MiB + 100);
+    expect(target.bytes.equals(source.bytes)).toBe(true);
+    expect(memories.size).toBeGreaterThan(0);
+    expect(memories.size).toBeLessThanOrEqual(3);
+  });
+});
+
 describe('copy argument checks', () => {
   it('refuses a read-only target', async () => {
     const source = new MemoryDevice(4096);
