@@ -69,10 +69,11 @@
 //   never has more than one pwrite in flight (in-order writes; at most 2 preads), we had
 //   up to 4, spinning on the inode lock (rwsem_spin_on_owner). Our buffers came from
 //   malloc, 16 bytes past a page, and the kernel copies into them at ~0.6x the speed of
-//   an aligned buffer on this VM. Now: page-aligned slabs, 2 writes in flight (1 left
-//   the file idle for an event-loop turn: 1.20x). Whole processes, interleaved, 7 pairs
-//   at load 8-11: 1.05 (ratio of medians; median per-pair ratio 1.08) against 1.01-1.03
-//   for the previous build in the same run; in other runs 1.06-1.14 against 1.14-1.39.
+//   an aligned buffer on this VM. Now: page-aligned slabs (WriteBehind and copy()), writes
+//   still one per pool thread: limiting them to 2 (WriteBehind writesInFlight) gave
+//   0.92-0.96x against 1.07-1.11x at load 10-18 but 1.08-1.12x against 1.00-1.04x at load
+//   3 (1 in flight: 1.20x, the file idles for an event-loop turn between writes). At
+//   load 3, 4 pairs, unaligned slabs: 1.14-1.15x, aligned 1.00-1.04x (qemu-img 2.9-3.2 s).
 //   The noise between runs is larger than the change: the kernel's copy into the page
 //   cache (copy_folio_from_iter_atomic) varies 5x from run to run for either program
 //   (perf: 300-3,200 samples for the same 4 GiB), likely the VM host faulting in memory

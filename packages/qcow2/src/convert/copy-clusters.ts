@@ -22,15 +22,14 @@ import type { GuestMapping } from '../read/guest-mapping.js';
 const RUN_LIMIT = 2 << 20;
 const SLABS = 8;
 /**
- * Writes handed to the kernel at once. Writes to one file serialize on its inode
- * lock: with a write per pool thread (4) the waiting ones spun on it
- * (rwsem_spin_on_owner) while reads waited for a thread. qemu-img convert writes in
- * order, one at a time; 2 here keeps the next write queued in the pool while one
- * runs, so the file is never idle for a turn of the event loop. Interleaved 16 GiB
- * converts, shared VM at load 10-18, 8-9 pairs: 1, 2 and unlimited in flight took
- * 1.20, 0.92-0.96 and 1.07-1.11 x qemu-img's time.
+ * Writes handed to the kernel at once: one per libuv pool thread may run. Writes to
+ * one file serialize on its inode lock, and qemu-img convert has one in flight, but
+ * limiting ours (WriteBehind writesInFlight) measured mixed on the shared 2-core VM
+ * (16 GiB convert, interleaved with qemu-img): at load 10-18, 2 in flight 0.92-0.96 x
+ * qemu-img against 1.07-1.11 unlimited; at load 3, 4 pairs each, unlimited 1.00-1.04
+ * against 1.08-1.10 for 2 and 3 (1 was slowest everywhere: 1.20). Unlimited kept.
  */
-const WRITES_IN_FLIGHT = 2;
+const WRITES_IN_FLIGHT = Number.POSITIVE_INFINITY;
 /**
  * Runs that lie close together in the file are read with one request of up to
  * RUN_LIMIT bytes (the gaps, L2 tables or refcount blocks, are read and dropped):
