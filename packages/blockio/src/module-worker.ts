@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { isMainThread, Worker, type WorkerOptions, workerData } from 'node:worker_threads';
+import type { Worker, WorkerOptions } from 'node:worker_threads';
 
 /**
  * Worker threads whose code is an ordinary module of the package, found by its own
@@ -11,6 +11,10 @@ import { isMainThread, Worker, type WorkerOptions, workerData } from 'node:worke
  * The module starts its work at load time when `moduleWorkerData(tag)` answers.
  */
 const TAG = '@x/blockio:module-worker';
+
+// node:worker_threads is loaded on first use, not imported: @x/blockio's index is on
+// every CLI's start-up path and most commands never start a worker.
+const workerThreads = () => process.getBuiltinModule('node:worker_threads');
 
 interface Envelope {
   readonly [TAG]: string;
@@ -43,7 +47,7 @@ export function startModuleWorker(
   options: Omit<WorkerOptions, 'workerData' | 'eval'> = {},
 ): Worker {
   const envelope: Envelope = { [TAG]: tag, data };
-  return new Worker(url, { ...options, workerData: envelope });
+  return new (workerThreads().Worker)(url, { ...options, workerData: envelope });
 }
 
 /**
@@ -51,6 +55,7 @@ export function startModuleWorker(
  * (the main thread, or a worker of another module that loaded this one): undefined.
  */
 export function moduleWorkerData<T>(tag: string): T | undefined {
+  const { isMainThread, workerData } = workerThreads();
   if (isMainThread) return undefined;
   const envelope = workerData as Partial<Envelope> | null | undefined;
   if (typeof envelope !== 'object' || envelope === null || envelope[TAG] !== tag) return undefined;
