@@ -166,6 +166,32 @@ describe('InflatePool', () => {
     Buffer.concat([seededBytes(clusterSize / 2, seed), Buffer.alloc(clusterSize / 2, seed)]),
   );
 
+  /** Inflates `pieces` in order on a 2-worker pool; the error that stopped it and the clusters that came out before. */
+  async function inflateUntilError(
+    device: ConstructorParameters<typeof OrderedInflater>[0],
+    type: CompressionType,
+    pieces: readonly CompressedPiece[],
+    options: { batchBytes: number; depth: number },
+  ): Promise<{ error: unknown; seen: number[] }> {
+    const pool = new InflatePool(type, clusterSize, 2);
+    const seen: number[] = [];
+    const inflater = new OrderedInflater(
+      device,
+      pool,
+      (offset) => {
+        seen.push(offset / clusterSize);
+      },
+      options,
+    );
+    const error = await (async () => {
+      for (const piece of pieces) await inflater.add(piece);
+      await inflater.finish();
+    })().catch((caught: unknown) => caught);
+    await inflater.abandon();
+    await pool.close();
+    return { error, seen };
+  }
+
   async function compressed(type: CompressionType): Promise<Buffer[]> {
     const zlib = await import('node:zlib');
     if (type === 'zlib') return clusters.map((cluster) => zlib.deflateRawSync(cluster));
@@ -300,22 +326,10 @@ describe('InflatePool', () => {
       // Cluster 21: the middle of the third batch of 8.
       const bad = pieces[21] as CompressedPiece;
       device.bytes.fill(0xfe, bad.hostOffset, bad.hostOffset + 24);
-      const pool = new InflatePool(type, clusterSize, 2);
-      const seen: number[] = [];
-      const inflater = new OrderedInflater(
-        device,
-        pool,
-        (offset) => {
-          seen.push(offset / clusterSize);
-        },
-        { batchBytes: 8 * clusterSize, depth: 2 },
-      );
-      const error = await (async () => {
-        for (const piece of pieces) await inflater.add(piece);
-        await inflater.finish();
-      })().catch((caught: unknown) => caught);
-      await inflater.abandon();
-      await pool.close();
+      const { error, seen } = await inflateUntilError(device, type, pieces, {
+        batchBytes: 8 * clusterSize,
+        depth: 2,
+      });
       expect(error).toBeInstanceOf(Qcow2Error);
       expect(error).toMatchObject({
         code: 'DECOMPRESS_FAILED',
@@ -350,22 +364,10 @@ describe('InflatePool', () => {
         return super.read(offset, lengthOrInto as number);
       }
     })(device.bytes, { name: 'f.qcow2' });
-    const pool = new InflatePool('zlib', clusterSize, 2);
-    const seen: number[] = [];
-    const inflater = new OrderedInflater(
-      failing,
-      pool,
-      (offset) => {
-        seen.push(offset / clusterSize);
-      },
-      { batchBytes: 4 * clusterSize, depth: 4 },
-    );
-    const error = await (async () => {
-      for (const piece of pieces) await inflater.add(piece);
-      await inflater.finish();
-    })().catch((caught: unknown) => caught);
-    await inflater.abandon();
-    await pool.close();
+    const { error, seen } = await inflateUntilError(failing, 'zlib', pieces, {
+      batchBytes: 4 * clusterSize,
+      depth: 4,
+    });
     expect(error).toMatchObject({ code: 'EIO', message: expect.stringContaining('read failed') });
     // Batches 0-4 (clusters 0-19) came out in order; the failed read's batch did not.
     expect(seen).toEqual(Array.from({ length: 20 }, (_, index) => index));

@@ -15,15 +15,7 @@ import {
   recoverImage,
   type TransportPool,
 } from '../src/index.js';
-
-const MiB = 1 << 20;
-
-function pattern(tag: string, offset: number, length: number): Buffer {
-  const out = Buffer.alloc(length, 0x61 + (tag.charCodeAt(0) % 26));
-  for (let at = 0; at < length; at += 512)
-    out.write(`${tag} off=${(offset + at).toString(16)} `, at);
-  return out;
-}
+import { MiB, oneDiskCluster, pattern } from './support/one-disk-cluster.js';
 
 let temp: TempDir;
 let cluster: FakeCluster;
@@ -82,21 +74,7 @@ function instrumented(inner: TransportPool, breakFirstStreamAfter?: number) {
 
 beforeAll(async () => {
   temp = await makeTempDir('rbd-faults-');
-  cluster = await generateFakeCluster({
-    directory: temp.file('cluster'),
-    osds: 2,
-    images: [
-      {
-        pool: 1,
-        name: 'disk',
-        format: 2,
-        order: 20,
-        size: 24 * MiB,
-        operations: [{ write: { offset: 0, data: pattern('A', 0, 20 * MiB) } }],
-      },
-    ],
-    xattrs: 'omap',
-  });
+  cluster = await oneDiskCluster(temp.file('cluster'), 'A');
   sshd = await startSshd({ directory: temp.file('sshd') });
 }, 300_000);
 

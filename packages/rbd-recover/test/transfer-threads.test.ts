@@ -4,17 +4,9 @@ import { crc32 } from 'node:zlib';
 import { makeTempDir, type SshdServer, startSshd, type TempDir } from '@x/test-utils';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { TransferThreads } from '../src/assemble/transfer-threads.js';
-import { type FakeCluster, generateFakeCluster } from '../src/fixture/index.js';
+import type { FakeCluster } from '../src/fixture/index.js';
 import { createInventory, loadInventory, parseHostsFile, recoverImage } from '../src/index.js';
-
-const MiB = 1 << 20;
-
-function pattern(tag: string, offset: number, length: number): Buffer {
-  const out = Buffer.alloc(length, 0x61 + (tag.charCodeAt(0) % 26));
-  for (let at = 0; at < length; at += 512)
-    out.write(`${tag} off=${(offset + at).toString(16)} `, at);
-  return out;
-}
+import { MiB, oneDiskCluster } from './support/one-disk-cluster.js';
 
 let temp: TempDir;
 let cluster: FakeCluster;
@@ -45,21 +37,7 @@ function differingRegions(actual: Buffer, expected: Buffer): number[] {
 
 beforeAll(async () => {
   temp = await makeTempDir('rbd-threads-');
-  cluster = await generateFakeCluster({
-    directory: temp.file('cluster'),
-    osds: 2,
-    images: [
-      {
-        pool: 1,
-        name: 'disk',
-        format: 2,
-        order: 20,
-        size: 24 * MiB,
-        operations: [{ write: { offset: 0, data: pattern('T', 0, 20 * MiB) } }],
-      },
-    ],
-    xattrs: 'omap',
-  });
+  cluster = await oneDiskCluster(temp.file('cluster'), 'T');
   sshd = await startSshd({ directory: temp.file('sshd') });
   ssh = { identity: sshd.userKey, knownHosts: sshd.knownHosts };
   workdir = await remoteInventory('inventory');

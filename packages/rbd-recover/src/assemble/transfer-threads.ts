@@ -1,22 +1,10 @@
 import type { Worker } from 'node:worker_threads';
 import { moduleWorkerUrl, startModuleWorker, throwIfAborted } from '@x/blockio';
 import { RbdRecoverError } from '../errors.js';
-import type { SshAddress } from '../hosts-file.js';
 import type { SshOptions } from '../transport/ssh-options.js';
-import type { ChecksumKind } from './region-writer.js';
-import type { FromWorker, ToWorker, TransferWorkerSetup, WorkerRegion } from './transfer-worker.js';
+import type { FromWorker, ThreadBatch, ToWorker, TransferWorkerSetup } from './transfer-worker.js';
 
-/** One tar stream's worth of objects from one OSD, for a transfer thread. */
-export interface ThreadBatch {
-  readonly host: string;
-  readonly address: SshAddress;
-  readonly directory: string;
-  readonly entries: ReadonlyArray<{
-    path: string;
-    checksum: ChecksumKind;
-    targets: readonly WorkerRegion[];
-  }>;
-}
+export type { ThreadBatch } from './transfer-worker.js';
 
 /** What the main thread does as a batch goes (the same steps as on its own streams). */
 export interface ThreadBatchHandlers {

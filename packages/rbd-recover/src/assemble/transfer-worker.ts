@@ -10,7 +10,7 @@ import { type ChecksumKind, GATHER, type RegionSink, RegionWriter } from './regi
 /**
  * A transfer thread: the SSH side of `transferObjects` for the batches it is given —
  * its own ssh2 connections (decryption and packet parsing are pure JS, most of a
- * transfer's CPU), the tar stream, the SHA-1 and the writes into the state files
+ * transfer's CPU), the tar stream, the per-object checksums and the writes into the state files
  * (positional writes on the main thread's descriptors: it closes them only once
  * every thread has ended its batches or been terminated).
  * The main thread keeps planning, the state file, progress and the report; it
@@ -37,21 +37,25 @@ export interface WorkerRegion {
   readonly length: number;
 }
 
+/** One tar stream's worth of objects from one OSD, for a transfer thread. */
+export interface ThreadBatch {
+  readonly host: string;
+  readonly address: SshAddress;
+  /** The OSD's `current/`. */
+  readonly directory: string;
+  readonly entries: ReadonlyArray<{
+    path: string;
+    checksum: ChecksumKind;
+    targets: readonly WorkerRegion[];
+  }>;
+}
+
 /** Main thread → worker. */
 export type ToWorker =
-  | {
+  | ({
       readonly type: 'batch';
       readonly id: number;
-      readonly host: string;
-      readonly address: SshAddress;
-      /** The OSD's `current/`. */
-      readonly directory: string;
-      readonly entries: ReadonlyArray<{
-        path: string;
-        checksum: ChecksumKind;
-        targets: readonly WorkerRegion[];
-      }>;
-    }
+    } & ThreadBatch)
   | { readonly type: 'started'; readonly id: number; readonly entry: number }
   | { readonly type: 'close' };
 
