@@ -2,7 +2,7 @@ import zlib from 'node:zlib';
 import { seededBytes } from '@x/test-utils';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { openRawInflater } from '../src/compression/raw-inflater.js';
+import { openRawInflater, openZstdDecoder } from '../src/compression/raw-inflater.js';
 
 const clusterSize = 64 << 10;
 
@@ -92,5 +92,51 @@ describe('openRawInflater (one reused raw-inflate stream per thread)', () => {
       }),
     } as unknown as typeof zlib;
     expect(openRawInflater(otherState)).toBeUndefined();
+  });
+});
+
+// Node 20 has no zstd in node:zlib; tools/demo's node-versions test runs this file on
+// Node 22 and 24 too, where the handle is there and every case below runs.
+const zstdZlib = zlib as unknown as {
+  zstdCompressSync?: (data: Uint8Array) => Buffer;
+  createZstdDecompress?: unknown;
+};
+describe(`openZstdDecoder (one reused zstd handle per thread, Node ${process.version})`, () => {
+  const decodeInto = openZstdDecoder(zlib);
+  const compress = zstdZlib.zstdCompressSync;
+
+  it('is undefined exactly where node:zlib has no zstd', () => {
+    expect(decodeInto === undefined).toBe(typeof zstdZlib.createZstdDecompress !== 'function');
+    expect(decodeInto === undefined).toBe(compress === undefined);
+  });
+
+  it('decodes one frame into place and is reused after failures', () => {
+    if (!decodeInto || !compress) return; // Node < 22.15: the case above covers it
+    const cluster = Buffer.concat([
+      seededBytes(clusterSize / 2, 2),
+      Buffer.alloc(clusterSize / 2, 'zstd '),
+    ]);
+    const frame = compress(cluster);
+    const out = Buffer.alloc(clusterSize * 3, 0x5a);
+    expect(decodeInto(frame, out, clusterSize, clusterSize)).toBeUndefined();
+    expect(out.subarray(clusterSize, 2 * clusterSize).equals(cluster)).toBe(true);
+    expect(out.subarray(0, clusterSize).every((byte) => byte === 0x5a)).toBe(true);
+    expect(out.subarray(2 * clusterSize).every((byte) => byte === 0x5a)).toBe(true);
+
+    const damaged = Buffer.from(frame);
+    damaged.fill(0xff, 6, 40);
+    expect(decodeInto(damaged, out, 0, clusterSize)).toEqual(expect.any(String));
+    // Node 22's handle keeps its error after reset(): the decoder replaces it.
+    out.fill(0);
+    expect(decodeInto(frame, out, 0, clusterSize)).toBeUndefined();
+    expect(out.subarray(0, clusterSize).equals(cluster)).toBe(true);
+    expect(decodeInto(frame.subarray(0, frame.byteLength >> 1), out, 0, clusterSize)).toMatch(
+      /^it decompresses to \d+ bytes, not 65536$/,
+    );
+    const twice = compress(Buffer.concat([cluster, cluster]));
+    expect(decodeInto(twice, out, 0, clusterSize)).toBe('it decompresses to more than one cluster');
+    out.fill(0);
+    expect(decodeInto(frame, out, 0, clusterSize)).toBeUndefined();
+    expect(out.subarray(0, clusterSize).equals(cluster)).toBe(true);
   });
 });

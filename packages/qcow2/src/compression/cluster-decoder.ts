@@ -12,6 +12,8 @@ export interface DecodeTools {
   ): Uint8Array;
   /** A reused raw-inflate stream (openRawInflater); inflateRawSync without it. */
   inflateRawInto?: RawInflateInto | undefined;
+  /** A reused node:zlib zstd handle (openZstdDecoder, Node 22.15+); preferred when set. */
+  zstdDecodeInto?: RawInflateInto | undefined;
   /** node:zlib's zstd (Node 22.15+ / 23.8+); libzstd in WebAssembly is used without it. */
   zstdDecompressSync:
     | ((input: Uint8Array, options: { maxOutputLength: number }) => Uint8Array)
@@ -75,6 +77,7 @@ export function decodeClusterInto(
   }
   const exact = input.subarray(0, frame.length);
   const target = out.subarray(outOffset, outOffset + clusterSize);
+  if (tools.zstdDecodeInto) return tools.zstdDecodeInto(exact, out, outOffset, clusterSize);
   let produced: number;
   if (tools.zstdDecompressSync) {
     try {

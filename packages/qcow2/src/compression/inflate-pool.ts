@@ -3,7 +3,12 @@ import { Qcow2Error } from '../errors.js';
 import { type CompressionType, type DecodeTools, decodeClusterInto } from './cluster-decoder.js';
 import { type DecompressWhere, decompressFailure } from './decompress-failure.js';
 import { nativeZstd, nodeZlib } from './node-zlib.js';
-import { openRawInflater, type RawInflateInto } from './raw-inflater.js';
+import {
+  openHandleDecoder,
+  openRawInflater,
+  openZstdDecoder,
+  type RawInflateInto,
+} from './raw-inflater.js';
 import { bindZstdModule, loadWasmZstd, wasmZstdModulePath } from './wasm-zstd.js';
 import { parseZstdFrame } from './zstd-frame.js';
 
@@ -19,10 +24,13 @@ const zlib = require('node:zlib');
 const parseZstdFrame = ${parseZstdFrame.toString()};
 const decodeClusterInto = ${decodeClusterInto.toString()};
 const bindZstdModule = ${bindZstdModule.toString()};
-const openRawInflater = ${openRawInflater.toString()};
+const openHandleDecoder = ${openHandleDecoder.toString()};
 const tools = {
   inflateRawSync: zlib.inflateRawSync,
-  inflateRawInto: openRawInflater(zlib),
+  inflateRawInto: openHandleDecoder(() => zlib.createInflateRaw(), zlib.constants.Z_SYNC_FLUSH, 'inflates'),
+  zstdDecodeInto: zlib.createZstdDecompress
+    ? openHandleDecoder(() => zlib.createZstdDecompress(), 0, 'decompresses')
+    : undefined,
   zstdDecompressSync: zlib.zstdDecompressSync,
   wasmZstd: undefined,
   parseZstdFrame,
@@ -335,17 +343,20 @@ export class InflatePool {
   }
 }
 
-/** This thread's reused raw-inflate stream (calls never interleave: they are synchronous). */
+/** This thread's reused decoder handles (calls never interleave: they are synchronous). */
 let inlineRawInflater: RawInflateInto | undefined | null = null;
+let inlineZstdDecoder: RawInflateInto | undefined | null = null;
 
 /** The decoder's tools on this thread (WebAssembly loaded on first use, not at start-up). */
 export async function inlineDecodeTools(type: CompressionType): Promise<DecodeTools> {
   const zlib = nodeZlib();
   const zstd = nativeZstd();
   if (type === 'zlib' && inlineRawInflater === null) inlineRawInflater = openRawInflater(zlib);
+  if (type === 'zstd' && inlineZstdDecoder === null) inlineZstdDecoder = openZstdDecoder(zlib);
   return {
     inflateRawSync: zlib.inflateRawSync,
     inflateRawInto: inlineRawInflater ?? undefined,
+    zstdDecodeInto: inlineZstdDecoder ?? undefined,
     zstdDecompressSync: zstd,
     wasmZstd: type === 'zstd' && !zstd ? await loadWasmZstd() : undefined,
     parseZstdFrame,
