@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import type { ByteRange, Extent } from './block-device.js';
@@ -112,7 +111,9 @@ function isExecutable(path: string): boolean {
 
 function runFilefrag(program: string, path: string): Promise<string | undefined> {
   return new Promise((done) => {
-    execFile(
+    // Loaded here, not by an import: every CLI that opens a file loads this module, and
+    // node:child_process costs start-up time that only a filefrag run needs.
+    process.getBuiltinModule('node:child_process').execFile(
       program,
       ['-e', '-s', '-b1024', path],
       { encoding: 'utf8', maxBuffer: 1 << 30, env: { ...process.env, LC_ALL: 'C' } },
