@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, rename, rm } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
 import { BlockIoError, FileDevice, type LongRunningOptions, optionRemedy } from '@x/blockio';
 import { allowManyAbortListeners } from './abort-listeners.js';
@@ -15,7 +14,7 @@ import { buildQcow2FromStates } from './assemble/qcow2-output.js';
 import type { RegionTarget } from './assemble/region-writer.js';
 import { compareSameEpochReplicas, type ReplicaConflict } from './assemble/tied-replicas.js';
 import { type TransferJob, type TransferOutcome, transferObjects } from './assemble/transfer.js';
-import { TransferThreads } from './assemble/transfer-threads.js';
+import { defaultTransferThreads, TransferThreads } from './assemble/transfer-threads.js';
 import {
   acquireLock,
   exists,
@@ -57,9 +56,9 @@ export interface RecoverOptions extends LongRunningOptions {
   /** Tar streams per OSD at once. Default 1. */
   streamsPerHost?: number | undefined;
   /**
-   * Threads that run the SSH transfers (decryption is pure JS): default the number of
-   * cores (at most 3: each holds ~50 MiB, mostly ssh2's packet buffers waiting for the
-   * collector), none on one core; 0 keeps every transfer on the calling thread.
+   * Threads that run the SSH transfers (decryption is pure JS): default 3 (one per tar
+   * stream, up to 3; each holds ~25 MiB with its small young generation), none on one
+   * core; 0 keeps every transfer on the calling thread.
    * Not used with `transports` (the caller's own connections).
    */
   transferThreads?: number | undefined;
@@ -294,11 +293,6 @@ export async function recoverImage(
     await release();
     if (ownsTransports) await transports.close();
   }
-}
-
-function defaultTransferThreads(): number {
-  const cores = availableParallelism();
-  return cores > 1 ? Math.min(cores, 3) : 0;
 }
 
 function describeOsd(catalog: Catalog, index: number): string {

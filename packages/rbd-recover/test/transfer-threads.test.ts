@@ -3,7 +3,11 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { makeTempDir, type SshdServer, startSshd, type TempDir } from '@x/test-utils';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { TransferThreads } from '../src/assemble/transfer-threads.js';
+import {
+  defaultTransferThreads,
+  TRANSFER_THREAD_LIMITS,
+  TransferThreads,
+} from '../src/assemble/transfer-threads.js';
 import type { FakeCluster } from '../src/fixture/index.js';
 import { createInventory, loadInventory, parseHostsFile, recoverImage } from '../src/index.js';
 import { MiB, oneDiskCluster } from './support/one-disk-cluster.js';
@@ -49,6 +53,13 @@ afterAll(async () => {
 });
 
 describe('transfer threads', () => {
+  it('default: 3 threads (one per tar stream of 3 OSDs) on 2 cores and more, none on one core', () => {
+    expect(defaultTransferThreads(1)).toBe(0);
+    expect(defaultTransferThreads(2)).toBe(3);
+    expect(defaultTransferThreads(3)).toBe(3);
+    expect(defaultTransferThreads(64)).toBe(3);
+  });
+
   it('a batch streamed on a thread lands in the file, with every start asked first and a checksum per object', async () => {
     const inventory = await loadInventory(workdir);
     const osd = inventory.osds[0];
@@ -94,6 +105,14 @@ describe('transfer threads', () => {
         },
       );
       expect(missing).toEqual(['DIR_0/no-such-object']);
+      // A small young generation: dead packet buffers are collected sooner (V8's default
+      // young generation is 48 MiB, where a thread held ~30 MiB of them).
+      expect((threads as TransferThreads).resourceLimits).toEqual([
+        expect.objectContaining({
+          maxYoungGenerationSizeMb: TRANSFER_THREAD_LIMITS.maxYoungGenerationSizeMb,
+        }),
+      ]);
+      expect(TRANSFER_THREAD_LIMITS.maxYoungGenerationSizeMb).toBeLessThanOrEqual(4);
       expect(events).toEqual(objects.flatMap((_, k) => [`start ${k}`, `done ${k}`]));
       const written = await readFile(file);
       const { createHash } = await import('node:crypto');

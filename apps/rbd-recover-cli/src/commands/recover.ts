@@ -51,7 +51,7 @@ export function registerRecover(program: Command): void {
     .option('-j, --jobs <n>', 'tar streams per OSD at the same time (default 1)')
     .option(
       '--threads <n>',
-      'threads running the SSH transfers (default: the number of cores, at most 3; 0: none)',
+      'threads running the SSH transfers (default: 3, one per tar stream; on one core 0: none)',
     );
   workdirOption(command);
   metadataOptions(command);
