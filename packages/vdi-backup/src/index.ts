@@ -10,6 +10,7 @@ export {
   diffObjects,
 } from './create/diff-objects.js';
 export type { SharedRanges } from './create/equality-hints.js';
+export type { HostFiles, LocatedSpan } from './create/host-files.js';
 export { VdiBackupError, type VdiBackupErrorCode } from './errors.js';
 export * from './format/stream-format.js';
 export {
@@ -44,6 +45,7 @@ export {
 export type { SheepdogRestoreTarget } from './restore/sheepdog-target-types.js';
 export { openBackupSources, type SourceSpec } from './sources/open-sources.js';
 export type { OpenedSources } from './sources/opened-sources.js';
+export { qcow2HostFiles } from './sources/qcow2-host-files.js';
 export { qcow2SharedRanges } from './sources/qcow2-shared.js';
 export {
   BackupReader,

@@ -104,17 +104,41 @@ describe('QCOW2 snapshots as sources and targets', () => {
       const sources = await openBackupSources({ source: fixture.image, from: 's1', to: 's2' });
       // As the CLI does: read on the thread pool in the pieces the sources ask for.
       expect(sources.readSize).toBe(1 << 20);
+      expect(sources.hostFiles).toBeDefined();
       const fromSnapshots = collector();
+      const onThreads = collector();
+      const fromHostOffsets = collector();
       let result: Awaited<ReturnType<typeof createBackup>>;
       try {
         result = await createBackup(sources.from, sources.to, {
           output: fromSnapshots,
           sharedRanges: sources.sharedRanges,
           readSize: sources.readSize,
+          compareThreads: 0,
         });
+        // As the CLI does: the changed clusters read from the image file at their host
+        // offsets (compressed and backing ones through the views); and the same on
+        // worker threads.
+        const fromHost = await createBackup(sources.from, sources.to, {
+          output: fromHostOffsets,
+          sharedRanges: sources.sharedRanges,
+          hostFiles: sources.hostFiles,
+          readSize: sources.readSize,
+        });
+        expect(fromHost).toEqual(result);
+        const threaded = await createBackup(sources.from, sources.to, {
+          output: onThreads,
+          sharedRanges: sources.sharedRanges,
+          hostFiles: sources.hostFiles,
+          readSize: sources.readSize,
+          compareThreads: 2,
+        });
+        expect(threaded).toEqual(result);
       } finally {
         await sources.close();
       }
+      expect(onThreads.bytes().equals(fromSnapshots.bytes())).toBe(true);
+      expect(fromHostOffsets.bytes().equals(fromSnapshots.bytes())).toBe(true);
       const rawFrom = await FileDevice.open(fixture.raw('s1'));
       const rawTo = await FileDevice.open(fixture.raw('s2'));
       const fromRaw = collector();

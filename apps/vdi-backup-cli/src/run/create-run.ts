@@ -39,6 +39,7 @@ export async function runCreate(
       overwrite: options.force ?? false,
       sync: options.sync,
       sharedRanges: sources.sharedRanges,
+      hostFiles: sources.hostFiles,
       readSize: sources.readSize,
       // The files read: two raw images, or the QCOW2 image whose snapshots -F/-s name
       // (a sheepdog:// URL is no file, so never matches).

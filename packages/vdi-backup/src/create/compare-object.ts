@@ -1,9 +1,11 @@
-import type { BlockDevice } from '@x/blockio';
+import type { BlockDevice, Semaphore } from '@x/blockio';
 import { SECTOR_SIZE } from '../format/stream-format.js';
 import { firstDifferingSector, lastDifferingSector } from './compare.js';
 import { type SharedRanges, zeroSpans } from './equality-hints.js';
 import type { ScanResult, SpanScanner } from './file-scanner.js';
+import type { HostFiles, LocatedSpan } from './host-files.js';
 import { intersectSpans, type Span, spanLength, subtractSpans, unionSpans } from './ranges.js';
+import { scanHostFiles } from './scan-host-files.js';
 
 export interface ObjectOutcome {
   kind: 'skipped-unallocated' | 'skipped-shared' | 'compared';
@@ -55,6 +57,32 @@ export const NO_BUFFERS: ObjectBuffers = {
   toPiece: Buffer.alloc(0),
 };
 
+/** How objects are compared: what is known without reading, and where they are read. */
+export interface CompareContext {
+  sharedRanges?: SharedRanges | undefined;
+  /**
+   * Compares on worker threads: every object of two files, or with `hostFiles` the
+   * objects it places.
+   */
+  scanner?: SpanScanner | undefined;
+  /**
+   * The files the disks' data is in: objects whose spans `hostFiles.locate` places are
+   * read from them (scanHostFiles, or the scanner's threads); the others through the
+   * devices. With a scanner those are read here with buffers from `lend` (the record
+   * is then read again by fillRecord, so the buffers go back at once and never wait
+   * for earlier objects' turns).
+   */
+  hostFiles?: HostFiles | undefined;
+  lend?: BufferLender | undefined;
+}
+
+/** Object buffers lent for one comparison at a time, at most as many as the semaphore allows. */
+export interface BufferLender {
+  slots: Semaphore;
+  pool: ObjectBuffers[];
+  make(): ObjectBuffers;
+}
+
 /**
  * One object of the diff. Ranges known equal (zeros on both sides, shared storage) are
  * never read; the rest is read from both sides, `readSize` bytes at a time, and
@@ -66,9 +94,10 @@ export const NO_BUFFERS: ObjectBuffers = {
  * sector, its known-equal gaps filled in from zeros or read from "to" (shared bytes
  * are "to"'s bytes too).
  *
- * With a `scanner` (two files scanned on worker threads) the comparing is done there,
- * and the outcome says where the record is (`pending`): its bytes are read from "to"
- * by fillRecord when its turn comes, into one buffer for all records.
+ * With a scanner (two files scanned on worker threads, or the files two QCOW2 views
+ * keep their clusters in) the comparing is done there, and the outcome says where the
+ * record is (`pending`): its bytes are read from "to" by fillRecord when its turn
+ * comes, into one buffer for all records.
  */
 export async function compareObject(
   from: BlockDevice,
@@ -76,9 +105,9 @@ export async function compareObject(
   idx: number,
   objectSize: number,
   buffers: ObjectBuffers,
-  sharedRanges: SharedRanges | undefined,
-  scanner?: SpanScanner,
+  context: CompareContext,
 ): Promise<ObjectOutcome> {
+  const { sharedRanges, scanner, hostFiles } = context;
   const start = idx * objectSize;
   const end = Math.min(start + objectSize, to.size);
   const length = end - start;
@@ -105,9 +134,23 @@ export async function compareObject(
 
   // Object-relative spans from here on.
   const local = unknown.map(([s, e]) => [s - start, e - start] as const);
-  const { first, last } = scanner
-    ? await scanElsewhere(start, unknown, scanner)
-    : await scanHere(from, to, start, local, buffers);
+  const located = hostFiles ? await hostFiles.locate(unknown, fromZero, toZero) : undefined;
+  let found: ScanResult;
+  let lent: ObjectBuffers | undefined;
+  if (scanner && !hostFiles) found = await scanElsewhere(start, unknown, scanner);
+  else if (scanner && located) found = await scanLocatedElsewhere(start, located, scanner);
+  else if (hostFiles && located && !scanner) {
+    found = scanHostFiles(hostFiles, start, located, buffers);
+  } else if (context.lend) {
+    // Host files, but this object is kept otherwise: read here with lent buffers.
+    lent = await borrow(context.lend);
+    try {
+      found = await scanHere(from, to, start, local, lent);
+    } finally {
+      giveBack(context.lend, lent);
+    }
+  } else found = await scanHere(from, to, start, local, buffers);
+  const { first, last } = found;
   const bytesRead = 2 * spanLength(local);
   const outcome: ObjectOutcome = {
     kind: 'compared',
@@ -118,13 +161,23 @@ export async function compareObject(
   if (first < 0) return outcome;
   const zeroLocal = zero.map(([s, e]) => [s - start, e - start] as const);
   const pending: PendingRecord = { idx, start, first, last, local, zeroLocal };
-  if (scanner) {
+  if (scanner || lent) {
     outcome.pending = pending;
     return outcome;
   }
-  // scanHere left "to"'s bytes of the compared spans in buffers.to.
+  // scanHere (or scanHostFiles) left "to"'s bytes of the compared spans in buffers.to.
   outcome.record = await fillGaps(to, pending, buffers.to, outcome);
   return outcome;
+}
+
+async function borrow(lend: BufferLender): Promise<ObjectBuffers> {
+  await lend.slots.acquire();
+  return lend.pool.pop() ?? lend.make();
+}
+
+function giveBack(lend: BufferLender, buffers: ObjectBuffers): void {
+  lend.pool.push(buffers);
+  lend.slots.release();
 }
 
 /**
@@ -199,6 +252,17 @@ async function scanHere(
     }
   }
   return { first, last };
+}
+
+/** The scanner compares the `located` spans (absolute offsets). Object-relative result. */
+async function scanLocatedElsewhere(
+  start: number,
+  located: readonly LocatedSpan[],
+  scanner: SpanScanner,
+): Promise<ScanResult> {
+  const found = await scanner.scanLocated(located);
+  if (found.first < 0) return { first: -1, last: -1 };
+  return { first: found.first - start, last: found.last - start };
 }
 
 /** The scanner compares the `unknown` (absolute) spans. Object-relative result. */

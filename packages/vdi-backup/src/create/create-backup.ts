@@ -53,7 +53,8 @@ export async function createBackup(
   });
   try {
     for await (const record of diffObjects(from, to, stats, { ...options, objectSize })) {
-      await writer.writeRecord(record.idx, record.offset, record.data);
+      // The record's data stays valid while the next one is made (DiffRecord).
+      await writer.writeRecord(record.idx, record.offset, record.data, { dataStays: true });
     }
     await writer.finish();
   } catch (error) {

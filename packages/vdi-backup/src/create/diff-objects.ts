@@ -4,11 +4,14 @@ import {
   type FileDevice,
   type LongRunningOptions,
   ProgressTracker,
+  Semaphore,
   throwIfAborted,
 } from '@x/blockio';
 import { SECTOR_SIZE } from '../format/stream-format.js';
 import { checkObjectSize, DEFAULT_OBJECT_SIZE, MAX_BUFFERED_OBJECT_SIZE } from '../object-size.js';
 import {
+  type BufferLender,
+  type CompareContext,
   compareObject,
   fillRecord,
   NO_BUFFERS,
@@ -17,6 +20,7 @@ import {
 } from './compare-object.js';
 import type { SharedRanges } from './equality-hints.js';
 import { FileScanner, scanThreads } from './file-scanner.js';
+import type { HostFiles } from './host-files.js';
 
 export interface DiffOptions extends LongRunningOptions {
   /** Object size (power of two, 512 B to 256 MiB). Default 4 MiB. */
@@ -30,18 +34,29 @@ export interface DiffOptions extends LongRunningOptions {
   /** Ranges both sides store in the same place (QCOW2 host clusters, Sheepdog objects). */
   sharedRanges?: SharedRanges | undefined;
   /**
+   * The files two disks keep their data in, and where (QCOW2 views of one image): the
+   * ranges not known equal are read from those files with synchronous preads, 64 KiB
+   * of each side at a time, and compared while in the CPU cache (on `compareThreads`
+   * worker threads if asked for); objects kept otherwise (compressed clusters, a
+   * backing file's data) are read through the devices.
+   */
+  hostFiles?: HostFiles | undefined;
+  /**
    * Bytes read from each side at a time (a multiple of 512). Default: 64 KiB when both
    * devices complete requests synchronously (queue depth 1: local files, memory), so
    * each piece is compared while it is in the CPU cache; else the whole object, so a
-   * network or the thread pool gets few, large requests. With compare threads: the
-   * piece each thread reads (default 128 KiB).
+   * network or the thread pool gets few, large requests. With compare threads on two
+   * files: the piece each thread reads (default 128 KiB). With `hostFiles`, the files
+   * are read 64 KiB (threads: 128 KiB) at a time and this is for the objects read
+   * through the devices.
    */
   readSize?: number | undefined;
   /**
-   * Two files (FileDevice: regular files or block devices) are read and compared on
-   * this many worker threads, which read them directly and hand back only where they
-   * differ; 0 compares on the calling thread. Ignored for other devices. Default: one
-   * per core (at most 4) when there is more than one core and "to" is at least 64 MiB.
+   * Two files (FileDevice: regular files or block devices), or the `hostFiles` of two
+   * disks, are read and compared on this many worker threads, which read them
+   * directly and hand back only where they differ; 0 compares on the calling thread.
+   * Ignored for other devices. Default for two files: one per core (at most 4) when
+   * there is more than one core and "to" is at least 64 MiB; for `hostFiles`: 0.
    */
   compareThreads?: number | undefined;
 }
@@ -49,7 +64,11 @@ export interface DiffOptions extends LongRunningOptions {
 /** See DiffOptions.readSize: small enough that both sides' pieces stay in a core's L2 cache. */
 const SYNC_READ_SIZE = 64 << 10;
 
-/** One record of the diff: `data` is valid until the iteration goes on. */
+/**
+ * One record of the diff: `data` stays valid until the iteration goes on past the
+ * next record, so a consumer may still be writing it while the next one is made
+ * (BackupWriter's `dataStays`).
+ */
 export interface DiffRecord {
   idx: number;
   offset: number;
@@ -91,11 +110,20 @@ export async function* diffObjects(
   const objectSize = checkDiffArguments(from, to, options.objectSize);
   const count = Math.ceil(to.size / objectSize);
   stats.objects = count;
-  const threads = scanThreads(from, to, options.compareThreads);
+  const hostFiles = options.hostFiles;
+  // Host files are compared on this thread unless threads are asked for: their
+  // changed ranges are few (shared clusters are never read), so starting threads
+  // costs more than it saves, and this thread's synchronous reads leave the pool to
+  // write the stream meanwhile (bench/bench.mjs, create-qcow2).
+  const threads = hostFiles
+    ? scanThreads(hostFiles.from, hostFiles.to, options.compareThreads ?? 0)
+    : scanThreads(from, to, options.compareThreads);
   const requestedReadSize =
     options.readSize === undefined
       ? undefined
       : Math.min(objectSize, checkReadSize(options.readSize));
+  // Objects compared at once on this thread, each with its buffers.
+  const hereAtOnce = Math.min(8, from.queueDepth ?? 4, to.queueDepth ?? 4);
   // With compare threads, up to 16 objects per thread are handed out ahead of the one
   // whose record is due next (at most 64): the threads go on while this thread waits
   // for a CPU, for a write, or for one thread the scheduler set aside (a busy machine).
@@ -106,19 +134,34 @@ export async function* diffObjects(
       ? Math.min(threads > 0 ? 64 : 8, options.concurrency)
       : threads > 0
         ? Math.min(64, 16 * threads)
-        : Math.min(8, from.queueDepth ?? 4, to.queueDepth ?? 4),
+        : hereAtOnce,
   );
   const readSize = requestedReadSize ?? defaultReadSize(from, to, objectSize);
   const progress = new ProgressTracker('compare', to.size, options.onProgress);
   const scanner =
-    threads > 0
-      ? await FileScanner.start(from as FileDevice, to as FileDevice, threads, requestedReadSize)
-      : undefined;
+    threads === 0
+      ? undefined
+      : hostFiles
+        ? await FileScanner.start(hostFiles.from, hostFiles.to, threads, undefined, false)
+        : await FileScanner.start(from as FileDevice, to as FileDevice, threads, requestedReadSize);
+  const context: CompareContext = { sharedRanges: options.sharedRanges, scanner, hostFiles };
+  if (scanner && hostFiles) {
+    // Objects the host files do not hold are read here, a few at a time.
+    const lend: BufferLender = {
+      slots: new Semaphore(Math.max(1, hereAtOnce)),
+      pool: [],
+      make: () => objectBuffers(objectSize, readSize),
+    };
+    context.lend = lend;
+  }
   const pool: ObjectBuffers[] = [];
   const take = (): ObjectBuffers =>
     scanner ? NO_BUFFERS : (pool.pop() ?? objectBuffers(objectSize, readSize));
-  // With a scanner: the buffer every record is read into in turn (see concurrency).
-  let recordBuffer: Buffer | undefined;
+  // With a scanner: the two buffers records are read into in turn (see concurrency):
+  // one for the record being made, one for the record being written (DiffRecord).
+  const recordBuffers: Buffer[] = [];
+  // The buffers of the last record yielded, back to the pool once the next is yielded.
+  let held: ObjectBuffers | undefined;
 
   const pending = new Map<number, Promise<Compared>>();
   let scheduled = 0;
@@ -126,15 +169,10 @@ export async function* diffObjects(
     while (pending.size < concurrency && scheduled < count) {
       const idx = scheduled++;
       const buffers = take();
-      const work = compareObject(
-        from,
-        to,
-        idx,
-        objectSize,
+      const work = compareObject(from, to, idx, objectSize, buffers, context).then((outcome) => ({
+        outcome,
         buffers,
-        options.sharedRanges,
-        scanner,
-      ).then((outcome) => ({ outcome, buffers }));
+      }));
       // Settled later in order; a failure is rethrown there, not reported as unhandled.
       work.catch(() => {});
       pending.set(idx, work);
@@ -148,8 +186,10 @@ export async function* diffObjects(
       const { outcome, buffers } = await (pending.get(idx) as Promise<Compared>);
       pending.delete(idx);
       if (outcome.pending) {
-        recordBuffer ??= Buffer.allocUnsafe(objectSize);
-        outcome.record = await fillRecord(to, outcome.pending, recordBuffer, outcome);
+        const turn = stats.records % 2;
+        recordBuffers[turn] ??= Buffer.allocUnsafe(objectSize);
+        const into = recordBuffers[turn] as Buffer;
+        outcome.record = await fillRecord(to, outcome.pending, into, outcome);
       }
       stats.bytesRead += outcome.bytesRead;
       stats.bytesSkipped += outcome.bytesSkipped;
@@ -160,8 +200,11 @@ export async function* diffObjects(
         stats.records++;
         stats.dataBytes += outcome.record.data.byteLength;
         yield outcome.record;
-      }
-      if (buffers !== NO_BUFFERS) pool.push(buffers);
+        // The consumer is done with the record before this one.
+        if (held !== undefined) pool.push(held);
+        held = buffers !== NO_BUFFERS && outcome.pending === undefined ? buffers : undefined;
+        if (buffers !== NO_BUFFERS && held === undefined) pool.push(buffers);
+      } else if (buffers !== NO_BUFFERS) pool.push(buffers);
       progress.advance(Math.min(objectSize, to.size - idx * objectSize));
     }
     progress.finish();

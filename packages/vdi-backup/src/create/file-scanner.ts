@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { type BlockDevice, BlockIoError, FileDevice, fromSystemError } from '@x/blockio';
 import { SECTOR_SIZE } from '../format/stream-format.js';
+import type { LocatedSpan } from './host-files.js';
 import type { Span } from './ranges.js';
 import { SCAN_WORKER_SOURCE } from './scan-worker-source.js';
 
@@ -14,10 +15,12 @@ export interface ScanResult {
 /**
  * Compares spans of two disks without bringing their bytes to the calling thread.
  * `scan` resolves to the first and last differing sector of the (sorted,
- * sector-aligned) spans.
+ * sector-aligned) spans, which are at the same offsets in both files;
+ * `scanLocated` the same for spans each side keeps elsewhere in its file.
  */
 export interface SpanScanner {
   scan(spans: readonly Span[]): Promise<ScanResult>;
+  scanLocated(spans: readonly LocatedSpan[]): Promise<ScanResult>;
   close(): Promise<void>;
 }
 
@@ -103,17 +106,23 @@ export class FileScanner implements SpanScanner {
   /** Tasks posted and not answered yet. */
   readonly #tasks = new Map<number, Task>();
   /** Tasks waiting for fewer than MAX_POSTED to be outstanding. */
-  readonly #queue: Array<{ task: Task; spans: readonly Span[] }> = [];
+  readonly #queue: Array<{ task: Task; pieces: number[] }> = [];
   #nextId = 0;
   #failure: BlockIoError | undefined;
   #closed = false;
 
-  /** Starts `threads` workers (at least one) reading `pieceSize` bytes of each file at a time. */
+  /**
+   * Starts `threads` workers (at least one) reading `pieceSize` bytes of each file at
+   * a time. `from` reads as zeros at and past its size (a raw disk that grew between
+   * the snapshots) unless `fromZeroPastEnd` is false (host files: reading past the
+   * end is an error).
+   */
   static async start(
     from: FileDevice,
     to: FileDevice,
     threads: number,
     pieceSize = SCAN_PIECE_SIZE,
+    fromZeroPastEnd = true,
   ): Promise<FileScanner> {
     if (pieceSize % SECTOR_SIZE !== 0 || pieceSize <= 0) {
       throw new BlockIoError(
@@ -123,7 +132,7 @@ export class FileScanner implements SpanScanner {
     }
     // Loaded here, not at start-up: most runs of the CLI never start a thread.
     const { Worker } = await import('node:worker_threads');
-    return new FileScanner(Worker, from, to, threads, pieceSize);
+    return new FileScanner(Worker, from, to, threads, pieceSize, fromZeroPastEnd);
   }
 
   private constructor(
@@ -132,13 +141,14 @@ export class FileScanner implements SpanScanner {
     to: FileDevice,
     threads: number,
     pieceSize: number,
+    fromZeroPastEnd: boolean,
   ) {
     this.#from = from;
     this.#to = to;
     const workerData = {
       fromFd: from.handle.fd,
       toFd: to.handle.fd,
-      fromSize: from.size,
+      fromLimit: fromZeroPastEnd ? from.size : Number.POSITIVE_INFINITY,
       pieceSize,
       claims: this.#claims,
     };
@@ -169,15 +179,28 @@ export class FileScanner implements SpanScanner {
   }
 
   scan(spans: readonly Span[]): Promise<ScanResult> {
+    const pieces: number[] = [];
+    for (const [start, end] of spans) pieces.push(start, start, start, end - start);
+    return this.#scan(pieces);
+  }
+
+  scanLocated(spans: readonly LocatedSpan[]): Promise<ScanResult> {
+    const pieces: number[] = [];
+    for (const { offset, from, to, length } of spans) pieces.push(offset, from, to, length);
+    return this.#scan(pieces);
+  }
+
+  /** `pieces`: flat [offset, fromAt, toAt, length, ...] (see SCAN_WORKER_SOURCE). */
+  #scan(pieces: number[]): Promise<ScanResult> {
     if (this.#failure) return Promise.reject(this.#failure);
     if (this.#closed) {
       return Promise.reject(new BlockIoError('INVALID_ARGUMENT', 'the file scanner is closed'));
     }
-    if (spans.length === 0) return Promise.resolve({ first: -1, last: -1 });
+    if (pieces.length === 0) return Promise.resolve({ first: -1, last: -1 });
     return new Promise<ScanResult>((resolve, reject) => {
       const task: Task = { id: this.#nextId++, resolve, reject };
-      if (this.#tasks.size < MAX_POSTED) this.#post(task, spans);
-      else this.#queue.push({ task, spans });
+      if (this.#tasks.size < MAX_POSTED) this.#post(task, pieces);
+      else this.#queue.push({ task, pieces });
     });
   }
 
@@ -189,12 +212,12 @@ export class FileScanner implements SpanScanner {
     await Promise.all(this.#workers.map((worker) => worker.terminate()));
   }
 
-  #post(task: Task, spans: readonly Span[]): void {
+  #post(task: Task, pieces: number[]): void {
     if (this.#tasks.size === 0) for (const worker of this.#workers) worker.ref();
     this.#tasks.set(task.id, task);
     const slot = task.id % CLAIM_SLOTS;
     Atomics.store(this.#claims, slot, task.id);
-    const message = { id: task.id, slot, spans: spans.flat() };
+    const message = { id: task.id, slot, pieces };
     for (const worker of this.#workers) worker.postMessage(message);
   }
 
@@ -204,7 +227,7 @@ export class FileScanner implements SpanScanner {
     if (task === undefined) return undefined;
     this.#tasks.delete(id);
     const next = this.#queue.shift();
-    if (next !== undefined) this.#post(next.task, next.spans);
+    if (next !== undefined) this.#post(next.task, next.pieces);
     else if (this.#tasks.size === 0) for (const worker of this.#workers) worker.unref();
     return task;
   }

@@ -1,5 +1,6 @@
 import type { BlockDevice } from '@x/blockio';
 import type { SharedRanges } from '../create/equality-hints.js';
+import type { HostFiles } from '../create/host-files.js';
 
 /** The two sides of a backup, opened read-only. */
 export interface OpenedSources {
@@ -8,6 +9,8 @@ export interface OpenedSources {
   to: BlockDevice;
   /** Ranges both sides store in the same place (pass to createBackup). */
   sharedRanges?: SharedRanges | undefined;
+  /** The files both sides keep their data in, and where (pass to createBackup). */
+  hostFiles?: HostFiles | undefined;
   /**
    * How many bytes to read from each side at a time, when the sources know better than
    * the default (pass to createBackup as `readSize`).

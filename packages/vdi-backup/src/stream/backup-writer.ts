@@ -57,6 +57,8 @@ export class BackupWriter {
   /** The other staging buffer, free again once `#inFlight` settles (file sinks). */
   #spare: Buffer | undefined;
   #inFlight: Promise<void> | undefined;
+  /** The write in flight is of a caller's `dataStays` buffer: settled by the caller's next call. */
+  #callersInFlight = false;
   #staged = 0;
   #records = 0;
   #bytesWritten = 0;
@@ -104,10 +106,19 @@ export class BackupWriter {
 
   /**
    * Appends one record: `data` (a multiple of 512 bytes) at `offset` in object `idx`.
-   * `data` is copied or written before this returns: the caller may reuse it.
+   * `data` is copied or written before this returns: the caller may reuse it. With
+   * `dataStays`, the caller promises to leave `data` unchanged until its next call
+   * (writeRecord, finish) returns: a large record's write may then still be in flight
+   * when this returns, so the caller makes the next record while it is written.
    */
-  async writeRecord(idx: number, offset: number, data: Uint8Array): Promise<void> {
+  async writeRecord(
+    idx: number,
+    offset: number,
+    data: Uint8Array,
+    options: { dataStays?: boolean } = {},
+  ): Promise<void> {
     this.#checkOpen();
+    if (this.#callersInFlight) await this.#settle();
     this.#validator.check({
       number: this.#records,
       idx,
@@ -124,7 +135,12 @@ export class BackupWriter {
       await this.#flush();
       await this.#settle();
       this.#bytesWritten += data.byteLength;
-      await this.#sink.write(data);
+      const write = this.#sink.write(data);
+      if (!options.dataStays) return write;
+      // Rethrown by the next #settle (every later call settles first).
+      write.catch(() => {});
+      this.#inFlight = write;
+      this.#callersInFlight = true;
       return;
     }
     await this.#append(data);
@@ -200,6 +216,7 @@ export class BackupWriter {
   async #settle(): Promise<void> {
     const write = this.#inFlight;
     this.#inFlight = undefined;
+    this.#callersInFlight = false;
     await write;
   }
 }
