@@ -88,6 +88,31 @@ describe('stream writer and reader', () => {
     expect(writer.bytesWritten).toBe(bytes.byteLength);
   });
 
+  it('with dataStays, writes large records behind: two buffers in turn, each reused after the next call', async () => {
+    const lengths = [4 * MiB, 512, 2 * MiB, 256 * 1024, 1024, 4 * MiB, 3 * MiB - 512];
+    const input: RawRecord[] = lengths.map((length, idx) => {
+      const data = Buffer.alloc(length);
+      for (let i = 0; i < data.byteLength; i += 512) data.writeUInt32LE(idx * 100000 + i, i);
+      return [idx, 0, data];
+    });
+    const path = temp.file('behind.backup');
+    const writer = await BackupWriter.create(path, { sync: false });
+    const buffers = [Buffer.alloc(4 * MiB), Buffer.alloc(4 * MiB)];
+    for (const [idx, offset, data] of input) {
+      const turn = buffers[idx % 2] as Buffer;
+      (data as Buffer).copy(turn);
+      await writer.writeRecord(idx, offset, turn.subarray(0, (data as Buffer).byteLength), {
+        dataStays: true,
+      });
+      // The other buffer (the record before) is free once this call returned.
+      (buffers[(idx + 1) % 2] as Buffer).fill(0xee);
+    }
+    await writer.finish();
+    const bytes = await readFile(path);
+    expect(bytes.equals(dogStream(input))).toBe(true);
+    expect(writer.bytesWritten).toBe(bytes.byteLength);
+  });
+
   it('writes an empty diff as the 24 bytes dog writes', async () => {
     const path = temp.file('empty.backup');
     const writer = await BackupWriter.create(path);
