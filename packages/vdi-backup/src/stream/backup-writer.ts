@@ -48,7 +48,8 @@ const DIRECT_BYTES = 256 << 10;
  * Writes are behind: a full staging buffer is handed to the sink and the writer goes
  * on filling the other one while the sink writes (a file sink on libuv's thread pool),
  * so the caller's reads and compares overlap the output's writes. At most one write
- * is in flight; its failure is thrown by the next call.
+ * is in flight (or a large record's data and the staged bytes before it, at their own
+ * offsets); its failure is thrown by the next call.
  */
 export class BackupWriter {
   readonly #sink: Sink;
@@ -130,16 +131,18 @@ export class BackupWriter {
     this.#records++;
     await this.#append(recordHeader.encode({ idx, offset, length: data.byteLength, reserved: 0 }));
     if (data.byteLength >= DIRECT_BYTES && !this.#sink.keepsChunks) {
-      // The staged bytes (this header included) first, then the data from where it is;
-      // written before returning, as the caller reuses its buffer.
+      // The staged bytes (this header included), then the data from where it is;
+      // written before returning, unless the caller leaves it in place (dataStays).
       await this.#flush();
-      await this.#settle();
+      // The data's write goes out beside the staged bytes' (a file sink writes each at
+      // its own offset): no wait for the small one to come back first.
       this.#bytesWritten += data.byteLength;
-      const write = this.#sink.write(data);
-      if (!options.dataStays) return write;
+      const both = Promise.all([this.#inFlight, this.#sink.write(data)]).then(() => {});
+      this.#inFlight = undefined;
+      if (!options.dataStays) return both;
       // Rethrown by the next #settle (every later call settles first).
-      write.catch(() => {});
-      this.#inFlight = write;
+      both.catch(() => {});
+      this.#inFlight = both;
       this.#callersInFlight = true;
       return;
     }
