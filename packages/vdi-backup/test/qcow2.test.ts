@@ -125,7 +125,13 @@ describe('QCOW2 snapshots as sources and targets', () => {
           hostFiles: sources.hostFiles,
           readSize: sources.readSize,
         });
-        expect(fromHost).toEqual(result);
+        // The same counts, but "from" is not read between an object's first and last
+        // difference (the record is "to"'s bytes there): fewer bytes read, more skipped.
+        const { bytesRead, bytesSkipped, ...rest } = fromHost;
+        const { bytesRead: read, bytesSkipped: skipped, ...expected } = result;
+        expect(rest).toEqual(expected);
+        expect(bytesRead).toBeLessThanOrEqual(read);
+        expect(bytesRead + bytesSkipped).toBe(read + skipped);
         const threaded = await createBackup(sources.from, sources.to, {
           output: onThreads,
           sharedRanges: sources.sharedRanges,

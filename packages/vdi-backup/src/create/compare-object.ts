@@ -135,7 +135,7 @@ export async function compareObject(
   // Object-relative spans from here on.
   const local = unknown.map(([s, e]) => [s - start, e - start] as const);
   const located = hostFiles ? await hostFiles.locate(unknown, fromZero, toZero) : undefined;
-  let found: ScanResult;
+  let found: ScanResult & { unread?: number };
   let lent: ObjectBuffers | undefined;
   if (scanner && !hostFiles) found = await scanElsewhere(start, unknown, scanner);
   else if (scanner && located) found = await scanLocatedElsewhere(start, located, scanner);
@@ -151,7 +151,8 @@ export async function compareObject(
     }
   } else found = await scanHere(from, to, start, local, buffers);
   const { first, last } = found;
-  const bytesRead = 2 * spanLength(local);
+  // "from" bytes a scan did not need (between the first and last difference) count as skipped.
+  const bytesRead = 2 * spanLength(local) - (found.unread ?? 0);
   const outcome: ObjectOutcome = {
     kind: 'compared',
     record: undefined,

@@ -88,7 +88,10 @@ export interface DiffStats {
   records: number;
   /** Bytes read from both disks. */
   bytesRead: number;
-  /** Bytes of both disks never read, because they were known equal. */
+  /**
+   * Bytes of both disks never read: known equal, or (host files) "from"'s bytes between
+   * an object's first and last difference, which the record takes from "to" anyway.
+   */
   bytesSkipped: number;
   /** Bytes of record data. */
   dataBytes: number;
