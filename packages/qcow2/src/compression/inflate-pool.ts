@@ -2,6 +2,12 @@ import type { Worker } from 'node:worker_threads';
 import { Qcow2Error } from '../errors.js';
 import { type CompressionType, type DecodeTools, decodeClusterInto } from './cluster-decoder.js';
 import { type DecompressWhere, decompressFailure } from './decompress-failure.js';
+import {
+  type FileJob,
+  type FileJobResult,
+  type FileJobScratch,
+  runFileJob,
+} from './inflate-to-file.js';
 import { nativeZstd, nodeZlib } from './node-zlib.js';
 import {
   openHandleDecoder,
@@ -16,15 +22,20 @@ import { parseZstdFrame } from './zstd-frame.js';
  * The worker: decodeClusterInto and parseZstdFrame from their source text (one
  * definition; the same from the TypeScript sources in tests and from dist/), over
  * a batch of clusters per message. Buffers move both ways (transferred, not copied).
+ * A message with `file` is a FileJob: the worker reads, decodes and writes itself
+ * (runFileJob) and answers with counts only.
  */
 function workerSource(wasmZstdModule: string | undefined): string {
   return `
 const { parentPort } = require('node:worker_threads');
+const fs = require('node:fs');
 const zlib = require('node:zlib');
 const parseZstdFrame = ${parseZstdFrame.toString()};
 const decodeClusterInto = ${decodeClusterInto.toString()};
 const bindZstdModule = ${bindZstdModule.toString()};
 const openHandleDecoder = ${openHandleDecoder.toString()};
+const runFileJob = ${runFileJob.toString()};
+const scratch = {};
 const tools = {
   inflateRawSync: zlib.inflateRawSync,
   inflateRawInto: openHandleDecoder(() => zlib.createInflateRaw(), zlib.constants.Z_SYNC_FLUSH, 'inflates'),
@@ -42,8 +53,13 @@ const ready = ${
       ? `require(${JSON.stringify(wasmZstdModule)})().then((module) => { tools.wasmZstd = bindZstdModule(module); })`
       : 'Promise.resolve()'
   };
-parentPort.on('message', async ({ id, type, clusterSize, input, spans, out }) => {
+parentPort.on('message', async ({ id, type, clusterSize, input, spans, out, file }) => {
   await ready;
+  if (file) {
+    const decode = (bytes, into, at) => decodeClusterInto(tools, type, bytes, clusterSize, into, at);
+    parentPort.postMessage({ id, result: runFileJob(fs, decode, scratch, file) });
+    return;
+  }
   const inBytes = new Uint8Array(input);
   const outBytes = new Uint8Array(out);
   const details = [];
@@ -74,7 +90,7 @@ export function liveInflateWorkers(): number {
 }
 
 interface Job {
-  resolve(out: Buffer): void;
+  settle(reply: WorkerReply): void;
   reject(error: unknown): void;
   wheres: DecompressWhere[];
 }
@@ -85,12 +101,9 @@ interface PoolWorker {
   exited: Promise<void>;
 }
 
-interface WorkerReply {
-  id: number;
-  input: ArrayBuffer;
-  out: ArrayBuffer;
-  details: Array<string | null>;
-}
+type WorkerReply =
+  | { id: number; input: ArrayBuffer; out: ArrayBuffer; details: Array<string | null> }
+  | { id: number; result: FileJobResult };
 
 /** Free ArrayBuffers kept for reuse (fresh memory costs page faults here). */
 const SPARE_BUFFERS = 16;
@@ -122,6 +135,7 @@ export class InflatePool {
   #failure: unknown;
   #closed = false;
   #inlineTools: Promise<DecodeTools> | undefined;
+  readonly #inlineScratch: FileJobScratch = {};
 
   constructor(type: CompressionType, clusterSize: number, size = defaultInflateWorkers()) {
     this.type = type;
@@ -158,17 +172,76 @@ export class InflatePool {
    * and offset (`wheres[i]`).
    */
   inflate(input: Uint8Array, spans: number[], wheres: DecompressWhere[]): Promise<Buffer> {
-    if (this.#closed) {
-      return Promise.reject(
-        new Qcow2Error('DECOMPRESS_FAILED', 'the inflate pool was closed', {
-          path: wheres[0]?.path ?? '',
-          structure: 'compressed cluster',
-        }),
-      );
-    }
+    if (this.#closed) return Promise.reject(this.#closedError(wheres[0]?.path ?? ''));
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     const out = this.#take(this.clusterSize * wheres.length);
     if (this.size === 0) return this.#inflateInline(input, spans, wheres, out);
+    // Buffers from buffer() are moved whole; anything else is copied first (moving
+    // a view would move, or clone, everything around it).
+    const owned =
+      input.byteOffset === 0 && this.#ours.has(input.buffer as ArrayBuffer)
+        ? (input.buffer as ArrayBuffer)
+        : new Uint8Array(input).buffer;
+    return new Promise<Buffer>((resolve, reject) => {
+      this.#post(
+        { type: this.type, clusterSize: this.clusterSize, input: owned, spans, out },
+        [owned, out],
+        {
+          settle: (reply) => {
+            if ('result' in reply) return;
+            this.#ours.add(reply.input);
+            this.#ours.add(reply.out);
+            this.release(new Uint8Array(reply.input));
+            const index = reply.details.findIndex((detail) => detail !== null);
+            if (index >= 0) {
+              this.release(new Uint8Array(reply.out));
+              reject(
+                decompressFailure(
+                  wheres[index] as DecompressWhere,
+                  this.type,
+                  reply.details[index] as string,
+                ),
+              );
+            } else {
+              resolve(Buffer.from(reply.out));
+            }
+          },
+          reject,
+          wheres,
+        },
+      );
+    });
+  }
+
+  /**
+   * Runs a FileJob (see runFileJob) on a worker, or on this thread when the pool
+   * has none: the clusters' compressed bytes are read, inflated and written to
+   * the output there. The result says what failed, if anything (the caller names
+   * it); it rejects only when the pool fails (closed, a worker died), naming `path`.
+   */
+  runFileJob(job: Omit<FileJob, 'clusterSize'>, path: string): Promise<FileJobResult> {
+    const where = [{ path, offset: 0, guestOffset: 0 }];
+    if (this.#closed) return Promise.reject(this.#closedError(path));
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    const file: FileJob = { ...job, clusterSize: this.clusterSize };
+    if (this.size === 0) return this.#runFileJobInline(file);
+    return new Promise<FileJobResult>((resolve, reject) => {
+      this.#post(
+        { type: this.type, clusterSize: this.clusterSize, file },
+        [file.items.buffer as ArrayBuffer],
+        {
+          settle: (reply) => {
+            if ('result' in reply) resolve(reply.result);
+          },
+          reject,
+          wheres: where,
+        },
+      );
+    });
+  }
+
+  /** Sends `message` to the least busy worker; `job` settles with its reply. */
+  #post(message: object, transfer: ArrayBuffer[], job: Job): void {
     const workers = this.#start();
     const target = workers.reduce((best, candidate) =>
       candidate.busy < best.busy ? candidate : best,
@@ -177,32 +250,29 @@ export class InflatePool {
     // A worker with work keeps the process alive (the caller awaits its reply);
     // an idle one does not, so an image that is never closed cannot hang a process.
     if (target.busy++ === 0) target.worker.ref();
-    // Buffers from buffer() are moved whole; anything else is copied first (moving
-    // a view would move, or clone, everything around it).
-    const owned =
-      input.byteOffset === 0 && this.#ours.has(input.buffer as ArrayBuffer)
-        ? (input.buffer as ArrayBuffer)
-        : new Uint8Array(input).buffer;
-    return new Promise<Buffer>((resolve, reject) => {
-      const settle = () => {
-        if (--target.busy === 0) target.worker.unref();
-      };
-      this.#jobs.set(id, {
-        resolve: (result) => {
-          settle();
-          resolve(result);
-        },
-        reject: (error) => {
-          settle();
-          reject(error);
-        },
-        wheres,
-      });
-      target.worker.postMessage(
-        { id, type: this.type, clusterSize: this.clusterSize, input: owned, spans, out },
-        [owned, out],
-      );
+    const done = () => {
+      if (--target.busy === 0) target.worker.unref();
+    };
+    this.#jobs.set(id, {
+      settle: (reply) => {
+        done();
+        job.settle(reply);
+      },
+      reject: (error) => {
+        done();
+        job.reject(error);
+      },
+      wheres: job.wheres,
     });
+    target.worker.postMessage({ ...message, id }, transfer);
+  }
+
+  /**
+   * Starts the workers now rather than at the first batch (a worker takes tens of
+   * milliseconds to boot): for a caller that knows compressed clusters are coming.
+   */
+  warm(): void {
+    if (this.size > 0 && !this.#closed) this.#start();
   }
 
   /** Inflates one cluster; the result is the caller's to keep. */
@@ -210,25 +280,21 @@ export class InflatePool {
     return this.inflate(input, [0, input.byteLength], [where]);
   }
 
-  /** Ends the workers; batches still in flight reject. Safe to call twice. */
+  /** Ends the workers; batches still in flight reject (once no worker runs). Safe to call twice. */
   async close(): Promise<void> {
     this.#closed = true;
     const workers = this.#workers ?? [];
     this.#workers = undefined;
     this.#spares.clear();
     this.#spareCount = 0;
-    this.#fail(
-      new Qcow2Error('DECOMPRESS_FAILED', 'the inflate pool was closed', {
-        path: [...this.#jobs.values()][0]?.wheres[0]?.path ?? '',
-        structure: 'compressed cluster',
-      }),
-    );
+    const closed = this.#closedError([...this.#jobs.values()][0]?.wheres[0]?.path ?? '');
     await Promise.all(
       workers.map(async ({ worker, exited }) => {
         await worker.terminate();
         await exited;
       }),
     );
+    this.#fail(closed);
   }
 
   #take(length: number): ArrayBuffer {
@@ -258,7 +324,7 @@ export class InflatePool {
           // A worker that ends while the pool is open takes its batches with it:
           // they must reject, not wait forever.
           if (!this.#closed) {
-            this.#fail(
+            this.#breakDown(
               new Qcow2Error('DECOMPRESS_FAILED', `an inflate worker exited (code ${code})`, {
                 path: [...this.#jobs.values()][0]?.wheres[0]?.path ?? '',
                 structure: 'compressed cluster',
@@ -270,7 +336,7 @@ export class InflatePool {
       );
       worker.on('message', (reply: WorkerReply) => this.#settle(reply));
       worker.on('error', (error) =>
-        this.#fail(
+        this.#breakDown(
           new Qcow2Error('DECOMPRESS_FAILED', `an inflate worker failed: ${error.message}`, {
             path: [...this.#jobs.values()][0]?.wheres[0]?.path ?? '',
             structure: 'compressed cluster',
@@ -285,27 +351,35 @@ export class InflatePool {
     return this.#workers;
   }
 
-  #settle({ id, input, out, details }: WorkerReply): void {
-    const job = this.#jobs.get(id);
-    this.#jobs.delete(id);
-    // Moved back from the worker: new objects for the same memory.
-    this.#ours.add(input);
-    this.#ours.add(out);
-    this.release(new Uint8Array(input));
-    if (!job) return;
-    const index = details.findIndex((detail) => detail !== null);
-    if (index >= 0) {
-      this.release(new Uint8Array(out));
-      job.reject(
-        decompressFailure(
-          job.wheres[index] as DecompressWhere,
-          this.type,
-          details[index] as string,
-        ),
-      );
-    } else {
-      job.resolve(Buffer.from(out));
+  #settle(reply: WorkerReply): void {
+    const job = this.#jobs.get(reply.id);
+    this.#jobs.delete(reply.id);
+    if (job) {
+      job.settle(reply);
+    } else if ('input' in reply) {
+      // Moved back from the worker after its job was failed: memory to reuse.
+      this.#ours.add(reply.input);
+      this.release(new Uint8Array(reply.input));
     }
+  }
+
+  #closedError(path: string): Qcow2Error {
+    return new Qcow2Error('DECOMPRESS_FAILED', 'the inflate pool was closed', {
+      path,
+      structure: 'compressed cluster',
+    });
+  }
+
+  async #runFileJobInline(job: FileJob): Promise<FileJobResult> {
+    this.#inlineTools ??= inlineDecodeTools(this.type);
+    const tools = await this.#inlineTools;
+    const { type, clusterSize } = this;
+    return runFileJob(
+      process.getBuiltinModule('node:fs'),
+      (input, out, at) => decodeClusterInto(tools, type, input, clusterSize, out, at),
+      this.#inlineScratch,
+      job,
+    );
   }
 
   async #inflateInline(
@@ -336,9 +410,23 @@ export class InflatePool {
     return bytes;
   }
 
+  /**
+   * A worker died: the pool is unusable. Its jobs reject once no worker runs any
+   * more, not before: a FileJob on another worker may still be writing to an
+   * output its caller would otherwise close (and the descriptor be reused).
+   */
+  #breakDown(error: Qcow2Error): void {
+    if (this.#closed || this.#failure !== undefined) return;
+    this.#failure = error;
+    const workers = this.#workers ?? [];
+    void Promise.all(workers.map(({ worker }) => worker.terminate())).finally(() =>
+      this.#fail(error),
+    );
+  }
+
   #fail(error: unknown): void {
     this.#failure ??= error;
-    for (const job of this.#jobs.values()) job.reject(error);
+    for (const job of this.#jobs.values()) job.reject(this.#failure);
     this.#jobs.clear();
   }
 }

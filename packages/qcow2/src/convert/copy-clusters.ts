@@ -3,12 +3,14 @@ import {
   type CopyResult,
   copy,
   eventLoopYielder,
+  FileDevice,
   isZeroRange,
   type LongRunningOptions,
   ProgressTracker,
   throwIfAborted,
   WriteBehind,
 } from '@x/blockio';
+import { CompressedFileCopier } from '../compression/compressed-to-file.js';
 import { OrderedInflater } from '../compression/ordered-inflater.js';
 import type { Qcow2Image } from '../image/qcow2-image.js';
 import type { GuestMapping } from '../read/guest-mapping.js';
@@ -135,9 +137,12 @@ class RunWriter {
   #windowStart = 0;
   #windowEnd = 0;
   #inflater: OrderedInflater | undefined;
+  #toFile: CompressedFileCopier | undefined;
+  readonly #target: BlockDevice;
 
   constructor(image: Qcow2Image, target: BlockDevice) {
     this.#image = image;
+    this.#target = target;
     this.#writes = new WriteBehind(target, {
       slabSize: RUN_LIMIT,
       slabs: SLABS,
@@ -186,6 +191,11 @@ class RunWriter {
     await this.#settleReads();
     this.#throwIfReadFailed();
     await this.#inflater?.finish();
+    if (this.#toFile) {
+      await this.#toFile.finish();
+      this.bytesRead += this.#toFile.bytesRead;
+      this.bytesWritten += this.#toFile.bytesWritten;
+    }
     await this.#writes.finish();
   }
 
@@ -193,6 +203,7 @@ class RunWriter {
   async abandon(): Promise<void> {
     await this.#settleReads();
     await this.#inflater?.abandon();
+    await this.#toFile?.abandon();
     await this.#writes.abandon();
   }
 
@@ -200,6 +211,31 @@ class RunWriter {
     mapping: GuestMapping,
     compressed: NonNullable<GuestMapping['compressed']>,
   ): Promise<void> {
+    const piece = {
+      clusterOffset: compressed.clusterOffset,
+      offset: mapping.offset,
+      length: mapping.length,
+      hostOffset: compressed.descriptor.offset,
+      hostLength: compressed.descriptor.length,
+    };
+    // A raw output file (zeroed, at its final size) is written by the inflate
+    // workers themselves: see CompressedFileCopier.
+    const target = this.#target;
+    if (
+      this.#toFile ||
+      (!this.#inflater &&
+        target instanceof FileDevice &&
+        !target.readOnly &&
+        target.size >= this.#image.size)
+    ) {
+      this.#toFile ??= new CompressedFileCopier(
+        this.#image.file,
+        target as FileDevice,
+        this.#image.inflatePool,
+      );
+      await this.#toFile.add(piece);
+      return;
+    }
     this.#inflater ??= new OrderedInflater(
       this.#image.file,
       this.#image.inflatePool,
@@ -211,13 +247,7 @@ class RunWriter {
         await this.#writeNonZero(offset, bytes, true);
       },
     );
-    await this.#inflater.add({
-      clusterOffset: compressed.clusterOffset,
-      offset: mapping.offset,
-      length: mapping.length,
-      hostOffset: compressed.descriptor.offset,
-      hostLength: compressed.descriptor.length,
-    });
+    await this.#inflater.add(piece);
   }
 
   async flush(): Promise<void> {
