@@ -16,8 +16,9 @@
 //   one thread in 64 KiB pieces, on the thread pool in 1 MiB pieces, and on a worker
 //   thread per core in 128 KiB pieces (create's own method for two files).
 // - create-qcow2: `vdi-backup create -F s1 -s s2 disk.qcow2` against our own create-raw on
-//   the same data: shared clusters are never read (the case name reports the bytes read).
-//   Target: ratio <= 0.3.
+//   the same data: shared clusters are never read, changed ones are read from the image
+//   file at their host offsets ("from" only up to an object's first and back from its
+//   last difference); the case name reports the bytes read. Target: ratio <= 0.3.
 // - restore-raw: `vdi-backup restore -s a.raw out.raw -i a-to-b.backup` against
 //   `cp --sparse=always a.raw out.raw`. Target: ratio <= 1.25.
 import { execFileSync } from 'node:child_process';
