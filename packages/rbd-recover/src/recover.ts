@@ -166,7 +166,23 @@ export async function recoverImage(
   const release = await acquireLock(work);
   const transports = options.transports ?? createTransportPool(options.ssh);
   const ownsTransports = options.transports === undefined;
+  let threads: TransferThreads | undefined;
   try {
+    threads = ownsTransports
+      ? await TransferThreads.create({
+          ssh: options.ssh ?? {},
+          threads: options.transferThreads ?? defaultTransferThreads(),
+          stallTimeoutMs: options.stallTimeoutMs,
+          signal: options.signal,
+          exitAfterBytes: options.transferThreadExitAfterBytes,
+        })
+      : undefined;
+    // Threads load and connect to the SSH OSDs while the states are planned.
+    threads?.prestart(
+      inventory.osds.flatMap(({ osd }) =>
+        osd.ssh === undefined ? [] : [{ host: osd.host, address: osd.ssh }],
+      ),
+    );
     const problems = [...image.problems];
     const plans = await planStates(catalog, image, states, transports, {
       signal: options.signal,
@@ -207,15 +223,6 @@ export async function recoverImage(
         }
       }
       const stateLog = await openStateLog(statePath);
-      const threads = ownsTransports
-        ? await TransferThreads.create({
-            ssh: options.ssh ?? {},
-            threads: options.transferThreads ?? defaultTransferThreads(),
-            stallTimeoutMs: options.stallTimeoutMs,
-            signal: options.signal,
-            exitAfterBytes: options.transferThreadExitAfterBytes,
-          })
-        : undefined;
       const outcomes = await transferObjects(inventory.osds, jobs, transports, {
         threads,
         signal: options.signal,
@@ -290,6 +297,8 @@ export async function recoverImage(
       await Promise.all(devices.map((device) => device.close().catch(() => {})));
     }
   } finally {
+    // Closed already after the transfer; here when planning or setting up failed.
+    await threads?.close();
     await release();
     if (ownsTransports) await transports.close();
   }

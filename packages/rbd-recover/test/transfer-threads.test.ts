@@ -1,4 +1,4 @@
-import { open, readFile } from 'node:fs/promises';
+import { open, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { makeTempDir, type SshdServer, startSshd, type TempDir } from '@x/test-utils';
@@ -27,6 +27,18 @@ async function remoteInventory(name: string): Promise<string> {
   const summary = await createInventory(osds, { workdir, ssh });
   expect(summary.osds.every((osd) => osd.status === 'scanned')).toBe(true);
   return workdir;
+}
+
+/** The SSH connections sshd serves now (its per-connection children, from /proc). */
+async function sshdConnections(): Promise<number> {
+  let count = 0;
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[1]) === sshd.pid) count++;
+  }
+  return count;
 }
 
 /** Every 1 MiB region of `actual` that differs from `expected`. */
@@ -134,6 +146,75 @@ describe('transfer threads', () => {
     } finally {
       await threads?.close();
       await handle.close();
+    }
+  });
+
+  it('prestart: threads start and connect before any batch, which then goes to a connected one', async () => {
+    const inventory = await loadInventory(workdir);
+    const osd = inventory.osds[0];
+    const address = osd?.osd.ssh as NonNullable<NonNullable<typeof osd>['osd']['ssh']>;
+    const host = osd?.osd.host as string;
+    const object = osd?.objects.find((o) => o.name.startsWith('rbd_data.'));
+    const threads = (await TransferThreads.create({ ssh, threads: 3 })) as TransferThreads;
+    const file = temp.file('prestart.out');
+    const handle = await open(file, 'w+');
+    // The earlier tests' connections are gone (their sshd children may take a moment).
+    await vi.waitFor(async () => expect(await sshdConnections()).toBe(0), {
+      timeout: 60_000,
+      interval: 50,
+    });
+    try {
+      threads.prestart([
+        { host, address },
+        { host, address },
+      ]);
+      expect(threads.resourceLimits).toHaveLength(2);
+      await vi.waitFor(async () => expect(await sshdConnections()).toBe(2), {
+        timeout: 60_000,
+        interval: 50,
+      });
+      const missing = await threads.run(
+        {
+          host,
+          address,
+          directory: join(osd?.osd.dataPath as string, 'current'),
+          entries: [
+            {
+              path: object?.path as string,
+              checksum: 'crc32',
+              targets: [{ fd: handle.fd, offset: 0, length: MiB }],
+            },
+          ],
+        },
+        MiB,
+        { onStart: () => {}, onProgress: () => {}, onDone: () => {} },
+      );
+      expect(missing).toEqual([]);
+      // No third thread and no third connection: the batch ran on a prestarted one.
+      expect(threads.resourceLimits).toHaveLength(2);
+      expect(await sshdConnections()).toBe(2);
+    } finally {
+      await threads.close();
+      await handle.close();
+    }
+  });
+
+  it('recover prestarts a thread per SSH OSD (up to its limit), connected while it plans', async () => {
+    const prestart = vi.spyOn(TransferThreads.prototype, 'prestart');
+    try {
+      const report = await recoverImage('rbd/disk', temp.file('prestarted.raw'), {
+        workdir,
+        ssh,
+        transferThreads: 2,
+      });
+      expect(report.complete).toBe(true);
+      const inventory = await loadInventory(workdir);
+      expect(prestart).toHaveBeenCalledTimes(1);
+      expect(prestart.mock.calls[0]?.[0]).toEqual(
+        inventory.osds.map(({ osd }) => ({ host: osd.host, address: osd.ssh })),
+      );
+    } finally {
+      prestart.mockRestore();
     }
   });
 

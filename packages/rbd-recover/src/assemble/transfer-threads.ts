@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import type { ResourceLimits, Worker } from 'node:worker_threads';
 import { moduleWorkerUrl, startModuleWorker, throwIfAborted } from '@x/blockio';
 import { RbdRecoverError } from '../errors.js';
+import type { SshAddress } from '../hosts-file.js';
 import type { SshOptions } from '../transport/ssh-options.js';
 import type { FromWorker, ThreadBatch, ToWorker, TransferWorkerSetup } from './transfer-worker.js';
 
@@ -45,6 +46,8 @@ interface PendingBatch {
 interface Thread {
   readonly worker: Worker;
   readonly batches: Map<number, PendingBatch>;
+  /** Hosts it has connected to (or is connecting to): a batch for one of them goes there first. */
+  readonly hosts: Set<string>;
   /** Bytes of the batches it holds: a new batch goes to the least loaded thread. */
   load: number;
   failure: Error | undefined;
@@ -62,8 +65,9 @@ export interface TransferThreadsOptions {
 }
 
 /**
- * Transfer threads (see transfer-worker.ts): started on first use, at most `threads`,
- * a batch going to the least loaded one. A thread that fails or exits fails its
+ * Transfer threads (see transfer-worker.ts): started by `prestart` or on first use, at
+ * most `threads`, a batch going to an idle thread (one connected to its host first), else
+ * to the least loaded one. A thread that fails or exits fails its
  * batches (the transfer then retries their objects as after a dropped host) and is
  * replaced by the next batch. On abort every thread is terminated before the batches
  * reject, so that no thread writes once the caller moves on.
@@ -104,11 +108,28 @@ export class TransferThreads {
     return this.#threads.map((thread) => thread.worker.resourceLimits ?? {});
   }
 
+  /**
+   * Starts threads now, one per entry of `hosts` (the OSDs to be read, in order) up to
+   * `threads`, each connecting to its entry's host: loading a thread and the SSH
+   * handshake then overlap the caller's planning. A connection that fails is tried
+   * again by the batch (which reports the error).
+   */
+  prestart(hosts: ReadonlyArray<{ readonly host: string; readonly address: SshAddress }>): void {
+    if (this.#closed || this.#options.signal?.aborted) return;
+    for (const { host, address } of hosts.slice(this.#threads.length, this.#options.threads)) {
+      const thread = this.#start();
+      thread.hosts.add(host);
+      const message: ToWorker = { type: 'connect', host, address };
+      thread.worker.postMessage(message);
+    }
+  }
+
   /** Streams one batch on a thread; resolves to the paths that could not be read. */
   run(batch: ThreadBatch, bytes: number, handlers: ThreadBatchHandlers): Promise<string[]> {
     throwIfAborted(this.#options.signal);
     if (this.#closed) throw new RbdRecoverError('UNSUPPORTED', 'the transfer threads are closed');
-    const thread = this.#pick();
+    const thread = this.#pick(batch.host);
+    thread.hosts.add(batch.host);
     const id = this.#nextId++;
     thread.load += bytes;
     return new Promise<string[]>((resolve, reject) => {
@@ -156,12 +177,14 @@ export class TransferThreads {
     );
   }
 
-  #pick(): Thread {
+  #pick(host: string): Thread {
     for (let i = this.#threads.length - 1; i >= 0; i--) {
       if ((this.#threads[i] as Thread).failure !== undefined) this.#threads.splice(i, 1);
     }
-    const idle = this.#threads.find((thread) => thread.batches.size === 0);
-    if (idle) return idle;
+    const idle = this.#threads.filter((thread) => thread.batches.size === 0);
+    const connected = idle.find((thread) => thread.hosts.has(host));
+    if (connected) return connected;
+    if (idle[0]) return idle[0];
     if (this.#threads.length < this.#options.threads) return this.#start();
     return this.#threads.reduce((a, b) => (b.load < a.load ? b : a));
   }
@@ -177,7 +200,14 @@ export class TransferThreads {
       resourceLimits: TRANSFER_THREAD_LIMITS,
     });
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-    const thread: Thread = { worker, batches: new Map(), load: 0, failure: undefined, exited };
+    const thread: Thread = {
+      worker,
+      batches: new Map(),
+      hosts: new Set(),
+      load: 0,
+      failure: undefined,
+      exited,
+    };
     worker.on('message', (message: FromWorker) => this.#receive(thread, message));
     worker.on('error', (error) => this.#fail(thread, error));
     worker.on('exit', (code) => {

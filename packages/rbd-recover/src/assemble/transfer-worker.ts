@@ -57,6 +57,8 @@ export type ToWorker =
       readonly id: number;
     } & ThreadBatch)
   | { readonly type: 'started'; readonly id: number; readonly entry: number }
+  /** Connect to the host now: a batch for it is expected. */
+  | { readonly type: 'connect'; readonly host: string; readonly address: SshAddress }
   | { readonly type: 'close' };
 
 /** Worker → main thread. */
@@ -113,12 +115,17 @@ function runTransferWorker(setup: TransferWorkerSetup): void {
     };
   };
 
-  const runBatch = async (batch: Extract<ToWorker, { type: 'batch' }>) => {
-    let transport = transports.get(batch.host);
+  const transportFor = (host: string, address: SshAddress): SshTransport => {
+    let transport = transports.get(host);
     if (transport === undefined) {
-      transport = new SshTransport(batch.host, batch.address, setup.ssh);
-      transports.set(batch.host, transport);
+      transport = new SshTransport(host, address, setup.ssh);
+      transports.set(host, transport);
     }
+    return transport;
+  };
+
+  const runBatch = async (batch: Extract<ToWorker, { type: 'batch' }>) => {
+    const transport = transportFor(batch.host, batch.address);
     const byPath = new Map(batch.entries.map((entry, index) => [entry.path, index]));
     const gather = Buffer.allocUnsafe(GATHER);
     try {
@@ -173,6 +180,7 @@ function runTransferWorker(setup: TransferWorkerSetup): void {
 
   port.on('message', (message: ToWorker) => {
     if (message.type === 'batch') void runBatch(message);
+    else if (message.type === 'connect') void transportFor(message.host, message.address).warm();
     else if (message.type === 'started') {
       const key = `${message.id}:${message.entry}`;
       const resolve = acknowledged.get(key);

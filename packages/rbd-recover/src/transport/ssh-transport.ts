@@ -111,6 +111,16 @@ export class SshTransport implements HostTransport {
     return { stdout, done, kill };
   }
 
+  /**
+   * Opens a connection now, before a command needs one (the handshake then overlaps
+   * the caller's other work). A failure is not kept: the next command connects again
+   * and reports it.
+   */
+  async warm(): Promise<void> {
+    if (this.#closed || this.#connections.length > 0) return;
+    await this.#pick(undefined).catch(() => {});
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     const all = this.#connections.splice(0);
