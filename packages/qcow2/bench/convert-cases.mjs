@@ -15,9 +15,11 @@
 //   against qemu-img convert followed by `sync <output>`. Same target.
 // - convert-raw-deflate, convert-raw-zstd: the compressed images, nobody fsyncs. Target
 //   (issue 18): ratio <= 0.6 and peak RSS <= 160 MiB: clusters inflate on the inflate
-//   pool's worker threads (2 here), a 1 MiB batch per message, zlib with one reused
-//   node:zlib stream per worker, zstd with libzstd in WebAssembly on Node < 22.15,
-//   while the main thread reads and writes. qemu-img 7.2 is no one-core peer: it
+//   pool's worker threads (2 here), zlib with one reused node:zlib stream per worker,
+//   zstd with libzstd in WebAssembly on Node < 22.15. Each worker gets 2 MiB of
+//   clusters per message as a list of (host span, guest offset) and preads, inflates and
+//   pwrites them itself (CompressedFileCopier / runFileJob); the main thread walks the
+//   tables and copies the plain clusters. qemu-img 7.2 is no one-core peer: it
 //   decompresses on its thread pool (~18 threads seen, the main thread ~10% of the CPU).
 // - decode-bound-deflate, decode-bound-zstd (information): bench/bare-decode.mjs, every
 //   compressed cluster decoded on 2 workers and nothing else, against the same
@@ -48,6 +50,18 @@
 //   kernel's share of writing 1 GiB: perf shows the workers 90% in zlib's inflate_fast
 //   and the main thread at 0.4 s of CPU; before (zlib.inflateRaw on libuv's pool) the
 //   convert needed 3.2 s of CPU against 2.6-2.8 s now.
+//   14:00, workers doing their own reads and writes (no buffers between threads, no copy
+//   into write slabs), session autogroup at nice -20, load 7-10, interleaved rounds
+//   (wall, user+sys, peak RSS): deflate, 5 rounds: ours 1.57-1.72 s (2.28-2.41 u +
+//   0.55-0.79 s, 106-110 MiB), bare decode 1.41-1.65 s, qemu-img 3.07-3.19 s (2.6-3.0 u +
+//   1.3-1.4 s) -> 0.51-0.56, bound 0.45-0.52. The same build against the previous one
+//   (6 rounds, load 7-9): user CPU 2.03-2.45 s against 2.24-2.44 s; perf: ~10% fewer
+//   samples, the main thread ~8% of them (was 15%). zstd, 3 rounds, load 10: ours
+//   1.25-1.69 s (117 MiB), bare 0.97-1.37 s, qemu-img 1.70-1.86 s -> 0.73-0.95. What
+//   remains over the bare decode is the kernel's copy of 1 GiB into the page cache and
+//   of the 512 MiB of plain clusters out of it (~0.4-0.6 s of system CPU, which varies
+//   5x from run to run on this VM, see below) and ~35 ms to boot the two workers (65 ms
+//   of CPU; they start at the first compressed cluster, after the CLI has loaded).
 // - convert-raw-16g, convert-raw-16g-durable: a 16 GiB image holding 4 GiB of scattered
 //   data (mk_raw.py 16 4096; --quick: 2 GiB holding 512 MiB), the copy at the scale
 //   users run, where start-up no longer decides the ratio; --no-sync against qemu-img,
