@@ -98,13 +98,16 @@ export interface BufferLender {
  * keep their clusters in) the comparing is done there, and the outcome says where the
  * record is (`pending`): its bytes are read from "to" by fillRecord when its turn
  * comes, into one buffer for all records.
+ *
+ * `buffers` hands out the object's buffers when first called: an object decided
+ * without reading (most of them, between two snapshots) takes none.
  */
 export async function compareObject(
   from: BlockDevice,
   to: BlockDevice,
   idx: number,
   objectSize: number,
-  buffers: ObjectBuffers,
+  buffers: () => ObjectBuffers,
   context: CompareContext,
 ): Promise<ObjectOutcome> {
   const { sharedRanges, scanner, hostFiles } = context;
@@ -140,7 +143,7 @@ export async function compareObject(
   if (scanner && !hostFiles) found = await scanElsewhere(start, unknown, scanner);
   else if (scanner && located) found = await scanLocatedElsewhere(start, located, scanner);
   else if (hostFiles && located && !scanner) {
-    found = scanHostFiles(hostFiles, start, located, buffers);
+    found = scanHostFiles(hostFiles, start, located, buffers());
   } else if (context.lend) {
     // Host files, but this object is kept otherwise: read here with lent buffers.
     lent = await borrow(context.lend);
@@ -149,7 +152,7 @@ export async function compareObject(
     } finally {
       giveBack(context.lend, lent);
     }
-  } else found = await scanHere(from, to, start, local, buffers);
+  } else found = await scanHere(from, to, start, local, buffers());
   const { first, last } = found;
   // "from" bytes a scan did not need (between the first and last difference) count as skipped.
   const bytesRead = 2 * spanLength(local) - (found.unread ?? 0);
@@ -167,7 +170,7 @@ export async function compareObject(
     return outcome;
   }
   // scanHere (or scanHostFiles) left "to"'s bytes of the compared spans in buffers.to.
-  outcome.record = await fillGaps(to, pending, buffers.to, outcome);
+  outcome.record = await fillGaps(to, pending, buffers().to, outcome);
   return outcome;
 }
 

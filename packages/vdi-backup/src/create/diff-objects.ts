@@ -171,10 +171,15 @@ export async function* diffObjects(
   const schedule = () => {
     while (pending.size < concurrency && scheduled < count) {
       const idx = scheduled++;
-      const buffers = take();
-      const work = compareObject(from, to, idx, objectSize, buffers, context).then((outcome) => ({
+      // Taken from the pool only by an object that is read (most are decided unread).
+      let buffers: ObjectBuffers | undefined;
+      const lazily = () => {
+        buffers ??= take();
+        return buffers;
+      };
+      const work = compareObject(from, to, idx, objectSize, lazily, context).then((outcome) => ({
         outcome,
-        buffers,
+        buffers: buffers ?? NO_BUFFERS,
       }));
       // Settled later in order; a failure is rethrown there, not reported as unhandled.
       work.catch(() => {});
