@@ -16,7 +16,7 @@
 // - convert-raw-deflate, convert-raw-zstd: the compressed images, nobody fsyncs. Target
 //   (issue 18): ratio <= 0.6 and peak RSS <= 160 MiB: clusters inflate on the inflate
 //   pool's worker threads (2 here), zlib with one reused node:zlib stream per worker,
-//   zstd with libzstd in WebAssembly on Node < 22.15. Each worker gets 2 MiB of
+//   zstd with libzstd in WebAssembly on Node < 22.15. Each worker gets 1 MiB of
 //   clusters per message as a list of (host span, guest offset) and preads, inflates and
 //   pwrites them itself (CompressedFileCopier / runFileJob); the main thread walks the
 //   tables and copies the plain clusters. qemu-img 7.2 is no one-core peer: it

@@ -15,9 +15,9 @@ const temp = await makeTempDir('qcow2-inflate-to-file-');
 afterAll(() => temp.remove());
 
 const clusterSize = 64 << 10;
-/** Cluster i: compressible data, except every third one, which is all zeros. */
-const cluster = (index: number) =>
-  index % 3 === 2
+/** Cluster i: compressible data, except every third one (with `zeros`), which is all zeros. */
+const cluster = (index: number, zeros = true) =>
+  zeros && index % 3 === 2
     ? Buffer.alloc(clusterSize)
     : Buffer.concat([seededBytes(clusterSize / 2, index), Buffer.alloc(clusterSize / 2, index)]);
 
@@ -26,14 +26,14 @@ const cluster = (index: number) =>
  * writes them), for guest clusters 0, 1, 2, … except that cluster 5 is skipped
  * (a guest gap). The expected raw output, and the pieces in guest order.
  */
-function framesImage(count: number) {
+function framesImage(count: number, zeros = true) {
   const parts: Buffer[] = [];
   const pieces: CompressedPiece[] = [];
   const guest = Buffer.alloc((count + 1) * clusterSize);
   let host = 0;
   for (let index = 0; index < count; index++) {
     const at = (index >= 5 ? index + 1 : index) * clusterSize;
-    const data = cluster(index);
+    const data = cluster(index, zeros);
     const frame = deflateRawSync(data);
     const length = Math.ceil(frame.byteLength / 512) * 512;
     parts.push(frame, Buffer.alloc(length - frame.byteLength));
@@ -124,6 +124,20 @@ describe('runFileJob', () => {
       [0, 2 * c],
       [3 * c, 2 * c],
       [7 * c, 2 * c],
+    ]);
+  });
+
+  it('writes are cut at 1 MiB boundaries (no write fills a 2 MiB-aligned range)', () => {
+    const { file, pieces, guest } = framesImage(20, false);
+    const { io, output, writes } = memoryIo(file, guest.byteLength);
+    runFileJob(io, zlibDecode, {}, { inFd: 3, outFd: 4, clusterSize, items: items(pieces) });
+    expect(output.equals(guest)).toBe(true);
+    const c = clusterSize;
+    // Guest clusters 0-4, then 6-20 (5 is a gap), cut at 1 MiB = cluster 16.
+    expect(writes).toEqual([
+      [0, 5 * c],
+      [6 * c, 10 * c],
+      [16 * c, 5 * c],
     ]);
   });
 

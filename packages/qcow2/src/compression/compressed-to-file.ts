@@ -7,10 +7,11 @@ import type { CompressedPiece } from './ordered-inflater.js';
 /**
  * Measured on the 4 GiB deflate bench image (4 rounds, load 9-10, interleaved): 1, 2 and
  * 4 MiB jobs with 6 in flight, and 2 MiB with 4 or 10, all took 1.4-1.9 s, no setting
- * better than the noise; 1 MiB jobs peaked at 90-95 MiB RSS against 102-113 MiB.
+ * better than the noise; 1 MiB jobs peaked at 90-95 MiB RSS against 102-113 MiB, and
+ * their writes are at most 1 MiB anyway (see runFileJob's WRITE_LIMIT).
  */
 export interface CompressedFileCopierOptions {
-  /** Inflated bytes per job (at least one cluster). Default 2 MiB (qemu-img's request size). */
+  /** Inflated bytes per job (at least one cluster). Default 1 MiB. */
   batchBytes?: number;
   /** Jobs in flight before `add` waits for the oldest. Default 3 per worker, at least 2. */
   depth?: number;
@@ -63,7 +64,7 @@ export class CompressedFileCopier {
     this.#file = file;
     this.#target = target;
     this.#pool = pool;
-    this.#perJob = Math.max(1, Math.floor((options.batchBytes ?? 2 << 20) / pool.clusterSize));
+    this.#perJob = Math.max(1, Math.floor((options.batchBytes ?? 1 << 20) / pool.clusterSize));
     this.#depth = Math.max(1, options.depth ?? Math.max(2, pool.size * 3));
     this.#items = new Float64Array(this.#perJob * FILE_ITEM_FIELDS);
     // The first compressed cluster is here: boot the workers while the batch fills.
