@@ -276,12 +276,14 @@ describe('create reads QCOW2 views from the image file at their host offsets (ho
           await to.close();
         }
       }),
-      { numRuns: 30 },
+      { numRuns: 25 },
     );
     // Both kinds of object came up: on the threads, and read here (compressed, backing).
     expect(seen.placed).toBeGreaterThan(0);
     expect(seen.notPlaced).toBeGreaterThan(0);
-  });
+    // Each run writes an image and makes four streams (one starting worker threads):
+    // ~0.5 s on a quiet machine, several seconds on a loaded one.
+  }, 300_000);
 
   it('a host file that ends early is a typed error naming the image, here and on threads', async () => {
     const path = temp.file('short.qcow2');
