@@ -1,15 +1,15 @@
 import { copyFile, readFile, truncate, writeFile } from 'node:fs/promises';
 import type { WorkerOptions } from 'node:worker_threads';
 import { deflateRawSync } from 'node:zlib';
-import { BlockIoError, createOutputFile, FileDevice } from '@x/blockio';
-import { makeTempDir, readU64BE, seededBytes } from '@x/test-utils';
+import { BlockIoError, createOutputFile, FileDevice, SliceDevice } from '@x/blockio';
+import { filesEqual, makeTempDir, readU64BE, seededBytes } from '@x/test-utils';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CompressedFileCopier } from '../src/compression/compressed-to-file.js';
 import { InflatePool, liveInflateWorkers } from '../src/compression/inflate-pool.js';
 import { type FileJobIo, runFileJob } from '../src/compression/inflate-to-file.js';
 import type { CompressedPiece } from '../src/compression/ordered-inflater.js';
 import { copyQcow2Clusters, openQcow2, Qcow2Error } from '../src/index.js';
-import { qemuImage } from './support/qemu-fixtures.js';
+import { qemuImage, qemuImg } from './support/qemu-fixtures.js';
 
 const temp = await makeTempDir('qcow2-inflate-to-file-');
 afterAll(() => temp.remove());
@@ -350,11 +350,38 @@ describe('CompressedFileCopier', () => {
 });
 
 describe('copyQcow2Clusters with the inflate workers doing the I/O', () => {
-  it('an image file cut short after it was opened is a typed SHORT_READ naming it; no workers left', async () => {
-    const source = await qemuImage('inflate-to-file-cut', {
+  const cutImage = () =>
+    qemuImage('inflate-to-file-cut', {
       size: '8M',
       commands: ['write -c -P 0x11 0 2M', 'write -c -P 0x22 4M 2M'],
     });
+
+  it('into a raw file and into a slice of one (the main thread inflater) the output equals qemu-img', async () => {
+    const source = await cutImage();
+    const theirs = temp.file('whole-qemu.raw');
+    await qemuImg('convert', '-O', 'raw', source, theirs);
+    const image = await openQcow2(source);
+    try {
+      for (const slice of [false, true]) {
+        const output = await createOutputFile(temp.file(`whole-${slice}.raw`), {
+          size: image.size,
+          sync: false,
+        });
+        // A SliceDevice is not a FileDevice: OrderedInflater feeds the main thread's writes.
+        const target = slice ? new SliceDevice(output.device, 0) : output.device;
+        const result = await copyQcow2Clusters(image, target);
+        expect(result).toMatchObject({ bytesRead: 4 << 20, bytesWritten: 4 << 20 });
+        await output.commit();
+        expect(await filesEqual(output.path, theirs)).toBe(true);
+      }
+    } finally {
+      await image.close();
+    }
+    expect(liveInflateWorkers()).toBe(0);
+  });
+
+  it('an image file cut short after it was opened is a typed SHORT_READ naming it; no workers left', async () => {
+    const source = await cutImage();
     const path = temp.file('cut.qcow2');
     await copyFile(source, path);
     const image = await openQcow2(path);
