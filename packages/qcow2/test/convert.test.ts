@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { BlockIoError, FileDevice } from '@x/blockio';
 import { filesEqual, makeTempDir, runPeerOk } from '@x/test-utils';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { copyThreadSettings } from '../src/convert/copy-clusters.js';
 import { convertToRaw } from '../src/index.js';
 import { qemuImage } from './support/qemu-fixtures.js';
 import {
@@ -122,6 +123,9 @@ describe('convertToRaw writes the same file as qemu-img convert -O raw', () => {
       fourthStarted = resolve;
       setTimeout(resolve, 5000).unref();
     });
+    // The path through WriteBehind (copies smaller than a batch of the copy threads,
+    // targets that are not a whole file): convert-threads.test.ts has the threads'.
+    copyThreadSettings.threads = 0;
     const spy = vi.spyOn(FileDevice.prototype, 'write').mockImplementation(async function (
       this: FileDevice,
       offset,
@@ -139,6 +143,7 @@ describe('convertToRaw writes the same file as qemu-img convert -O raw', () => {
       await expect(convertToRaw(image, out)).rejects.toBe(failure);
     } finally {
       spy.mockRestore();
+      copyThreadSettings.threads = undefined;
     }
     expect(writes).toBeGreaterThan(3);
     expect(existsSync(out)).toBe(false);
@@ -157,6 +162,7 @@ describe('convertToRaw writes the same file as qemu-img convert -O raw', () => {
       into: Uint8Array,
     ) => Promise<unknown>;
     let dataReads = 0;
+    copyThreadSettings.threads = 0; // the WriteBehind path, as above
     const spy = vi.spyOn(FileDevice.prototype, 'read').mockImplementation(async function (
       this: FileDevice,
       offset: number,
@@ -172,6 +178,7 @@ describe('convertToRaw writes the same file as qemu-img convert -O raw', () => {
       await expect(convertToRaw(image, out)).rejects.toBe(failure);
     } finally {
       spy.mockRestore();
+      copyThreadSettings.threads = undefined;
     }
     expect(existsSync(out)).toBe(false);
     expect(existsSync(`${out}.partial`)).toBe(false);
