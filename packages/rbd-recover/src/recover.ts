@@ -3,6 +3,7 @@ import { chmod, mkdir, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { BlockIoError, FileDevice, type LongRunningOptions, optionRemedy } from '@x/blockio';
 import { allowManyAbortListeners } from './abort-listeners.js';
+import { closeDirect, openDirect } from './assemble/direct-writes.js';
 import {
   type ImageState,
   imageStates,
@@ -213,8 +214,17 @@ export async function recoverImage(
         return device;
       }),
     );
+    // Descriptors for the threads' O_DIRECT writes (none when not on threads).
+    const direct = await Promise.all(
+      files.map((file) => (threads === undefined ? undefined : openDirect(file))),
+    );
     try {
-      const { jobs, resumed } = buildJobs(plans, devices, recorded);
+      const { jobs, resumed } = buildJobs(
+        plans,
+        devices,
+        direct.map((handle) => handle?.fd),
+        recorded,
+      );
       // Regions an interrupted run began but did not finish may hold part of an object.
       if (recorded) {
         for (const job of jobs) {
@@ -244,6 +254,7 @@ export async function recoverImage(
       }).finally(async () => {
         // Before the devices close: a thread writes through their descriptors.
         await threads?.close();
+        await closeDirect(direct);
         await stateLog.close();
       });
       for (const device of devices) await device.flush();
@@ -294,6 +305,7 @@ export async function recoverImage(
         elapsedMs: Math.round(performance.now() - started),
       };
     } finally {
+      await closeDirect(direct);
       await Promise.all(devices.map((device) => device.close().catch(() => {})));
     }
   } finally {
@@ -317,6 +329,7 @@ function targetKeys(targets: readonly RegionTarget[]): string[] {
 function buildJobs(
   plans: readonly StatePlan[],
   devices: readonly FileDevice[],
+  directFds: ReadonlyArray<number | undefined>,
   recorded: { done: Map<string, unknown> } | undefined,
 ): { jobs: TransferJob[]; resumed: number } {
   const bySource = new Map<string, { copies: TransferJob['copies']; targets: RegionTarget[] }>();
@@ -338,6 +351,7 @@ function buildJobs(
         index: region.index,
         device: devices[k] as FileDevice,
         fd: (devices[k] as FileDevice).handle.fd,
+        directFd: directFds[k],
         offset: region.offset,
         length: region.length,
       });

@@ -24,6 +24,8 @@ export interface RegionTarget extends RegionSink {
   readonly device: BlockDevice;
   /** The descriptor behind `device`, so that a transfer thread can write the region itself. */
   readonly fd?: number | undefined;
+  /** The same file opened with O_DIRECT, when the file system allows it (see direct-writes.ts). */
+  readonly directFd?: number | undefined;
 }
 
 /** Granularity of hole detection: all-zero pieces this big (aligned in the object) are not written. */

@@ -50,6 +50,8 @@ interface Thread {
   readonly hosts: Set<string>;
   /** Bytes of the batches it holds: a new batch goes to the least loaded thread. */
   load: number;
+  /** Bytes it reported written through O_DIRECT (at its last batch's end). */
+  directBytes: number;
   failure: Error | undefined;
   readonly exited: Promise<void>;
 }
@@ -78,6 +80,7 @@ export class TransferThreads {
   readonly #options: TransferThreadsOptions;
   readonly #threads: Thread[] = [];
   #nextId = 0;
+  #directBytes = 0;
   #started = 0;
   #closed = false;
   #terminating: Promise<void> | undefined;
@@ -101,6 +104,11 @@ export class TransferThreads {
     const { TRANSFER_WORKER_MODULE, TRANSFER_WORKER_TAG } = await import('./transfer-worker.js');
     const url = moduleWorkerUrl(TRANSFER_WORKER_MODULE);
     return url === undefined ? undefined : new TransferThreads(url, TRANSFER_WORKER_TAG, options);
+  }
+
+  /** Bytes the threads wrote through O_DIRECT descriptors (diagnostics and tests). */
+  get directBytes(): number {
+    return this.#directBytes;
   }
 
   /** The heap limits of the running threads (diagnostics and tests). */
@@ -205,6 +213,7 @@ export class TransferThreads {
       batches: new Map(),
       hosts: new Set(),
       load: 0,
+      directBytes: 0,
       failure: undefined,
       exited,
     };
@@ -224,6 +233,10 @@ export class TransferThreads {
       const first = thread.batches.values().next().value as PendingBatch | undefined;
       first?.handlers.onProgress(message.bytes);
       return;
+    }
+    if (message.type === 'end' && message.directBytes !== undefined) {
+      this.#directBytes += message.directBytes - thread.directBytes;
+      thread.directBytes = message.directBytes;
     }
     const batch = thread.batches.get(message.id);
     if (batch === undefined) return;

@@ -198,8 +198,9 @@ async function runBatch(
           entries: entries.map(({ path, job }) => ({
             path,
             checksum: checksumFor(job, attempt),
-            targets: job.targets.map(({ fd, offset, length }) => ({
+            targets: job.targets.map(({ fd, directFd, offset, length }) => ({
               fd: fd as number,
+              directFd,
               offset,
               length,
             })),
