@@ -261,6 +261,35 @@ describe('CompressedFileCopier', () => {
     },
   );
 
+  it('an abort stops it before the next job; the jobs in flight settle', async () => {
+    const { input, output, pieces } = await setUp('copier-abort', 40);
+    const pool = new InflatePool('zlib', clusterSize, 2);
+    const controller = new AbortController();
+    try {
+      const copier = new CompressedFileCopier(input, output.device, pool, {
+        batchBytes: 2 * clusterSize,
+        signal: controller.signal,
+      });
+      let added = 0;
+      const error = await (async () => {
+        for (const piece of pieces) {
+          if (++added === 7) controller.abort(new Error('interrupted'));
+          await copier.add(piece);
+        }
+        await copier.finish();
+      })().catch((caught: unknown) => caught);
+      await copier.abandon();
+      expect(error).toMatchObject({ code: 'ABORTED', path: input.name });
+      // Three jobs of two went out before the abort; the fourth was refused.
+      expect(added).toBe(8);
+    } finally {
+      await output.abort();
+      await pool.close();
+      await input.close();
+    }
+    expect(liveInflateWorkers()).toBe(0);
+  });
+
   it('a corrupt cluster names the file, its offset and guest offset; a failed write names the output', async () => {
     const { input, output, pieces } = await setUp('copier-bad', 20);
     const bad = pieces[13] as CompressedPiece;

@@ -1,4 +1,4 @@
-import { BlockIoError, type FileDevice, fromSystemError } from '@x/blockio';
+import { BlockIoError, type FileDevice, fromSystemError, throwIfAborted } from '@x/blockio';
 import { decompressFailure } from './decompress-failure.js';
 import type { InflatePool } from './inflate-pool.js';
 import { FILE_ITEM_FIELDS, type FileJobFailure, type FileJobResult } from './inflate-to-file.js';
@@ -15,6 +15,11 @@ export interface CompressedFileCopierOptions {
   batchBytes?: number;
   /** Jobs in flight before `add` waits for the oldest. Default 3 per worker, at least 2. */
   depth?: number;
+  /**
+   * Checked before each job is sent: an L2 table of 2 MiB clusters covers 512 GiB, so
+   * the caller's check per table alone could leave Ctrl-C unanswered for the whole copy.
+   */
+  signal?: AbortSignal | undefined;
 }
 
 interface InFlight {
@@ -51,6 +56,7 @@ export class CompressedFileCopier {
   readonly #pool: InflatePool;
   readonly #perJob: number;
   readonly #depth: number;
+  readonly #signal: AbortSignal | undefined;
   #items: Float64Array;
   #count = 0;
   readonly #inFlight: InFlight[] = [];
@@ -66,6 +72,7 @@ export class CompressedFileCopier {
     this.#pool = pool;
     this.#perJob = Math.max(1, Math.floor((options.batchBytes ?? 1 << 20) / pool.clusterSize));
     this.#depth = Math.max(1, options.depth ?? Math.max(2, pool.size * 3));
+    this.#signal = options.signal;
     this.#items = new Float64Array(this.#perJob * FILE_ITEM_FIELDS);
     // The first compressed cluster is here: boot the workers while the batch fills.
     pool.warm();
@@ -103,6 +110,7 @@ export class CompressedFileCopier {
 
   async #submit(): Promise<void> {
     if (this.#count === 0) return;
+    throwIfAborted(this.#signal, this.#file.name);
     const items = this.#items.subarray(0, this.#count * FILE_ITEM_FIELDS);
     // The job takes its own copy (moved to the worker); this one is refilled.
     const own = new Float64Array(items);

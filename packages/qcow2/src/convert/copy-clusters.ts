@@ -290,6 +290,7 @@ class RunWriter {
         this.#image.file,
         target as FileDevice,
         this.#image.inflatePool,
+        { signal: this.#signal },
       );
       await this.#toFile.add(piece);
       return;
