@@ -105,23 +105,34 @@
 //   2026-12-07, copy threads (src/convert/copy-threads.ts): the main thread walks the L2
 //   tables and hands batches of 8 MiB of windows (host offset, guest offset, length; at
 //   most 512 KiB each) to 2 worker threads, which copy with readSync/writeSync into one
-//   page-aligned buffer each: no promise per request. 8x qemu-img's system calls (strace
-//   -c with 256 KiB windows: 17,169 pwrites, 17,211 preads; a bare loop of the same calls,
-//   bench/bare-copy.mjs-like, made exactly these), and the profile is the kernel's (perf: 43% copy_folio_from_iter_atomic, 12% _copy_to_iter,
-//   <5% in node itself). Measured with the contenders' autogroup at nice -20 on the busy
-//   VM (load 18-24; 4 interleaved rounds, wall s, user+sys s): ours 1.98-3.52 (0.45-0.54 u,
-//   2.8-3.0 s), qemu-img 4.45-5.24 (0.22-0.47 u, 3.4-5.3 s); the WriteBehind path before,
-//   same conditions, 3.40-5.47. Without nice, at load 12-18, the CPU is the same (ours
-//   3.5-4.5 s, qemu-img 3.6-4.0 s) but ours got 0.3-0.5 of a core against qemu-img's
-//   0.5-0.75 (perf stat: "CPUs utilized"): 8.5-10.7 s against 5.3-7.8 s. Our user CPU is
-//   0.45-0.65 s against 0.15-0.3 s: ~0.1 s is Node's and the CLI's start-up, ~0.05 s the
-//   two threads'. Writing into the page cache dominates and varies 2-3x from run to run
-//   for both programs (fresh pages after the previous output was deleted: the VM host
-//   backs them again); O_DIRECT (dd, 2 MiB) writes at 540-750 MB/s with 0.5 s of system
-//   time for 2 GiB against 310 MB/s and 2.3 s buffered, but would put the disk's time in
-//   the --no-sync row, where qemu-img leaves it to the page cache. No Node API reaches
+//   page-aligned buffer each: no promise per request. 4-8x qemu-img's system calls
+//   (strace -c, 256 KiB windows: 17,169 pwrites, 17,211 preads, as many as a bare loop
+//   of the same pieces), and the profile is the kernel's, as qemu-img's (perf: 43-46%
+//   copy_folio_from_iter_atomic, 11-12% _copy_to_iter; qemu-img 54% and 15%; <5% in
+//   node). Interleaved pairs (wall s, user + system CPU s):
+//   - contenders' autogroup at nice -20 (the 2 cores nearly theirs), load 7-24, 3-4
+//     rounds each: ours 1.98-3.52 (0.4-0.5 u, 2.8-4.0 s) against qemu-img 4.14-5.24
+//     (0.2-0.5 u, 3.4-5.3 s), 0.45-0.75x; one round at 14:31 (little free memory, the
+//     page cache being reclaimed) 4.75-10.2 against 3.9-6.7. The WriteBehind path
+//     before, at 13:55: 3.40-5.47. Window 512 KiB 1.98-3.52 s, 1 MiB 2.17-4.14, 256 KiB
+//     2.56-5.90; a bare loop of 2 threads (no CLI) with 2 MiB pieces was the slowest.
+//   - normal priority: load 10-12, 3 pairs: 4.02-6.45 against 6.52-8.67 (0.62-0.83x);
+//     load 15-19, 2 pairs: 7.43-9.95 against 6.48-6.76 (1.10-1.54x) with the same or
+//     less CPU (ours 3.3-4.4 s, qemu-img 4.1-4.5 s): under load ours gets a smaller
+//     share of the cores (perf stat: 0.3-0.5 "CPUs utilized" against qemu-img's
+//     0.5-0.75), whose threads block and wake often where ours only compute; 4 threads
+//     instead of 2 did not change that.
+//   - durable (against qemu-img && sync), normal priority, load 8-19, 5 pairs: 7.31-13.29
+//     against 8.47-11.05 (0.66-1.40x; 3 of 5 under 1.0).
+//   Our user CPU is 0.4-0.65 s against 0.15-0.3 s: ~0.1 s is Node's and the CLI's
+//   start-up. Writing into the page cache dominates and varies 2-3x from run to run for
+//   both programs. O_DIRECT (dd, 2 MiB) writes at 540-750 MB/s with 0.5 s of system time
+//   for 2 GiB against 310 MB/s and 2.3 s buffered, but would put the disk's time in the
+//   --no-sync row, where qemu-img leaves it to the page cache. No Node API reaches
 //   copy_file_range for a range (fs.copyFile copies whole files only), and it could not
-//   skip zero clusters anyway.
+//   skip zero clusters anyway. The 4 GiB row (convert-raw, 1 GiB of data) is unchanged
+//   within noise: 4 pairs at load 9, threads 1.18-1.69 s, WriteBehind 1.01-1.26 s,
+//   qemu-img 0.48-0.91 s (start-up and starting the threads weigh there).
 // - convert-qcow2: the plain image to a new qcow2 image (-O qcow2), nobody fsyncs (qemu-img
 //   writes its target with cache=unsafe). Output bytes are identical. Info row, stated
 //   target: ratio <= 1.0.
