@@ -26,7 +26,12 @@ async function convertBothWays(input: string) {
   const ours = temp.file(`threads-${index}.raw`);
   const inline = temp.file(`inline-${index}.raw`);
   const theirs = temp.file(`qemu-${index}.raw`);
-  Object.assign(copyThreadSettings, { threads: 2, batchBytes: 4 << 10, windowSize: 64 << 10 });
+  Object.assign(copyThreadSettings, {
+    threads: 2,
+    batchBytes: 4 << 10,
+    windowSize: 64 << 10,
+    copyWhileStarting: false,
+  });
   const started = copyThreadCounts().started;
   const threaded = await convertToRaw(input, ours, { backingPolicy: 'allow' });
   expect(copyThreadCounts().started).toBeGreaterThan(started);
@@ -86,12 +91,30 @@ describe('convert -O raw through the copy threads', () => {
     expect(zeros.bytesWritten).toBe((1 << 20) - (128 << 10) + (64 << 10));
   });
 
+  it('while the threads start up, this thread copies: the output is the same', async () => {
+    const image = await qemuImage('convert-write-fails', {
+      size: '32M',
+      commands: ['write -P 9 0 24M'],
+    });
+    Object.assign(copyThreadSettings, { batchBytes: 1 << 20 });
+    const ours = temp.file('while-starting.raw');
+    const theirs = temp.file('while-starting-qemu.raw');
+    const result = await convertToRaw(image, ours);
+    await runPeerOk('qemu-img', ['convert', '-O', 'raw', image, theirs]);
+    expect(await filesEqual(ours, theirs)).toBe(true);
+    expect(result.bytesWritten).toBe(24 << 20);
+  });
+
   it('a write error on a thread fails the convert with a typed error and leaves no output', async () => {
     const image = await qemuImage('convert-write-fails', {
       size: '32M',
       commands: ['write -P 9 0 24M'],
     });
-    Object.assign(copyThreadSettings, { batchBytes: 1 << 20, faults: { failWriteAt: 10 << 20 } });
+    Object.assign(copyThreadSettings, {
+      batchBytes: 1 << 20,
+      copyWhileStarting: false,
+      faults: { failWriteAt: 10 << 20 },
+    });
     const out = temp.file('thread-write-fails.raw');
     const error = await convertToRaw(image, out).catch((failure: unknown) => failure);
     expect(error).toBeInstanceOf(BlockIoError);
@@ -109,7 +132,7 @@ describe('convert -O raw through the copy threads', () => {
     });
     const input = temp.file('shrinks.qcow2');
     await copyFile(fixture, input);
-    Object.assign(copyThreadSettings, { batchBytes: 1 << 20 });
+    Object.assign(copyThreadSettings, { batchBytes: 1 << 20, copyWhileStarting: false });
     const image = await openQcow2(input);
     const out = temp.file('shrinks.raw');
     try {

@@ -60,11 +60,14 @@ export const copyThreadSettings: {
   threads: number | undefined;
   windowSize: number;
   batchBytes: number;
+  /** Copy batches on this thread (WriteBehind) until a copy thread has started up. */
+  copyWhileStarting: boolean;
   faults: WindowFaults | undefined;
 } = {
   threads: undefined,
   windowSize: 512 << 10,
   batchBytes: 8 << 20,
+  copyWhileStarting: true,
   faults: undefined,
 };
 
@@ -387,10 +390,15 @@ class RunWriter {
       name: this.#image.name,
       faults: copyThreadSettings.faults,
     });
-    const batch = new Float64Array(this.#batch);
+    const batch = this.#batch;
     this.#batch = [];
     this.#batchBytes = 0;
-    await this.#threads.run(batch);
+    // Starting a thread takes 30-40 ms of CPU, and on a busy machine a few hundred ms:
+    // meanwhile this thread copies the batches itself.
+    const sent = await this.#threads.run(new Float64Array(batch), {
+      unlessStarting: copyThreadSettings.copyWhileStarting,
+    });
+    if (!sent) await this.#copyBatchBehind(batch);
   }
 
   /**
@@ -409,6 +417,11 @@ class RunWriter {
     const batch = this.#batch;
     this.#batch = [];
     this.#batchBytes = 0;
+    await this.#copyBatchBehind(batch);
+  }
+
+  /** Copies the windows of `batch` (copyWindows layout) on this thread, through WriteBehind. */
+  async #copyBatchBehind(batch: number[]): Promise<void> {
     for (let at = 0; at < batch.length; ) {
       const start = batch[at] as number;
       const length = batch[at + 1] as number;

@@ -15,6 +15,7 @@ const fs = require('node:fs');
 const copyWindows = ${copyWindows.toString()};
 const { source, target, windowSize, blockSize, abort, faults } = workerData;
 const buffer = new Uint8Array(new ArrayBuffer(windowSize, { maxByteLength: windowSize }));
+parentPort.postMessage({ ready: true });
 parentPort.on('message', ({ id, batch }) => {
   const done = copyWindows(fs, source, target, buffer, blockSize, new Float64Array(batch), abort, faults);
   parentPort.postMessage({ id, ...done });
@@ -56,6 +57,8 @@ interface Thread {
   readonly exited: Promise<void>;
   /** Batches sent and not answered. */
   busy: number;
+  /** Started up (a thread takes tens of milliseconds, more on a busy machine). */
+  ready: boolean;
 }
 
 /**
@@ -88,24 +91,28 @@ export class CopyThreads {
     for (const wake of this.#waiters.splice(0)) wake();
   };
 
+  /** Starts every thread (they start up while the caller goes on). */
   constructor(options: CopyThreadsOptions) {
     this.#options = options;
     options.signal?.addEventListener('abort', this.#onAbort, { once: true });
+    for (let index = 0; index < options.threads; index++) this.#start();
   }
 
   /**
-   * Hands `batch` (copyWindows layout) to the least busy thread, waiting while every
-   * thread holds BATCHES_PER_THREAD. Does not wait for the copy: `finish` does.
-   * Throws the first failure of any batch.
+   * Hands `batch` (copyWindows layout) to the least busy thread that has started up,
+   * waiting while every such thread holds BATCHES_PER_THREAD. Does not wait for the
+   * copy: `finish` does. With `unlessStarting`, returns false at once (the batch is the
+   * caller's to copy) while no thread has started up yet. Throws the first failure.
    */
-  async run(batch: Float64Array): Promise<void> {
+  async run(batch: Float64Array, options: { unlessStarting?: boolean } = {}): Promise<boolean> {
     for (;;) {
       this.#throwIfFailed();
       throwIfAborted(this.#options.signal, this.#options.name);
+      if (options.unlessStarting && !this.#threads.some((thread) => thread.ready)) return false;
       const thread = this.#pick();
       if (thread) {
         this.#send(thread, batch);
-        return;
+        return true;
       }
       await new Promise<void>((resolve) => this.#waiters.push(resolve));
     }
@@ -134,13 +141,13 @@ export class CopyThreads {
   #pick(): Thread | undefined {
     let best: Thread | undefined;
     for (const thread of this.#threads) {
-      if (thread.busy < BATCHES_PER_THREAD && (best === undefined || thread.busy < best.busy)) {
+      if (
+        thread.ready &&
+        thread.busy < BATCHES_PER_THREAD &&
+        (best === undefined || thread.busy < best.busy)
+      ) {
         best = thread;
       }
-    }
-    // A new thread only when every running one already has work.
-    if ((best === undefined || best.busy > 0) && this.#threads.length < this.#options.threads) {
-      return this.#start();
     }
     return best;
   }
@@ -182,7 +189,7 @@ export class CopyThreads {
     );
   }
 
-  #start(): Thread {
+  #start(): void {
     const { source, target, windowSize, blockSize, faults } = this.#options;
     // Loaded here, not imported: most commands never start a thread.
     const { Worker } = process.getBuiltinModule('node:worker_threads');
@@ -211,7 +218,13 @@ export class CopyThreads {
         resolve();
       }),
     );
-    worker.on('message', (reply: WindowsCopied & { id: number }) => {
+    const thread: Thread = { worker, exited, busy: 0, ready: false };
+    worker.on('message', (reply: (WindowsCopied & { id: number }) | { ready: true }) => {
+      if ('ready' in reply) {
+        thread.ready = true;
+        for (const wake of this.#waiters.splice(0)) wake();
+        return;
+      }
       const settle = this.#pending.get(reply.id);
       this.#pending.delete(reply.id);
       settle?.(reply);
@@ -224,9 +237,7 @@ export class CopyThreads {
         }),
       ),
     );
-    const thread: Thread = { worker, exited, busy: 0 };
     this.#threads.push(thread);
-    return thread;
   }
 
   /** The first failure wins; the other threads stop before their next window. */
