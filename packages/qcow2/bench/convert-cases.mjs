@@ -124,6 +124,13 @@
 //     instead of 2 did not change that.
 //   - durable (against qemu-img && sync), normal priority, load 8-19, 5 pairs: 7.31-13.29
 //     against 8.47-11.05 (0.66-1.40x; 3 of 5 under 1.0).
+//   Then the threads start together and the main thread copies until one is up (two
+//   take 30-40 ms of CPU each, 190-360 ms of wall time on the busy VM). 14:51-14:53:
+//   normal priority, load 3.3-3.4, 4 pairs: 1.49-2.58 s against 2.59-4.06 (0.64-0.78x,
+//   median 0.77); load 5.6-6.6, 3 pairs: 3.96-7.13 against 3.68-5.78 (0.86-1.74x);
+//   nice -20, load 4.5-5.3, 4 rounds: 2.61-4.05 against 2.58-4.47 (0.59-1.09x, sum
+//   0.84x); durable at nice -20, load 3.7-4, 3 rounds: 2.85-5.20 against 4.39-5.58
+//   (0.51-1.12x).
 //   Our user CPU is 0.4-0.65 s against 0.15-0.3 s: ~0.1 s is Node's and the CLI's
 //   start-up. Writing into the page cache dominates and varies 2-3x from run to run for
 //   both programs. O_DIRECT (dd, 2 MiB) writes at 540-750 MB/s with 0.5 s of system time
