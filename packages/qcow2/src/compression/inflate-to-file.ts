@@ -1,3 +1,5 @@
+import type { SyncFileIo } from '../sync-file-io.js';
+
 /** Numbers per piece in FileJob.items. */
 export const FILE_ITEM_FIELDS = 5;
 
@@ -51,22 +53,7 @@ export interface FileJobScratch {
 }
 
 /** The system calls a job makes: node:fs's readSync and writeSync. */
-export interface FileJobIo {
-  readSync(
-    fd: number,
-    buffer: Uint8Array,
-    offset: number,
-    length: number,
-    position: number,
-  ): number;
-  writeSync(
-    fd: number,
-    buffer: Uint8Array,
-    offset: number,
-    length: number,
-    position: number,
-  ): number;
-}
+export type FileJobIo = SyncFileIo;
 
 /** Decodes one compressed cluster into out[outOffset, +clusterSize); a string says why it failed. */
 export type DecodeInto = (

@@ -1,3 +1,5 @@
+import type { SyncFileIo } from '../sync-file-io.js';
+
 /**
  * The data movement of a raw convert on a copy thread (see copy-threads.ts): read a
  * window of the image's data file, write the runs it holds to their guest offsets,
@@ -15,22 +17,7 @@
  */
 
 /** What `copyWindows` needs from node:fs (passed in: the function must stand alone). */
-export interface WindowIo {
-  readSync(
-    fd: number,
-    buffer: Uint8Array,
-    offset: number,
-    length: number,
-    position: number,
-  ): number;
-  writeSync(
-    fd: number,
-    buffer: Uint8Array,
-    offset: number,
-    length: number,
-    position: number,
-  ): number;
-}
+export type WindowIo = SyncFileIo;
 
 /** Where and why a batch stopped early. */
 export interface WindowFailure {
