@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { WorkerOptions } from 'node:worker_threads';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { BlockIoError, MemoryDevice } from '@x/blockio';
 import {
   filesEqual,
@@ -11,7 +11,7 @@ import {
   runPeerOk,
   seededBytes,
 } from '@x/test-utils';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import {
   type CompressionType,
   type DecodeTools,
@@ -530,6 +530,27 @@ describe('InflatePool', () => {
         name,
         expect.stringMatching(/more than one cluster/),
       ]);
+    }
+  });
+});
+
+describe('closing a pool', () => {
+  // terminate() can stop a worker while it builds its zlib stream, and Node 20 aborts
+  // the process when it collects that half-made stream ("close before init"): a pool
+  // closed right after it warmed up (a damaged image found at once) must not do that.
+  it('asks its workers to stop, even while they start up, without terminate()', async () => {
+    const terminate = vi.spyOn(Worker.prototype, 'terminate');
+    try {
+      for (const type of ['zlib', 'zstd'] as const) {
+        const pool = new InflatePool(type, 1 << 16, 2);
+        pool.warm();
+        expect(liveInflateWorkers()).toBe(2);
+        await pool.close();
+        expect(liveInflateWorkers()).toBe(0);
+      }
+      expect(terminate).not.toHaveBeenCalled();
+    } finally {
+      terminate.mockRestore();
     }
   });
 });

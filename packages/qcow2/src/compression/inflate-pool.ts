@@ -53,7 +53,13 @@ const ready = ${
       ? `require(${JSON.stringify(wasmZstdModule)})().then((module) => { tools.wasmZstd = bindZstdModule(module); })`
       : 'Promise.resolve()'
   };
-parentPort.on('message', async ({ id, type, clusterSize, input, spans, out, file }) => {
+parentPort.on('message', async (message) => {
+  // Asked to stop (stopWorker): end once what was sent before has run.
+  if (message === 'close') {
+    parentPort.close();
+    return;
+  }
+  const { id, type, clusterSize, input, spans, out, file } = message;
   await ready;
   if (file) {
     const decode = (bytes, into, at) => decodeClusterInto(tools, type, bytes, clusterSize, into, at);
@@ -99,6 +105,23 @@ interface PoolWorker {
   worker: Worker;
   busy: number;
   exited: Promise<void>;
+}
+
+/** How long a worker may take to stop when asked before it is terminated. */
+const STOP_GRACE_MS = 5000;
+
+/**
+ * Ends a worker by asking it to close its port once it has run what it was sent.
+ * Worker.terminate() can stop a worker in the middle of building its zlib stream,
+ * and Node 20 then aborts the whole process when the half-made stream is collected
+ * ("close before init" in node_zlib.cc; seen once in a CI run of the fuzz tests,
+ * which close pools right after warming them). terminate() remains the fallback.
+ */
+async function stopWorker({ worker, exited }: PoolWorker): Promise<void> {
+  worker.postMessage('close');
+  const fallback = setTimeout(() => void worker.terminate(), STOP_GRACE_MS);
+  await exited;
+  clearTimeout(fallback);
 }
 
 type WorkerReply =
@@ -288,12 +311,7 @@ export class InflatePool {
     this.#spares.clear();
     this.#spareCount = 0;
     const closed = this.#closedError([...this.#jobs.values()][0]?.wheres[0]?.path ?? '');
-    await Promise.all(
-      workers.map(async ({ worker, exited }) => {
-        await worker.terminate();
-        await exited;
-      }),
-    );
+    await Promise.all(workers.map(stopWorker));
     this.#fail(closed);
   }
 
@@ -419,9 +437,7 @@ export class InflatePool {
     if (this.#closed || this.#failure !== undefined) return;
     this.#failure = error;
     const workers = this.#workers ?? [];
-    void Promise.all(workers.map(({ worker }) => worker.terminate())).finally(() =>
-      this.#fail(error),
-    );
+    void Promise.all(workers.map(stopWorker)).finally(() => this.#fail(error));
   }
 
   #fail(error: unknown): void {
