@@ -28,6 +28,7 @@ import {
   backingChain,
   convertedImage,
   dataFileImage,
+  extendedL2Image,
   MIXED_WRITES,
   PLAIN_WRITES,
   snapshotImage,
@@ -197,11 +198,7 @@ describe('convertToQcow2 writes the bytes qemu-img convert -O qcow2 writes', () 
   });
 
   it('extended L2 (subclusters), external data file, metadata preallocation', async () => {
-    const extended = await qemuImage('read-extl2', {
-      size: '64M',
-      options: 'extended_l2=on,cluster_size=128k',
-      commands: MIXED_WRITES,
-    });
+    const extended = await extendedL2Image();
     await expectSameAsQemu(extended);
     await expectSameAsQemu(extended, { clusterSize: 4096, compress: true });
     const dataFile = await dataFileImage(false);

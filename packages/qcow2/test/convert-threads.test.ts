@@ -8,7 +8,14 @@ import { copyThreadSettings } from '../src/convert/copy-clusters.js';
 import { copyThreadCounts } from '../src/convert/copy-threads.js';
 import { convertToRaw, copyToRawFile, openQcow2 } from '../src/index.js';
 import { qemuImage } from './support/qemu-fixtures.js';
-import { convertedImage, dataFileImage, MIXED_WRITES } from './support/read-fixtures.js';
+import {
+  convertedImage,
+  dataFileImage,
+  denseImage,
+  extendedL2Image,
+  hostOrderImage,
+  longCopyImage,
+} from './support/read-fixtures.js';
 
 // The copy threads (copy-threads.ts) start once a batch of windows is full: small
 // batches here so that test images go through them.
@@ -48,21 +55,7 @@ async function convertBothWays(input: string) {
 
 describe('convert -O raw through the copy threads', () => {
   it('writes what qemu-img writes: gaps, host order, small and large clusters, compressed beside plain', async () => {
-    await convertBothWays(
-      await qemuImage('convert-host-order', {
-        size: '8M',
-        options: 'cluster_size=4k',
-        commands: [
-          'write -P 1 1M 8k',
-          'write -P 2 0 4k',
-          'write -P 3 64k 4k',
-          'write -P 4 2M 4k',
-          'write -P 5 6M 12k',
-          'write -P 6 4k 4k',
-          'write -z 6M 4k',
-        ],
-      }),
-    );
+    await convertBothWays(await hostOrderImage());
     // Clusters larger than a window (2 MiB against 64 KiB) and smaller than a sector.
     await convertBothWays(
       await convertedImage('converted-plain-2M', { createOptions: 'cluster_size=2M' }),
@@ -74,13 +67,7 @@ describe('convert -O raw through the copy threads', () => {
     const mixed = await convertBothWays(await convertedImage('converted-zlib', { compress: true }));
     expect(mixed.bytesWritten).toBeGreaterThan(0);
     await convertBothWays(await dataFileImage(true));
-    await convertBothWays(
-      await qemuImage('read-extl2', {
-        size: '64M',
-        options: 'extended_l2=on,cluster_size=128k',
-        commands: MIXED_WRITES,
-      }),
-    );
+    await convertBothWays(await extendedL2Image());
     // Zero clusters inside data stay holes, as in qemu-img's output.
     const zeros = await convertBothWays(
       await qemuImage('convert-zero-data', {
@@ -92,10 +79,7 @@ describe('convert -O raw through the copy threads', () => {
   });
 
   it('while the threads start up, this thread copies: the output is the same', async () => {
-    const image = await qemuImage('convert-write-fails', {
-      size: '32M',
-      commands: ['write -P 9 0 24M'],
-    });
+    const image = await denseImage();
     Object.assign(copyThreadSettings, { batchBytes: 1 << 20 });
     const ours = temp.file('while-starting.raw');
     const theirs = temp.file('while-starting-qemu.raw');
@@ -106,10 +90,7 @@ describe('convert -O raw through the copy threads', () => {
   });
 
   it('a write error on a thread fails the convert with a typed error and leaves no output', async () => {
-    const image = await qemuImage('convert-write-fails', {
-      size: '32M',
-      commands: ['write -P 9 0 24M'],
-    });
+    const image = await denseImage();
     Object.assign(copyThreadSettings, {
       batchBytes: 1 << 20,
       copyWhileStarting: false,
@@ -126,10 +107,7 @@ describe('convert -O raw through the copy threads', () => {
   });
 
   it('an image file that shrinks during the copy gives SHORT_READ and leaves no output', async () => {
-    const fixture = await qemuImage('convert-write-fails', {
-      size: '32M',
-      commands: ['write -P 9 0 24M'],
-    });
+    const fixture = await denseImage();
     const input = temp.file('shrinks.qcow2');
     await copyFile(fixture, input);
     Object.assign(copyThreadSettings, { batchBytes: 1 << 20, copyWhileStarting: false });
@@ -150,11 +128,7 @@ describe('convert -O raw through the copy threads', () => {
   });
 
   it('Ctrl-C while threads copy: ABORTED, every thread ended, no output', async () => {
-    const image = await qemuImage('convert-long-copy', {
-      size: '256M',
-      options: 'cluster_size=4k',
-      commands: ['write -P 7 0 192M'],
-    });
+    const image = await longCopyImage();
     Object.assign(copyThreadSettings, { batchBytes: 1 << 20 });
     const controller = new AbortController();
     const out = temp.file('thread-abort.raw');

@@ -5,12 +5,14 @@ import { filesEqual, makeTempDir, runPeerOk } from '@x/test-utils';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { copyThreadSettings } from '../src/convert/copy-clusters.js';
 import { convertToRaw } from '../src/index.js';
-import { qemuImage } from './support/qemu-fixtures.js';
 import {
   backingChain,
   convertedImage,
   dataFileImage,
-  MIXED_WRITES,
+  denseImage,
+  extendedL2Image,
+  hostOrderImage,
+  longCopyImage,
   snapshotImage,
 } from './support/read-fixtures.js';
 
@@ -66,32 +68,14 @@ describe('convertToRaw writes the same file as qemu-img convert -O raw', () => {
   it('chains, external data files, extended L2, snapshots', async () => {
     await expectSameFileAsQemu(await backingChain('raw'));
     await expectSameFileAsQemu(await dataFileImage(true));
-    await expectSameFileAsQemu(
-      await qemuImage('read-extl2', {
-        size: '64M',
-        options: 'extended_l2=on,cluster_size=128k',
-        commands: MIXED_WRITES,
-      }),
-    );
+    await expectSameFileAsQemu(await extendedL2Image());
     await expectSameFileAsQemu(await snapshotImage(), 's1');
   });
 
   it('one-cluster runs out of host order and across gaps (L2 tables between data)', async () => {
     // Host order: 1M, 0, 64k, then 2M behind a new L2 table, then 6M..: the batched
     // reads must drop gaps, restart on a backwards jump and keep runs apart.
-    const image = await qemuImage('convert-host-order', {
-      size: '8M',
-      options: 'cluster_size=4k',
-      commands: [
-        'write -P 1 1M 8k',
-        'write -P 2 0 4k',
-        'write -P 3 64k 4k',
-        'write -P 4 2M 4k',
-        'write -P 5 6M 12k',
-        'write -P 6 4k 4k',
-        'write -z 6M 4k',
-      ],
-    });
+    const image = await hostOrderImage();
     await expectSameFileAsQemu(image);
   });
 
@@ -108,10 +92,7 @@ describe('convertToRaw writes the same file as qemu-img convert -O raw', () => {
 
   it('a write that fails while others are in flight fails the convert and leaves no output', async () => {
     // 24 MiB of data: twelve 2 MiB writes, several in flight at once (WriteBehind).
-    const image = await qemuImage('convert-write-fails', {
-      size: '32M',
-      commands: ['write -P 9 0 24M'],
-    });
+    const image = await denseImage();
     const out = temp.file('write-fails.raw');
     const failure = new BlockIoError('EIO', 'injected write failure', { path: out });
     const write = FileDevice.prototype.write;
@@ -151,10 +132,7 @@ describe('convertToRaw writes the same file as qemu-img convert -O raw', () => {
   });
 
   it('a read that fails while others are in flight fails the convert and leaves no output', async () => {
-    const image = await qemuImage('convert-write-fails', {
-      size: '32M',
-      commands: ['write -P 9 0 24M'],
-    });
+    const image = await denseImage();
     const out = temp.file('read-fails.raw');
     const failure = new BlockIoError('EIO', 'injected read failure', { path: image });
     const read = FileDevice.prototype.read as (
@@ -187,11 +165,7 @@ describe('convertToRaw writes the same file as qemu-img convert -O raw', () => {
   it('gives the event loop turns during a copy whose reads and writes complete synchronously', async () => {
     // Abort from a macrotask scheduled once the copy has started: a copy that never
     // yields would finish before the abort could run (and so would SIGINT handlers).
-    const image = await qemuImage('convert-long-copy', {
-      size: '256M',
-      options: 'cluster_size=4k',
-      commands: ['write -P 7 0 192M'],
-    });
+    const image = await longCopyImage();
     const controller = new AbortController();
     let scheduled = false;
     const out = temp.file('interrupted.raw');

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cachedFixture, requirePeer, runPeerOk, seededBytes } from '@x/test-utils';
-import { PACKAGE_ROOT, qemuImg, qemuIo } from './qemu-fixtures.js';
+import { PACKAGE_ROOT, qemuImage, qemuImg, qemuIo } from './qemu-fixtures.js';
 
 /**
  * Images for the read path, made by the real qemu-img/qemu-io, cached by recipe.
@@ -182,4 +182,48 @@ export async function dataFileImage(raw: boolean): Promise<string> {
     },
   );
   return join(directory, 'image.qcow2');
+}
+
+/**
+ * 4 KiB clusters allocated out of guest order (host order 1M, 0, 64k, then 2M behind a
+ * new L2 table, then 6M..), with gaps and a zeroed cluster: for the batched reads and
+ * the copy threads' windows.
+ */
+export function hostOrderImage(): Promise<string> {
+  return qemuImage('convert-host-order', {
+    size: '8M',
+    options: 'cluster_size=4k',
+    commands: [
+      'write -P 1 1M 8k',
+      'write -P 2 0 4k',
+      'write -P 3 64k 4k',
+      'write -P 4 2M 4k',
+      'write -P 5 6M 12k',
+      'write -P 6 4k 4k',
+      'write -z 6M 4k',
+    ],
+  });
+}
+
+/** 24 MiB of one pattern in a 32 MiB image: enough plain data for the copy threads. */
+export function denseImage(): Promise<string> {
+  return qemuImage('convert-write-fails', { size: '32M', commands: ['write -P 9 0 24M'] });
+}
+
+/** 192 MiB of data in 4 KiB clusters: a copy long enough to be interrupted. */
+export function longCopyImage(): Promise<string> {
+  return qemuImage('convert-long-copy', {
+    size: '256M',
+    options: 'cluster_size=4k',
+    commands: ['write -P 7 0 192M'],
+  });
+}
+
+/** Extended L2 entries (128 KiB clusters, 4 KiB subclusters) holding MIXED_WRITES. */
+export function extendedL2Image(): Promise<string> {
+  return qemuImage('read-extl2', {
+    size: '64M',
+    options: 'extended_l2=on,cluster_size=128k',
+    commands: MIXED_WRITES,
+  });
 }
