@@ -290,6 +290,15 @@ export class RefcountAllocator {
         if (refcount === 0 && clusterIndex < this.freeClusterIndex) {
           this.freeClusterIndex = clusterIndex;
         }
+        if (refcount === 0 && Math.floor(this.freeByteOffset / clusterSize) === clusterIndex) {
+          // The cluster compressed data was being packed into is free: the next
+          // allocation may make it a data cluster, and packing on into it would put
+          // compressed bytes inside that data. QEMU keeps free_byte_offset here and
+          // does exactly that (qemu-io: write -c, write -z, a 512-byte write beside,
+          // write -c, then a write over the data; qemu-img check reports the
+          // COPIED/refcount mismatch and the compressed cluster no longer inflates).
+          this.freeByteOffset = 0;
+        }
         writeRefcount(block, blockIndex, this.#order, refcount);
         this.refblockCache.markDirty(blockOffset);
         if (refcount === 0) {

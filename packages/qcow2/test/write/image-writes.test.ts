@@ -82,6 +82,38 @@ describe('Qcow2Image: writeZeroes with unmap, writeCompressed and resize', () =>
     }
   });
 
+  it('packs no compressed data into a freed cluster that a data write took since', async () => {
+    // write -c, write -z (frees the compressed cluster), a 512-byte data write that
+    // takes that freed cluster, write -c, then the data written again. QEMU packs the
+    // second compressed cluster on behind the first one, inside the data cluster, and
+    // the last write destroys it (qemu-img check: OFLAG_COPIED, refcount=2; the read
+    // fails). Here the freed cluster ends the packing, and everything reads back.
+    const path = dir.file('packed-after-free.qcow2');
+    await qemuImg('create', '-q', '-f', 'qcow2', '-o', 'cluster_size=4096', path, '96k');
+    const compressed = Buffer.alloc(4 * K, 0x61);
+    const data = Buffer.alloc(512, 0x62);
+    const image = await openQcow2(path, { writable: true });
+    try {
+      await image.writeCompressed(0, compressed);
+      await image.writeZeroes(0, 4 * K);
+      await image.write(4 * K, data);
+      await image.writeCompressed(0, compressed);
+      await image.write(4 * K, data);
+      const map = await image.mapGuestRange(0, 8 * K);
+      expect(map.map((m) => m.type)).toEqual(['compressed', 'normal']);
+    } finally {
+      await image.close();
+    }
+    await qemuImg('check', '-q', path);
+    const reopened = await openQcow2(path);
+    try {
+      expect((await reopened.read(0, 4 * K)).equals(compressed)).toBe(true);
+      expect((await reopened.read(4 * K, 512)).equals(data)).toBe(true);
+    } finally {
+      await reopened.close();
+    }
+  });
+
   it('refuse with READ_ONLY on an image opened read-only', async () => {
     const path = dir.file('read-only.qcow2');
     await qemuImg('create', '-q', '-f', 'qcow2', path, '1M');
