@@ -32,5 +32,6 @@ export {
   runReadmeExample,
 } from './readme-examples.js';
 export { type BinResult, runBin } from './run-bin.js';
+export { sharedFixtureDirectory } from './shared-fixtures.js';
 export { type SshdOptions, type SshdServer, startSshd } from './sshd.js';
 export { makeTempDir, type TempDir } from './temp-dir.js';

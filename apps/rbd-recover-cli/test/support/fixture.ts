@@ -5,10 +5,11 @@ import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGunzip } from 'node:zlib';
-import { cachedFixture } from '@x/test-utils';
+import { cachedFixture, sharedFixtureDirectory } from '@x/test-utils';
 
 const run = promisify(execFile);
-const CEPH_FIXTURE = process.env.BLOCKKIT_CEPH_FIXTURE ?? '/work/shared/fixtures/ceph';
+const APP_ROOT = resolve(import.meta.dirname, '..', '..');
+const CEPH_FIXTURE = sharedFixtureDirectory('ceph', APP_ROOT);
 
 /** The real FileStore fixture's two OSD data dirs (with xattrs) and its exports. */
 export async function cephFixture(): Promise<{
@@ -17,7 +18,7 @@ export async function cephFixture(): Promise<{
   exportPath(name: string): string;
 }> {
   const directory = await cachedFixture(
-    resolve(import.meta.dirname, '..', '..'),
+    APP_ROOT,
     'ceph-filestore',
     `v1 ${CEPH_FIXTURE}`,
     async (into) => {

@@ -1,31 +1,14 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { cachedFixture } from '@x/test-utils';
+import { cachedFixture, sharedFixtureDirectory } from '@x/test-utils';
 
 const run = promisify(execFile);
 
 export const PACKAGE_ROOT = resolve(import.meta.dirname, '..', '..');
-/**
- * The real FileStore fixture (Ceph 16.2), read in place and never written: the
- * project's shared/ folder lies beside the repository (CI) or above a worktree;
- * BLOCKKIT_SHARED names it explicitly.
- */
-export const CEPH_FIXTURES = findCephFixtures();
-
-function findCephFixtures(): string {
-  const explicit = process.env.BLOCKKIT_SHARED;
-  if (explicit !== undefined) return join(explicit, 'fixtures', 'ceph');
-  for (let directory = PACKAGE_ROOT; ; directory = dirname(directory)) {
-    const candidate = join(directory, 'shared', 'fixtures', 'ceph');
-    if (existsSync(join(candidate, 'README.md'))) return candidate;
-    if (dirname(directory) === directory) {
-      throw new Error(`no shared/fixtures/ceph above ${PACKAGE_ROOT}; set BLOCKKIT_SHARED`);
-    }
-  }
-}
+/** The real FileStore fixture (Ceph 16.2), read in place and never written. */
+export const CEPH_FIXTURES = sharedFixtureDirectory('ceph', PACKAGE_ROOT);
 
 export const CEPH_OSDS = [
   {

@@ -5,13 +5,13 @@ import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGunzip } from 'node:zlib';
-import { cachedFixture } from '@x/test-utils';
+import { cachedFixture, sharedFixtureDirectory } from '@x/test-utils';
 
 const run = promisify(execFile);
 
-/** The real Ceph 16.2 FileStore fixture (two OSDs, exports), shared read-only. */
-export const CEPH_FIXTURE = process.env.BLOCKKIT_CEPH_FIXTURE ?? '/work/shared/fixtures/ceph';
 export const PACKAGE_ROOT = resolve(import.meta.dirname, '..', '..');
+/** The real Ceph 16.2 FileStore fixture (two OSDs, exports), shared read-only. */
+export const CEPH_FIXTURE = sharedFixtureDirectory('ceph', PACKAGE_ROOT);
 
 export interface ExtractedFixture {
   /** Holds osd.0/ and osd.1/ (data dirs with their xattrs) and exports/*.raw. */
