@@ -4,16 +4,9 @@ import { makeTempDir, type TempDir } from '@x/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeCluster, type FakeImage, generateFakeCluster } from '../src/fixture/index.js';
 import { createInventory, listImages, loadInventory, recoverImage } from '../src/index.js';
+import { pattern } from './support/one-disk-cluster.js';
 
 const KiB = 1024;
-
-/** Deterministic bytes: `<tag> <offset>` per 512-byte sector, as the real fixture's gen.py. */
-function pattern(tag: string, offset: number, length: number): Buffer {
-  const out = Buffer.alloc(length, 0x61 + (tag.charCodeAt(0) % 26));
-  for (let at = 0; at < length; at += 512)
-    out.write(`${tag} off=${(offset + at).toString(16)} `, at);
-  return out;
-}
 
 const write = (tag: string, offset: number, length: number) => ({
   write: { offset, data: pattern(tag, offset, length) },
