@@ -73,6 +73,9 @@ export async function writeCompressedCluster(
     );
   }
   const hostOffset = await writer.refcounts.allocBytes(compressed.byteLength);
+  // Reads keep inflated clusters by their host offset. A freed compressed cluster's
+  // offset is taken again by new compressed data: what was kept for it is stale.
+  writer.image.decompressedClusters.delete(hostOffset);
   const entry = encodeCompressedEntry(hostOffset, compressed.byteLength, geometry.clusterBits);
   const table = await l2Table(writer, l2Offset);
   writeL2Entry(table, index, geometry.extendedL2, {
