@@ -34,7 +34,7 @@ interface Session {
 
 const CLUSTERS = 6;
 
-function sessions(clusterSize: number) {
+function sessions(clusterSize: number): fc.Arbitrary<Session[]> {
   const cluster = fc.integer({ min: 0, max: CLUSTERS - 1 });
   const write = fc.oneof(
     {
