@@ -1,7 +1,8 @@
-import { fuzzParameters, makeTempDir, seededBytes, type TempDir } from '@x/test-utils';
+import { fuzzParameters, makeTempDir, type TempDir } from '@x/test-utils';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createQcow2, openQcow2, type Qcow2Image } from '../../src/index.js';
+import { createQcow2, openQcow2 } from '../../src/index.js';
+import { applyClusterOp, clusterOpArbitraries } from './cluster-ops.js';
 import { expectClean, firstDifference, guestBytes } from './support.js';
 
 /**
@@ -15,102 +16,20 @@ import { expectClean, firstDifference, guestBytes } from './support.js';
  * offset answered from the inflated-cluster cache) showed only in long runs of the
  * random-operation test with other seeds: their sequences run first here.
  */
-type Op =
-  | { kind: 'write'; cluster: number; at: number; length: number; seed: number }
-  | { kind: 'zero'; cluster: number; clusters: number; unmap: boolean }
-  | { kind: 'discard'; cluster: number; clusters: number }
-  | { kind: 'compressed'; cluster: number; seed: number; repeat: number }
-  | { kind: 'read'; cluster: number; at: number; length: number };
-
 const CLUSTERS = 3;
 
 function operations(clusterSize: number) {
-  const cluster = fc.integer({ min: 0, max: CLUSTERS - 1 });
-  const at = fc.integer({ min: 0, max: clusterSize - 1 });
-  // Mostly parts of a cluster: a partial write copies a compressed cluster on write
-  // (inflating it) and frees it; a partial read keeps it inflated.
-  const length = fc.oneof(
-    { arbitrary: fc.integer({ min: 1, max: clusterSize / 4 }), weight: 3 },
-    { arbitrary: fc.integer({ min: 1, max: clusterSize }), weight: 1 },
-  );
+  const op = clusterOpArbitraries(clusterSize, CLUSTERS, true);
   return fc.array(
     fc.oneof(
-      {
-        arbitrary: fc.record({
-          kind: fc.constant('write' as const),
-          cluster,
-          at,
-          length,
-          seed: fc.integer({ min: 1, max: 1e6 }),
-        }),
-        weight: 2,
-      },
-      fc.record({
-        kind: fc.constant('zero' as const),
-        cluster,
-        clusters: fc.integer({ min: 1, max: 2 }),
-        unmap: fc.boolean(),
-      }),
-      fc.record({
-        kind: fc.constant('discard' as const),
-        cluster,
-        clusters: fc.integer({ min: 1, max: 2 }),
-      }),
-      {
-        arbitrary: fc.record({
-          kind: fc.constant('compressed' as const),
-          cluster,
-          seed: fc.integer({ min: 1, max: 1e6 }),
-          // How compressible: 1 packs many to a host cluster, 64 a few.
-          repeat: fc.constantFrom(1, 8, 64),
-        }),
-        weight: 4,
-      },
-      {
-        arbitrary: fc.record({ kind: fc.constant('read' as const), cluster, at, length }),
-        weight: 2,
-      },
+      { arbitrary: op.write, weight: 2 },
+      op.zero,
+      op.discard,
+      { arbitrary: op.compressed, weight: 4 },
+      { arbitrary: op.read, weight: 2 },
     ),
     { minLength: 2, maxLength: 14 },
   );
-}
-
-/** Bytes that compress to a size set by `repeat`, different for every seed. */
-function sample(length: number, seed: number, repeat = 8): Buffer {
-  const random = seededBytes(Math.ceil(length / repeat), seed);
-  const out = Buffer.alloc(length);
-  for (let i = 0; i < length; i++) out[i] = random[Math.floor(i / repeat)] as number;
-  return out;
-}
-
-async function apply(image: Qcow2Image, model: Buffer, op: Op, clusterSize: number) {
-  const start = op.cluster * clusterSize;
-  const span = (clusters: number) => Math.min(clusters * clusterSize, model.byteLength - start);
-  if (op.kind === 'write') {
-    const offset = start + op.at;
-    const data = sample(Math.min(op.length, model.byteLength - offset), op.seed);
-    await image.write(offset, data);
-    data.copy(model, offset);
-  } else if (op.kind === 'zero') {
-    await image.writeZeroes(start, span(op.clusters), { unmap: op.unmap });
-    model.fill(0, start, start + span(op.clusters));
-  } else if (op.kind === 'discard') {
-    // Whole clusters: a discard of part of one may leave the old bytes (as QEMU's).
-    await image.discard(start, span(op.clusters));
-    model.fill(0, start, start + span(op.clusters));
-  } else if (op.kind === 'compressed') {
-    const mapping = await image.mapGuestRange(start, clusterSize);
-    // Like QEMU, compressed writes only go where the image holds no cluster.
-    if (mapping.some((run) => run.type !== 'unallocated' && run.type !== 'zero-plain')) return;
-    const data = sample(clusterSize, op.seed, op.repeat);
-    await image.writeCompressed(start, data);
-    data.copy(model, start);
-  } else {
-    const offset = start + op.at;
-    const length = Math.min(op.length, model.byteLength - offset);
-    const read = await image.read(offset, length);
-    expect(firstDifference(read, model.subarray(offset, offset + length))).toBe(-1);
-  }
 }
 
 const configs = [
@@ -138,7 +57,7 @@ describe('compressed clusters freed and their space reused, read between writes'
           const model = Buffer.alloc(size);
           const image = await openQcow2(path, { writable: true });
           try {
-            for (const op of ops) await apply(image, model, op, options.clusterSize);
+            for (const op of ops) await applyClusterOp(image, model, op, options.clusterSize);
             expect(firstDifference(await image.read(0, size), model)).toBe(-1);
           } finally {
             await image.close();

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { fuzzParameters, makeTempDir, seededBytes, type TempDir } from '@x/test-utils';
+import { fuzzParameters, makeTempDir, type TempDir } from '@x/test-utils';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -10,6 +10,7 @@ import {
   type Qcow2Image,
 } from '../../src/index.js';
 import { qemuImg } from '../support/qemu-fixtures.js';
+import { applyClusterOp, type ClusterOp, clusterOpArbitraries } from './cluster-ops.js';
 import { expectClean, firstDifference } from './support.js';
 
 /**
@@ -19,12 +20,7 @@ import { expectClean, firstDifference } from './support.js';
  * and down and freed space is taken again. Every snapshot and the active image read
  * what a model says (ours and qemu-img's), and qemu-img check finds no error or leak.
  */
-type Write =
-  | { kind: 'write'; cluster: number; at: number; length: number; seed: number }
-  | { kind: 'zero'; cluster: number; clusters: number; unmap: boolean }
-  | { kind: 'discard'; cluster: number; clusters: number }
-  | { kind: 'compressed'; cluster: number; seed: number }
-  | { kind: 'snapshot' };
+type Write = Exclude<ClusterOp, { kind: 'read' }> | { kind: 'snapshot' };
 
 interface Session {
   writes: Write[];
@@ -35,37 +31,12 @@ interface Session {
 const CLUSTERS = 6;
 
 function sessions(clusterSize: number): fc.Arbitrary<Session[]> {
-  const cluster = fc.integer({ min: 0, max: CLUSTERS - 1 });
+  const op = clusterOpArbitraries(clusterSize, CLUSTERS);
   const write = fc.oneof(
-    {
-      arbitrary: fc.record({
-        kind: fc.constant('write' as const),
-        cluster,
-        at: fc.integer({ min: 0, max: clusterSize - 1 }),
-        length: fc.integer({ min: 1, max: clusterSize }),
-        seed: fc.integer({ min: 1, max: 1e6 }),
-      }),
-      weight: 3,
-    },
-    fc.record({
-      kind: fc.constant('zero' as const),
-      cluster,
-      clusters: fc.integer({ min: 1, max: 2 }),
-      unmap: fc.boolean(),
-    }),
-    fc.record({
-      kind: fc.constant('discard' as const),
-      cluster,
-      clusters: fc.integer({ min: 1, max: 2 }),
-    }),
-    {
-      arbitrary: fc.record({
-        kind: fc.constant('compressed' as const),
-        cluster,
-        seed: fc.integer({ min: 1, max: 1e6 }),
-      }),
-      weight: 2,
-    },
+    { arbitrary: op.write, weight: 3 },
+    op.zero,
+    op.discard,
+    { arbitrary: op.compressed, weight: 2 },
     { arbitrary: fc.record({ kind: fc.constant('snapshot' as const) }), weight: 2 },
   );
   const then = fc.oneof(
@@ -81,14 +52,6 @@ function sessions(clusterSize: number): fc.Arbitrary<Session[]> {
   });
 }
 
-/** Compressible, and different for every seed. */
-function sample(length: number, seed: number): Buffer {
-  const random = seededBytes(Math.ceil(length / 16), seed);
-  const out = Buffer.alloc(length);
-  for (let i = 0; i < length; i++) out[i] = random[i >> 4] as number;
-  return out;
-}
-
 interface Model {
   active: Buffer;
   snapshots: Array<{ name: string; bytes: Buffer }>;
@@ -96,34 +59,10 @@ interface Model {
 }
 
 async function applyWrite(image: Qcow2Image, model: Model, op: Write, clusterSize: number) {
-  const { active } = model;
-  if (op.kind === 'snapshot') {
-    const name = `s${++model.taken}`;
-    await image.createSnapshot(name);
-    model.snapshots.push({ name, bytes: Buffer.from(active) });
-    return;
-  }
-  const start = op.cluster * clusterSize;
-  const span = (clusters: number) => Math.min(clusters * clusterSize, active.byteLength - start);
-  if (op.kind === 'write') {
-    const offset = start + op.at;
-    const data = sample(Math.min(op.length, active.byteLength - offset), op.seed);
-    await image.write(offset, data);
-    data.copy(active, offset);
-  } else if (op.kind === 'zero') {
-    await image.writeZeroes(start, span(op.clusters), { unmap: op.unmap });
-    active.fill(0, start, start + span(op.clusters));
-  } else if (op.kind === 'discard') {
-    await image.discard(start, span(op.clusters));
-    active.fill(0, start, start + span(op.clusters));
-  } else {
-    const mapping = await image.mapGuestRange(start, clusterSize);
-    // Like QEMU, compressed writes only go where the active image holds no cluster.
-    if (mapping.some((run) => run.type !== 'unallocated' && run.type !== 'zero-plain')) return;
-    const data = sample(clusterSize, op.seed);
-    await image.writeCompressed(start, data);
-    data.copy(active, start);
-  }
+  if (op.kind !== 'snapshot') return applyClusterOp(image, model.active, op, clusterSize);
+  const name = `s${++model.taken}`;
+  await image.createSnapshot(name);
+  model.snapshots.push({ name, bytes: Buffer.from(model.active) });
 }
 
 const configs = [
