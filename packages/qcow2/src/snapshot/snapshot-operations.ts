@@ -1,3 +1,4 @@
+import { BlockIoError } from '@x/blockio';
 import { Qcow2Error } from '../errors.js';
 import { QCOW_MAX_L1_SIZE, QCOW_MAX_SNAPSHOTS } from '../format/constants.js';
 import type { CreateSnapshotOptions } from '../image/write-path.js';
@@ -27,6 +28,17 @@ export async function createSnapshotIn(
       where,
     );
   }
+  const now = Date.now();
+  const date = options.date ?? { sec: Math.floor(now / 1000), nsec: (now % 1000) * 1_000_000 };
+  // Checked before anything is written: a bad date found at the snapshot table would
+  // leave the L1 copy and the references already taken behind.
+  if (!isSnapshotDate(date)) {
+    throw new BlockIoError(
+      'INVALID_ARGUMENT',
+      `snapshot date must be { sec, nsec } with sec a whole number 0 … 2^32 − 1 and nsec 0 … 999999999 (got ${describe(date)})`,
+      where,
+    );
+  }
   const records = writer.snapshotRecords();
   if (records.length >= QCOW_MAX_SNAPSHOTS) {
     throw new Qcow2Error(
@@ -39,8 +51,6 @@ export async function createSnapshotIn(
   const id = String(
     records.reduce((max, record) => Math.max(max, Number.parseInt(record.id, 10) || 0), 0) + 1,
   );
-  const now = Date.now();
-  const date = options.date ?? { sec: Math.floor(now / 1000), nsec: (now % 1000) * 1_000_000 };
   const l1 = writer.l1;
   const l1Offset = await writer.refcounts.allocClusters(l1.size * 8);
   if (l1.size > 0) await writer.file.write(l1Offset, Buffer.from(l1.bytes));
@@ -158,5 +168,27 @@ function validateSnapshotL1(writer: WriterState, record: SnapshotRecord): void {
       `snapshot ${record.id}'s L1 table lies beyond the end of the file`,
       where,
     );
+  }
+}
+
+function isSnapshotDate(date: unknown): date is { sec: number; nsec: number } {
+  if (typeof date !== 'object' || date === null) return false;
+  const { sec, nsec } = date as { sec?: unknown; nsec?: unknown };
+  return (
+    Number.isInteger(sec) &&
+    (sec as number) >= 0 &&
+    (sec as number) <= 0xffffffff &&
+    Number.isInteger(nsec) &&
+    (nsec as number) >= 0 &&
+    (nsec as number) <= 999_999_999
+  );
+}
+
+function describe(value: unknown): string {
+  if (value instanceof Date) return 'a Date';
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
   }
 }

@@ -115,6 +115,30 @@ describe('Qcow2Image.createSnapshot on an open writable image', () => {
     expect((await listSnapshots(path)).map((snapshot) => snapshot.name)).toEqual(['base']);
   });
 
+  it('refuses a date that is not { sec, nsec } before changing anything', async () => {
+    const path = dir.file('bad-date.qcow2');
+    await qemuImg('create', '-q', '-f', 'qcow2', path, '1M');
+    const image = await openQcow2(path, { writable: true });
+    try {
+      await image.write(0, Buffer.alloc(64 * K, 1));
+      for (const date of [
+        new Date(0),
+        { sec: -1, nsec: 0 },
+        { sec: 2 ** 32, nsec: 0 },
+        { sec: 1, nsec: 1e9 },
+      ]) {
+        await expect(
+          image.createSnapshot('dated', { date: date as unknown as { sec: number; nsec: number } }),
+        ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', path });
+      }
+    } finally {
+      await image.close();
+    }
+    // No L1 copy or references left behind.
+    await expectClean(path);
+    expect(await listSnapshots(path)).toEqual([]);
+  });
+
   it('refuses with UNSUPPORTED when a plugged-in write path cannot snapshot', async () => {
     const path = dir.file('plugged.qcow2');
     await qemuImg('create', '-q', '-f', 'qcow2', path, '1M');
