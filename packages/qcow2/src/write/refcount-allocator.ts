@@ -79,6 +79,8 @@ export class RefcountAllocator {
   readonly #max: number;
   readonly #options: RefcountAllocatorOptions;
   #discards: DiscardRegion[] = [];
+  /** Set while allocBytes takes references for compressed data. */
+  #packing = false;
 
   constructor(options: RefcountAllocatorOptions) {
     this.#options = options;
@@ -177,6 +179,15 @@ export class RefcountAllocator {
    * Every cluster the bytes touch gets one more reference.
    */
   async allocBytes(size: number): Promise<number> {
+    this.#packing = true;
+    try {
+      return await this.#allocBytes(size);
+    } finally {
+      this.#packing = false;
+    }
+  }
+
+  async #allocBytes(size: number): Promise<number> {
     const clusterSize = this.#clusterSize;
     let offset = this.freeByteOffset;
     if (offset !== 0 && (await this.getRefcount(Math.floor(offset / clusterSize))) === this.#max) {
@@ -290,15 +301,7 @@ export class RefcountAllocator {
         if (refcount === 0 && clusterIndex < this.freeClusterIndex) {
           this.freeClusterIndex = clusterIndex;
         }
-        if (refcount === 0 && Math.floor(this.freeByteOffset / clusterSize) === clusterIndex) {
-          // The cluster compressed data was being packed into is free: the next
-          // allocation may make it a data cluster, and packing on into it would put
-          // compressed bytes inside that data. QEMU keeps free_byte_offset here and
-          // does exactly that (qemu-io: write -c, write -z, a 512-byte write beside,
-          // write -c, then a write over the data; qemu-img check reports the
-          // COPIED/refcount mismatch and the compressed cluster no longer inflates).
-          this.freeByteOffset = 0;
-        }
+        if (!decrease && refcount === addend) this.#taken(clusterIndex);
         writeRefcount(block, blockIndex, this.#order, refcount);
         this.refblockCache.markDirty(blockOffset);
         if (refcount === 0) {
@@ -397,7 +400,10 @@ export class RefcountAllocator {
         const endIndex = Math.min((endOffset - firstCovered) / clusterSize, this.#entries);
         const current =
           this.refblockCache.peek(refblockAt) ?? (await this.refblockCache.get(refblockAt));
-        for (; j < endIndex; j++) writeRefcount(current, j, this.#order, 1);
+        for (; j < endIndex; j++) {
+          writeRefcount(current, j, this.#order, 1);
+          this.#taken(firstCovered / clusterSize + j);
+        }
         this.refblockCache.markDirty(refblockAt);
       }
     }
@@ -434,6 +440,7 @@ export class RefcountAllocator {
       // The block describes itself.
       const block = Buffer.alloc(clusterSize);
       writeRefcount(block, (newBlock / clusterSize) % this.#entries, this.#order, 1);
+      this.#taken(newBlock / clusterSize);
       await this.refblockCache.put(newBlock, block, { dirty: true });
     } else {
       // Described by another block; this recurses at most twice.
@@ -563,6 +570,23 @@ export class RefcountAllocator {
     if (clusterIndex < this.freeClusterIndex) this.freeClusterIndex = clusterIndex;
     if (this.refblockCache.peek(offset)) await this.refblockCache.discard(offset);
     this.#queueDiscard(offset, this.#clusterSize);
+  }
+
+  /**
+   * A free host cluster got its first reference. When that is the cluster compressed
+   * data was being packed into (freed since: its compressed clusters were overwritten,
+   * zeroed or discarded) and the reference is not more packing, it is now a data
+   * cluster or a table, and packing must not go on inside it. QEMU's
+   * qcow2_alloc_bytes() does go on (qemu-io: write -c, write -z, a 512-byte write
+   * beside, write -c, then a write over that data; qemu-img check reports the
+   * COPIED/refcount mismatch and the compressed cluster no longer inflates). Where
+   * the freed cluster was not taken, packing goes on in it as QEMU's does.
+   */
+  #taken(clusterIndex: number): void {
+    if (this.#packing || this.freeByteOffset === 0) return;
+    if (Math.floor(this.freeByteOffset / this.#clusterSize) === clusterIndex) {
+      this.freeByteOffset = 0;
+    }
   }
 
   #queueDiscard(offset: number, length: number): void {

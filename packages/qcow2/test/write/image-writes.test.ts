@@ -87,7 +87,8 @@ describe('Qcow2Image: writeZeroes with unmap, writeCompressed and resize', () =>
     // takes that freed cluster, write -c, then the data written again. QEMU packs the
     // second compressed cluster on behind the first one, inside the data cluster, and
     // the last write destroys it (qemu-img check: OFLAG_COPIED, refcount=2; the read
-    // fails). Here the freed cluster ends the packing, and everything reads back.
+    // fails). Here the data write that takes the freed cluster ends the packing, and
+    // everything reads back.
     const path = dir.file('packed-after-free.qcow2');
     await qemuImg('create', '-q', '-f', 'qcow2', '-o', 'cluster_size=4096', path, '96k');
     const compressed = Buffer.alloc(4 * K, 0x61);
