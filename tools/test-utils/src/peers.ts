@@ -65,7 +65,9 @@ export function runPeer(
         });
       },
     );
-    if (options.input !== undefined) child.stdin?.end(options.input);
+    // Standard input ends at once when none is given: a peer that would read it (qemu-io
+    // with no -c, interactive) then stops instead of waiting forever.
+    child.stdin?.end(options.input);
   });
 }
 

@@ -129,10 +129,13 @@ describe('write path: random requests, the same file as qemu-io', () => {
         } finally {
           await image.close();
         }
+        // qemu-io with no -c reads commands from standard input: with no requests left
+        // (all skipped), a flush.
         const io = await runPeer('qemu-io', [
           '-f',
           'qcow2',
           ...commands.flatMap((command) => ['-c', command]),
+          ...(commands.length === 0 ? ['-c', 'flush'] : []),
           theirs,
         ]);
         const check = await runPeer('qemu-img', ['check', theirs]);
