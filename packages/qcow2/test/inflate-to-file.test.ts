@@ -6,9 +6,10 @@ import { filesEqual, makeTempDir, readU64BE, seededBytes } from '@x/test-utils';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CompressedFileCopier } from '../src/compression/compressed-to-file.js';
 import { InflatePool, liveInflateWorkers } from '../src/compression/inflate-pool.js';
-import { type FileJobIo, runFileJob } from '../src/compression/inflate-to-file.js';
+import { runFileJob } from '../src/compression/inflate-to-file.js';
 import type { CompressedPiece } from '../src/compression/ordered-inflater.js';
 import { copyQcow2Clusters, openQcow2, Qcow2Error } from '../src/index.js';
+import type { SyncFileIo } from '../src/sync-file-io.js';
 import { qemuImage, qemuImg } from './support/qemu-fixtures.js';
 
 const temp = await makeTempDir('qcow2-inflate-to-file-');
@@ -82,7 +83,7 @@ function memoryIo(input: Buffer, outputSize: number) {
   const output = Buffer.alloc(outputSize);
   const writes: Array<[number, number]> = [];
   const reads: Array<[number, number]> = [];
-  const io: FileJobIo = {
+  const io: SyncFileIo = {
     readSync(fd, buffer, offset, length, position) {
       expect(fd).toBe(3);
       reads.push([position, length]);
@@ -175,7 +176,7 @@ describe('runFileJob', () => {
   it('a read error, a short read, a bad cluster and a write error are reported, nothing written after', () => {
     const { file, pieces, guest } = framesImage(4);
     const job = { inFd: 3, outFd: 4, clusterSize, items: items(pieces) };
-    const failing = (patch: Partial<FileJobIo>) => {
+    const failing = (patch: Partial<SyncFileIo>) => {
       const memory = memoryIo(file, guest.byteLength);
       return { ...memory, io: { ...memory.io, ...patch } };
     };

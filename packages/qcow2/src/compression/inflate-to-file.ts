@@ -52,9 +52,6 @@ export interface FileJobScratch {
   zeros?: Uint8Array;
 }
 
-/** The system calls a job makes: node:fs's readSync and writeSync. */
-export type FileJobIo = SyncFileIo;
-
 /** Decodes one compressed cluster into out[outOffset, +clusterSize); a string says why it failed. */
 export type DecodeInto = (
   input: Uint8Array,
@@ -78,7 +75,7 @@ export type DecodeInto = (
  * the inflate workers run its source text, the inline path calls it directly.
  */
 export function runFileJob(
-  io: FileJobIo,
+  io: SyncFileIo,
   decode: DecodeInto,
   scratch: FileJobScratch,
   job: FileJob,

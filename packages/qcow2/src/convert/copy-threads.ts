@@ -88,7 +88,7 @@ export class CopyThreads {
   #ended = false;
   readonly #onAbort = () => {
     Atomics.store(this.#abort, 0, 1);
-    for (const wake of this.#waiters.splice(0)) wake();
+    this.#wakeAll();
   };
 
   /** Starts every thread (they start up while the caller goes on). */
@@ -158,7 +158,7 @@ export class CopyThreads {
     this.#pending.set(id, (done) => {
       thread.busy--;
       if (done) this.#account(done);
-      for (const wake of this.#waiters.splice(0)) wake();
+      this.#wakeAll();
     });
     thread.worker.postMessage({ id, batch: batch.buffer }, [batch.buffer as ArrayBuffer]);
   }
@@ -222,7 +222,7 @@ export class CopyThreads {
     worker.on('message', (reply: (WindowsCopied & { id: number }) | { ready: true }) => {
       if ('ready' in reply) {
         thread.ready = true;
-        for (const wake of this.#waiters.splice(0)) wake();
+        this.#wakeAll();
         return;
       }
       const settle = this.#pending.get(reply.id);
@@ -244,7 +244,7 @@ export class CopyThreads {
   #fail(error: unknown): void {
     this.#failure ??= { error };
     Atomics.store(this.#abort, 0, 1);
-    for (const wake of this.#waiters.splice(0)) wake();
+    this.#wakeAll();
   }
 
   async #end(): Promise<void> {
@@ -259,6 +259,11 @@ export class CopyThreads {
     // Batches whose thread was ended unanswered.
     for (const settle of this.#pending.values()) settle(undefined);
     this.#pending.clear();
+  }
+
+  /** Wakes every `run` and `finish` waiting for a thread, a batch or a failure. */
+  #wakeAll(): void {
+    for (const wake of this.#waiters.splice(0)) wake();
   }
 
   #throwIfFailed(): void {

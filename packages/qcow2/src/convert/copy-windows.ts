@@ -16,9 +16,6 @@ import type { SyncFileIo } from '../sync-file-io.js';
  * inflate pool's decoders): it must not use anything from outside its own body.
  */
 
-/** What `copyWindows` needs from node:fs (passed in: the function must stand alone). */
-export type WindowIo = SyncFileIo;
-
 /** Where and why a batch stopped early. */
 export interface WindowFailure {
   /** `short`: the data file ended inside a window (it shrank while being read). */
@@ -55,7 +52,7 @@ export interface WindowFaults {
  * once `abort[0]` is non-zero; never throws.
  */
 export function copyWindows(
-  io: WindowIo,
+  io: SyncFileIo,
   source: number,
   target: number,
   buffer: Uint8Array,
